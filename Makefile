@@ -1,0 +1,34 @@
+# Everything runs in a project-local virtual environment that `make install` creates.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+JOBS ?= 2
+
+.PHONY: install demo test unit lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Scan the bundled example extension; it has real problems, so exit status 1 is expected.
+demo: install
+	$(BIN)/gilaudit scan examples/spamcache; test $$? -eq 1
+
+test: lint unit
+
+unit: install
+	$(BIN)/python -m pytest -n $(JOBS) -q
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/bench_scan.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

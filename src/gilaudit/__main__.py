@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from gilaudit.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,152 @@
+"""What the build files say, read statically: never run ``setup.py``.
+
+From ``setup.py`` (parsed with ``ast``), ``setup.cfg`` and ``pyproject.toml`` we take literal
+``Extension(...)`` names, sources, ``include_dirs`` and ``define_macros``, and
+``requires-python``. Anything computed at build time is out of reach and simply absent.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from gilaudit._toml import tomllib
+from gilaudit.model import Diagnostic
+
+__all__ = ["BuildInfo", "ExtensionSpec", "read_build_info"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExtensionSpec:
+    name: str
+    sources: tuple[str, ...]  # project-relative
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildInfo:
+    include_dirs: tuple[str, ...] = ()  # project-relative or absolute
+    defines: tuple[str, ...] = ()
+    extensions: tuple[ExtensionSpec, ...] = ()
+    requires_python: str | None = None
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    def supports_before_313(self) -> bool:
+        """True unless requires-python rules out every version before 3.13 (unknown: True)."""
+        if not self.requires_python:
+            return True
+        try:
+            spec = SpecifierSet(self.requires_python)
+        except InvalidSpecifier:
+            return True
+        return any(spec.contains(f"3.{minor}", prereleases=True) for minor in range(6, 13))
+
+
+def _literal(node: ast.AST | None) -> Any:
+    if node is None:
+        return None
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _macros(value: Any) -> list[str]:
+    out = []
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
+                val = item[1] if len(item) > 1 else None
+                out.append(item[0] if val is None else f"{item[0]}={val}")
+    return out
+
+
+def _from_setup_py(text: str) -> tuple[list[str], list[str], list[ExtensionSpec], str | None]:
+    tree = ast.parse(text)
+    includes: list[str] = []
+    defines: list[str] = []
+    exts: list[ExtensionSpec] = []
+    requires: str | None = None
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        fname = node.func.attr if isinstance(node.func, ast.Attribute) else (
+            node.func.id if isinstance(node.func, ast.Name) else "")
+        kwargs = {k.arg: k.value for k in node.keywords if k.arg}
+        if fname in ("Extension", "Pybind11Extension", "setup"):
+            includes += _strings(_literal(kwargs.get("include_dirs")))
+            defines += _macros(_literal(kwargs.get("define_macros")))
+        if fname == "setup":
+            rp = _literal(kwargs.get("python_requires"))
+            requires = rp if isinstance(rp, str) else requires
+        if fname in ("Extension", "Pybind11Extension"):
+            name = _literal(node.args[0]) if node.args else _literal(kwargs.get("name"))
+            srcs = _literal(node.args[1]) if len(node.args) > 1 else _literal(kwargs.get("sources"))
+            if isinstance(name, str):
+                exts.append(ExtensionSpec(name=name, sources=tuple(_strings(srcs))))
+    return includes, defines, exts, requires
+
+
+def read_build_info(root: Path, build_files: tuple[str, ...]) -> BuildInfo:
+    includes: list[str] = []
+    defines: list[str] = []
+    exts: list[ExtensionSpec] = []
+    requires: str | None = None
+    diags: list[Diagnostic] = []
+    for rel in build_files:
+        if "/" in rel:
+            continue  # only the project's top-level build files describe its extensions
+        path = root / rel
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            diags.append(Diagnostic(path=rel, kind="unreadable", message=str(exc)))
+            continue
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            if rel == "setup.py":
+                inc, dfn, ext, req = _from_setup_py(text)
+                includes += inc
+                defines += dfn
+                exts += ext
+                requires = requires or req
+            elif rel == "setup.cfg":
+                cfg = configparser.ConfigParser(interpolation=None)
+                cfg.read_string(text)
+                if cfg.has_option("options", "python_requires"):
+                    requires = requires or cfg.get("options", "python_requires").strip()
+            elif rel == "pyproject.toml":
+                data = tomllib.loads(text)
+                project = data.get("project", {})
+                if isinstance(project, dict) and isinstance(project.get("requires-python"), str):
+                    requires = project["requires-python"]
+                setuptools = data.get("tool", {}).get("setuptools", {})
+                ext_modules = setuptools.get("ext-modules", []) if isinstance(setuptools,
+                                                                              dict) else []
+                for ext in ext_modules:
+                    if isinstance(ext, dict) and isinstance(ext.get("name"), str):
+                        exts.append(ExtensionSpec(name=ext["name"],
+                                                  sources=tuple(_strings(ext.get("sources")))))
+                        includes += _strings(ext.get("include-dirs"))
+                        defines += _macros(ext.get("define-macros"))
+        except (SyntaxError, ValueError, configparser.Error, tomllib.TOMLDecodeError,
+                RecursionError, MemoryError) as exc:
+            diags.append(Diagnostic(path=rel, kind="build-file",
+                                    message=f"could not read statically: {exc}"))
+    return BuildInfo(
+        include_dirs=tuple(dict.fromkeys(includes)),
+        defines=tuple(dict.fromkeys(defines)),
+        extensions=tuple(exts),
+        requires_python=requires,
+        diagnostics=tuple(diags),
+    )

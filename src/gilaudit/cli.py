@@ -1,0 +1,232 @@
+"""Command-line interface: argument parsing and output only; the work is in ``scan``.
+
+Exit codes (the contract CI relies on): 0 nothing at or above --fail-on, 1 findings at or
+above it, 2 usage or configuration error, 3 nothing could be analysed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from gilaudit import __version__
+from gilaudit.config import FAIL_ON
+from gilaudit.errors import GilauditError, UsageError
+from gilaudit.model import Report, severity_rank
+from gilaudit.rulebook import DOC_HEADINGS, RuleBook, load_rulebook
+
+__all__ = ["entrypoint", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gilaudit", description="Find what breaks in CPython extensions on "
+                                             "free-threaded Python (PEP 703).")
+    p.add_argument("--version", action="version", version=f"gilaudit {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    scan = sub.add_parser("scan", help="static analysis of extension sources")
+    scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    scan.add_argument("--format", choices=("text", "json"), default="text")
+    scan.add_argument("-o", "--output", type=Path, help="write the report here (default stdout)")
+    scan.add_argument("--fail-on", choices=FAIL_ON, default=None,
+                      help="lowest severity that makes the exit code 1 (default: config, "
+                           "else error)")
+    scan.add_argument("--select", action="append", default=[], metavar="RULES",
+                      help="only these rule ids, prefixes, names or categories (comma-separated)")
+    scan.add_argument("--ignore", action="append", default=[], metavar="RULES")
+    scan.add_argument("-I", "--include", action="append", default=[], metavar="DIR",
+                      help="an extra include directory for parsing")
+    scan.add_argument("-D", "--define", action="append", default=[], metavar="NAME[=VALUE]")
+    scan.add_argument("-j", "--jobs", type=int, default=0, help="parser processes (default: "
+                                                                "all cores)")
+    scan.add_argument("--no-cache", action="store_true", help="parse everything again")
+    scan.add_argument("--cache-dir", type=Path, default=None)
+    scan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    scan.add_argument("--no-progress", action="store_true")
+    rules = sub.add_parser("rules", help="list the rule catalogue")
+    rules.add_argument("--json", action="store_true")
+    explain = sub.add_parser("explain", help="explain one rule")
+    explain.add_argument("rule", metavar="FTnnn")
+    explain.add_argument("--json", action="store_true")
+    return p
+
+
+def _split(values: list[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        fh = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    with fh:
+        yield fh
+
+
+def _progress_bar(enabled: bool) -> Iterator[object]:
+    """A rich progress bar on stderr for long scans; nothing when stderr is not a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (  # noqa: PLC0415 - only on an interactive terminal
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("parsing"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), TextColumn("{task.description}"),
+                  console=None, transient=True) as bar:
+        yield bar
+
+
+def _cmd_scan(args: argparse.Namespace, book: RuleBook) -> int:
+    from gilaudit.report.json_report import render_json  # noqa: PLC0415
+    from gilaudit.report.text import render_text  # noqa: PLC0415
+    from gilaudit.scan import ScanOptions, run_scan  # noqa: PLC0415
+
+    if args.jobs < 0:
+        raise UsageError("--jobs must be 0 (all cores) or more")
+    interactive = sys.stderr.isatty() and not args.no_progress
+    gen = _progress_bar(interactive)
+    bar = next(gen)
+    task = None
+    if bar is not None:
+        task = bar.add_task("", total=None)  # type: ignore[attr-defined]
+
+    def progress(done: int, total: int, current: str) -> None:
+        if bar is not None and task is not None:
+            bar.update(task, completed=done, total=total,  # type: ignore[attr-defined]
+                       description=current)
+
+    try:
+        opts = ScanOptions(
+            targets=tuple(args.paths),
+            select=_split(args.select),
+            ignore=_split(args.ignore),
+            include_dirs=tuple(str(Path(d).resolve()) for d in args.include),
+            defines=tuple(args.define),
+            fail_on=args.fail_on,
+            jobs=args.jobs,
+            cache_dir=args.cache_dir,
+            use_cache=not args.no_cache,
+            progress=progress if bar is not None else None,
+        )
+        report, fail_on = run_scan(opts, book)
+    finally:
+        for _ in gen:
+            pass
+    with _output(args.output) as out:
+        if args.format == "json":
+            out.write(render_json(report))
+        else:
+            color = {"always": True, "never": False}.get(args.color)
+            if args.output is not None and color is None:
+                color = False
+            render_text(report, out, color=color)
+    return _exit_code(report, fail_on)
+
+
+def _exit_code(report: Report, fail_on: str) -> int:
+    analysed = any(v.startswith("parsed") for v in report.files.values())
+    if fail_on != "never":
+        threshold = severity_rank(fail_on)
+        if any(severity_rank(f.severity) >= threshold and not f.preview
+               for f in report.findings):
+            return 1
+    return 0 if analysed else 3
+
+
+def _cmd_rules(args: argparse.Namespace, book: RuleBook) -> int:
+    if args.json:
+        print(json.dumps({"version": book.version,
+                          "rules": [r.to_dict() for r in book.rules.values()]}, indent=2))
+        return 0
+    for r in book.rules.values():
+        status = "" if r.status == "stable" else f" ({r.status})"
+        print(f"{r.id}  {r.severity:<7}  {r.category:<20}  {r.name}{status}")
+    return 0
+
+
+def _matcher_location(rule_id: str) -> dict[str, object] | None:
+    import inspect  # noqa: PLC0415
+
+    from gilaudit.static.matchers import REGISTRY  # noqa: PLC0415
+
+    for matcher, ids in REGISTRY:
+        if rule_id in ids:
+            _lines, start = inspect.getsourcelines(matcher)
+            return {"function": matcher.__name__, "file": inspect.getsourcefile(matcher),
+                    "line": start}
+    return None
+
+
+def _cmd_explain(args: argparse.Namespace, book: RuleBook) -> int:
+    rule_id = args.rule.strip().upper()
+    if rule_id not in book.rules:
+        matches = book.matching(args.rule.strip())
+        if len(matches) != 1:
+            raise UsageError(f"unknown rule {args.rule!r}; see `gilaudit rules`")
+        rule_id = matches[0]
+    r = book.get(rule_id)
+    if args.json:
+        data = r.to_dict()
+        data["matcher"] = _matcher_location(rule_id)
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{r.id} {r.name} ({r.category}, {r.severity}, {r.status})")
+    print(f"\n{r.title}\n")
+    for key, heading in DOC_HEADINGS.items():
+        text = dict(r.docs).get(key, "")
+        if text:
+            print(f"## {heading}\n\n{text.rstrip()}\n")
+    print(f"## Fix\n\n{r.fix}")
+    if r.replacement:
+        since = f" (CPython {r.since}" + (f"; backport: {r.compat})" if r.compat else ")") \
+            if r.since else ""
+        print(f"Replacement: {r.replacement}{since}")
+    if r.references:
+        print("\n## References\n")
+        for ref in r.references:
+            print(f"- {ref}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError("gilaudit: a command is needed: scan, rules or explain "
+                             "(see --help)")
+        book = load_rulebook()
+        if args.command == "scan":
+            return _cmd_scan(args, book)
+        if args.command == "rules":
+            return _cmd_rules(args, book)
+        return _cmd_explain(args, book)
+    except GilauditError as exc:
+        print(f"gilaudit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gilaudit: interrupted", file=sys.stderr)
+        return 130
+
+
+def entrypoint() -> None:
+    sys.exit(main())

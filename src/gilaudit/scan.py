@@ -1,0 +1,302 @@
+"""The static pipeline for one or more targets: discover, parse (in parallel, cached), evaluate."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gilaudit import __version__
+from gilaudit.buildinfo import BuildInfo, read_build_info
+from gilaudit.cache import FactsCache, file_digest
+from gilaudit.config import Config, load_config
+from gilaudit.discover import discover
+from gilaudit.model import Diagnostic, Finding, Project, Report
+from gilaudit.rulebook import RuleBook
+from gilaudit.static.c_clang import ParseJob, empty_facts, parse_translation_unit
+from gilaudit.static.engine import evaluate
+from gilaudit.static.facts import Diag, FileFacts
+from gilaudit.static.flags import detect_toolchain, file_args
+from gilaudit.static.includes import build_include_graph
+
+__all__ = ["ScanOptions", "run_scan"]
+
+Progress = Callable[[int, int, str], None]
+_PER_FILE_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScanOptions:
+    targets: tuple[Path, ...]
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    include_dirs: tuple[str, ...] = ()
+    defines: tuple[str, ...] = ()
+    fail_on: str | None = None
+    jobs: int = 0  # 0: all cores
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    progress: Progress | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TargetResult:
+    config: Config
+    findings: tuple[Finding, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    files: dict[str, str]
+    lines: int
+    analysed: int
+
+
+def _default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _cache_root(opts: ScanOptions) -> Path:
+    if opts.cache_dir is not None:
+        return opts.cache_dir
+    from platformdirs import user_cache_dir  # noqa: PLC0415 - only when caching
+
+    return Path(user_cache_dir("gilaudit"))
+
+
+def _jobs_for(project: Project, config: Config, build: BuildInfo,
+              graph_input: list[tuple[str, bytes]],
+              root: Path) -> tuple[list[ParseJob], list[Diagnostic], dict[str, str]]:
+    """Decide which files are translation units to parse, and their command lines."""
+    graph = build_include_graph(graph_input)
+    tool = detect_toolchain()
+    contents = dict(graph_input)
+    base_dirs = [str(root)] + [str(root / d) for d in ("include", "src") if (root / d).is_dir()]
+    build_dirs = [d if os.path.isabs(d) else str(root / d) for d in build.include_dirs]
+    user_dirs = [d if os.path.isabs(d) else str(root / d) for d in config.include_dirs]
+    files: dict[str, str] = {}
+    jobs: list[ParseJob] = []
+    diags = list(build.diagnostics)
+    if tool.builtin_include is None:
+        diags.append(Diagnostic(path=None, kind="toolchain",
+                                message="no C compiler found to supply builtin headers "
+                                        "(stddef.h, ...); parse errors are likely"))
+    for src in project.sources:
+        if src.language == "header":
+            continue
+        if src.path not in graph.uses_python:
+            files[src.path] = "skipped: does not use the Python C API"
+            continue
+        extra = [str(root / d) if d != "." else str(root)
+                 for d in graph.extra_dirs.get(src.path, ())]
+        dirs = list(dict.fromkeys(user_dirs + build_dirs + extra + base_dirs))
+        args = file_args(tool, language=src.language, head=contents.get(src.path, b""),
+                         include_dirs=dirs, defines=list(build.defines) + list(config.defines))
+        jobs.append(ParseJob(abspath=src.abspath, rel=src.path, root=str(root),
+                             language=src.language, args=args))
+    return jobs, diags, files
+
+
+def _parse_all(jobs: list[ParseJob], *, workers: int, cache: FactsCache | None,
+               toolchain: str, contents: dict[str, bytes],
+               progress: Progress | None) -> list[FileFacts]:
+    results: dict[str, FileFacts] = {}
+    pending: list[tuple[ParseJob, str | None]] = []
+    for job in jobs:
+        key = None
+        if cache is not None:
+            key = cache.key(file_digest(contents.get(job.rel, b"")), job.args, toolchain)
+            hit = cache.get(key)
+            if hit is not None:
+                results[job.rel] = hit
+                continue
+        pending.append((job, key))
+    done = len(results)
+    total = len(jobs)
+    if progress:
+        progress(done, total, "")
+
+    def finish(job: ParseJob, key: str | None, facts: FileFacts) -> None:
+        nonlocal done
+        results[job.rel] = facts
+        if cache is not None and key is not None and not any(
+                d.kind in ("internal-error", "parser-crash", "timeout") for d in facts.diagnostics):
+            cache.put(key, facts)
+        done += 1
+        if progress:
+            progress(done, total, job.rel)
+
+    if workers <= 1 or len(pending) <= 1:
+        for job, key in pending:
+            finish(job, key, parse_translation_unit(job))
+    else:
+        _parse_in_pool(pending, workers, finish)
+    return [results[j.rel] for j in jobs if j.rel in results]
+
+
+def _parse_in_pool(pending: list[tuple[ParseJob, str | None]], workers: int,
+                   finish: Callable[[ParseJob, str | None, FileFacts], None]) -> None:
+    """Parse in worker processes; a worker that crashes or hangs costs only its file."""
+    queue = list(pending)
+    solo = False  # after a crash, retry one file per pool so the culprit is known
+    ctx = multiprocessing.get_context("spawn")
+    while queue:
+        batch = queue[:1] if solo else queue
+        queue = queue[len(batch):]
+        retry: list[tuple[ParseJob, str | None]] = []
+        with cf.ProcessPoolExecutor(max_workers=1 if solo else workers, mp_context=ctx) as pool:
+            futures = {pool.submit(parse_translation_unit, job): (job, key) for job, key in batch}
+            try:
+                for fut in cf.as_completed(futures, timeout=_PER_FILE_TIMEOUT * max(
+                        1, len(batch) // max(1, workers))):
+                    job, key = futures[fut]
+                    try:
+                        finish(job, key, fut.result())
+                    except cf.process.BrokenProcessPool:
+                        if solo:
+                            finish(job, key, empty_facts(job.rel, [Diag(
+                                "parser-crash", "libclang crashed while parsing this file; "
+                                "it was not analysed", job.rel)]))
+                        else:
+                            retry.append((job, key))
+            except cf.TimeoutError:
+                for fut, (job, key) in futures.items():
+                    if not fut.done():
+                        fut.cancel()
+                        if solo:
+                            finish(job, key, empty_facts(job.rel, [Diag(
+                                "timeout", f"parsing took over {_PER_FILE_TIMEOUT:.0f} s; "
+                                "not analysed", job.rel)]))
+                        else:
+                            retry.append((job, key))
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.kill()
+        if retry:
+            solo = True
+            queue = retry + queue
+
+
+def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, workers: int) -> TargetResult:
+    root = target if target.is_dir() else target.parent
+    config, cdiags = load_config(book, root, select=list(opts.select) or None,
+                                 ignore=list(opts.ignore) or None,
+                                 include_dirs=list(opts.include_dirs),
+                                 defines=list(opts.defines), fail_on=opts.fail_on)
+    project = discover(target, exclude=config.exclude, max_file_size=config.max_file_size)
+    diags = list(cdiags) + list(project.diagnostics)
+    root = Path(project.root)
+    graph_input: list[tuple[str, bytes]] = []
+    for src in project.sources:
+        try:
+            graph_input.append((src.path, Path(src.abspath).read_bytes()))
+        except OSError as exc:
+            diags.append(Diagnostic(path=src.path, kind="unreadable",
+                                    message=f"cannot read: {exc.strerror or exc}"))
+    build = read_build_info(root, project.build_files)
+    jobs, jdiags, files = _jobs_for(project, config, build, graph_input, root)
+    diags += jdiags
+    cache = FactsCache(_cache_root(opts), project_root=root) if opts.use_cache else None
+    tool = detect_toolchain()
+    facts = _parse_all(jobs, workers=workers, cache=cache, toolchain=tool.fingerprint(),
+                       contents=dict(graph_input), progress=opts.progress)
+    lines_cache: dict[str, list[str]] = {}
+
+    def read_line(path: str, line: int) -> str:
+        if path not in lines_cache:
+            try:
+                data = (root / path).read_bytes()
+                lines_cache[path] = data.decode("utf-8", errors="replace").splitlines()
+            except OSError:
+                lines_cache[path] = []
+        text = lines_cache[path]
+        return text[line - 1] if 0 < line <= len(text) else ""
+
+    result = evaluate(facts, book=book, config=config, build=build, read_line=read_line)
+    analysed = 0
+    lines = 0
+    counted_headers: set[str] = set()
+    sizes = {p: data.count(b"\n") + 1 for p, data in graph_input}
+    for f in facts:
+        failed = [d for d in f.diagnostics if d.kind in (
+            "binary", "unreadable", "parse-failed", "parser-crash", "timeout", "internal-error")]
+        for d in f.diagnostics:
+            diags.append(Diagnostic(path=d.path, kind=d.kind, message=d.message,
+                                    line=d.line or None))
+        if failed:
+            files[f.path] = f"failed: {failed[0].kind}"
+            continue
+        partial = any(d.kind in ("parse-error", "missing-header") for d in f.diagnostics)
+        files[f.path] = "parsed (partial)" if partial else "parsed"
+        analysed += 1
+        lines += f.lines
+        for dep, _sha in f.deps:
+            if dep not in counted_headers:
+                counted_headers.add(dep)
+                lines += sizes.get(dep, 0)
+    diags += result.diagnostics
+    if not jobs and not any(d.kind == "not-found" for d in diags):
+        diags.append(Diagnostic(path=None, kind="nothing-to-analyse",
+                                message=f"{target}: no C/C++ source that uses the Python C API "
+                                        "was found"))
+    return TargetResult(config=config, findings=result.findings, diagnostics=tuple(diags),
+                        files=files, lines=lines, analysed=analysed)
+
+
+def _prefixed(prefix: str, result: TargetResult) -> TargetResult:
+    if not prefix:
+        return result
+    from dataclasses import replace  # noqa: PLC0415
+
+    def fix(path: str | None) -> str | None:
+        return f"{prefix}/{path}" if path else path
+
+    findings = tuple(
+        replace(f, location=replace(f.location, path=fix(f.location.path) or "")
+                if f.location else None,
+                notes=tuple(replace(n, location=replace(n.location, path=fix(n.location.path)
+                                                        or "") if n.location else None)
+                            for n in f.notes))
+        for f in result.findings
+    )
+    diags = tuple(replace(d, path=fix(d.path)) for d in result.diagnostics)
+    files = {fix(k) or k: v for k, v in result.files.items()}
+    return replace(result, findings=findings, diagnostics=diags, files=files)
+
+
+def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
+    """Scan every target; returns the report and the effective fail-on level."""
+    start = time.perf_counter()
+    workers = opts.jobs or _default_jobs()
+    findings: list[Finding] = []
+    diags: list[Diagnostic] = []
+    files: dict[str, str] = {}
+    lines = 0
+    fail_on = opts.fail_on or "error"
+    for target in opts.targets:
+        result = _scan_target(target, opts, book, workers)
+        if len(opts.targets) > 1:
+            result = _prefixed(str(target).rstrip("/"), result)
+        if opts.fail_on is None:
+            fail_on = result.config.fail_on
+        findings += result.findings
+        diags += result.diagnostics
+        files.update(result.files)
+        lines += result.lines
+    tool = detect_toolchain()
+    report = Report(
+        tool={"name": "gilaudit", "version": __version__, "rules_version": book.version,
+              "python_headers": tool.python_include},
+        targets=tuple(str(t) for t in opts.targets),
+        findings=tuple(findings),
+        diagnostics=tuple(diags),
+        files=files,
+        lines_analysed=lines,
+        seconds=time.perf_counter() - start,
+        options={"jobs": workers, "cache": opts.use_cache, "select": list(opts.select),
+                 "ignore": list(opts.ignore), "fail_on": fail_on},
+    )
+    return report, fail_on

@@ -1,0 +1,72 @@
+"""The compiler command line libclang sees for one file: the free-threaded target, the prelude,
+the interpreter's headers, and the project's include directories and defines."""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import sysconfig
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["Toolchain", "detect_toolchain", "file_args"]
+
+_LIMITED = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+Py_LIMITED_API\b[ \t]*([^\n]*)", re.MULTILINE)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Toolchain:
+    python_include: str
+    builtin_include: str | None  # compiler builtin headers (stddef.h, stdarg.h, ...)
+    prelude: str
+
+    def fingerprint(self) -> str:
+        return f"{self.python_include}|{self.builtin_include}|{self.prelude}"
+
+
+@functools.cache
+def detect_toolchain() -> Toolchain:
+    include = sysconfig.get_paths()["include"]
+    builtin: str | None = None
+    # libclang's wheel ships no builtin headers; gcc's work for parsing.
+    for cc in ("gcc", "cc", "clang"):
+        exe = shutil.which(cc)
+        if not exe:
+            continue
+        try:
+            out = subprocess.run([exe, "-print-file-name=include"], capture_output=True,
+                                 text=True, timeout=10, check=False).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out and (Path(out) / "stddef.h").is_file():
+            builtin = out
+            break
+    prelude = str(resources.files("gilaudit") / "static" / "prelude" / "gilaudit_prelude.h")
+    return Toolchain(python_include=include, builtin_include=builtin, prelude=prelude)
+
+
+def file_args(tool: Toolchain, *, language: str, head: bytes, include_dirs: list[str],
+              defines: list[str]) -> tuple[str, ...]:
+    args = ["-x", "c++" if language == "c++" else "c",
+            "-std=gnu++17" if language == "c++" else "-std=gnu11",
+            "-w", "-ferror-limit=50",
+            # Old code is still code: what clang 16 made errors stays a warning here.
+            "-Wno-error=implicit-function-declaration", "-Wno-error=int-conversion",
+            "-Wno-error=incompatible-pointer-types", "-Wno-error=implicit-int",
+            "-DPy_GIL_DISABLED=1", "-DNDEBUG"]
+    m = _LIMITED.search(head)
+    if m:
+        value = m.group(1).split(b"/")[0].strip().decode("latin-1")
+        args.append(f"-DPy_LIMITED_API={value}" if value else "-DPy_LIMITED_API")
+    for d in defines:
+        args.append(f"-D{d}")
+    for d in include_dirs:
+        args.append(f"-I{d}")
+    args += ["-isystem", tool.python_include]
+    if tool.builtin_include:
+        args += ["-isystem", tool.builtin_include]
+    args += ["-include", tool.prelude]
+    return tuple(args)

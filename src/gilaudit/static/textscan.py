@@ -1,0 +1,185 @@
+"""Lexical helpers over C source text whose offsets match libclang's byte offsets.
+
+libclang gives us structure (functions, declarations, statements, what the preprocessor
+skipped); call sites, macro uses and region markers are read from the preprocessed-away-aware
+text, because macros such as ``PyList_GET_ITEM`` or ``Py_BEGIN_ALLOW_THREADS`` leave no call in
+the AST, only their expansion.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "KEYWORDS", "LineIndex", "blank_ranges", "find_close", "if_conditions", "split_args",
+    "strip_comments_and_strings", "suppressions",
+]
+
+KEYWORDS = frozenset({
+    "if", "for", "while", "switch", "return", "sizeof", "defined", "do", "else", "case",
+    "_Alignof", "alignof", "__attribute__", "__typeof__", "typeof", "decltype", "_Generic",
+    "__builtin_expect", "static_assert", "_Static_assert", "catch", "new", "delete",
+})
+
+_COMMENT_OR_STRING = re.compile(
+    r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.DOTALL
+)
+_SUPPRESS = re.compile(r"gilaudit:\s*ignore(?:\[([^\]]*)\])?")
+
+
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def _blank(text: str) -> str:
+    return _NOT_NEWLINE.sub(" ", text)
+
+
+def strip_comments_and_strings(text: str) -> tuple[str, str]:
+    """Return (code, bare): code has comments blanked; bare also has string/char literals blanked.
+
+    Both keep every offset and newline, so positions still match the original.
+    """
+    code_parts: list[str] = []
+    bare_parts: list[str] = []
+    last = 0
+    for m in _COMMENT_OR_STRING.finditer(text):
+        start, end = m.span()
+        code_parts.append(text[last:start])
+        bare_parts.append(text[last:start])
+        token = m.group(0)
+        if token.startswith(("//", "/*")):
+            code_parts.append(_blank(token))
+            bare_parts.append(_blank(token))
+        else:
+            code_parts.append(token)
+            # Keep the quotes so that a blanked string still reads as one token.
+            bare_parts.append(token[0] + " " * (len(token) - 2) + token[-1])
+        last = end
+    code_parts.append(text[last:])
+    bare_parts.append(text[last:])
+    return "".join(code_parts), "".join(bare_parts)
+
+
+def blank_ranges(text: str, ranges: list[tuple[int, int]]) -> str:
+    if not ranges:
+        return text
+    parts: list[str] = []
+    last = 0
+    for first, end in sorted(ranges):
+        start = max(first, last)
+        if end <= start:
+            continue
+        parts.append(text[last:start])
+        parts.append(_blank(text[start:end]))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class LineIndex:
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, text: str) -> LineIndex:
+        starts = [0]
+        pos = text.find("\n")
+        while pos != -1:
+            starts.append(pos + 1)
+            pos = text.find("\n", pos + 1)
+        return cls(tuple(starts))
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        return i + 1, offset - self.starts[i] + 1
+
+    def offset(self, line: int, col: int) -> int:
+        if line - 1 >= len(self.starts):
+            return self.starts[-1]
+        return self.starts[line - 1] + col - 1
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
+
+
+def find_close(bare: str, open_pos: int, limit: int | None = None) -> int:
+    """Offset of the parenthesis closing the one at ``open_pos``, or -1."""
+    depth = 0
+    stop = len(bare) if limit is None else min(limit, len(bare))
+    i = open_pos
+    while i < stop:
+        ch = bare[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def split_args(code: str, bare: str, open_pos: int, close_pos: int) -> tuple[str, ...]:
+    """Top-level comma-separated arguments between two parentheses, whitespace-normalised."""
+    args: list[str] = []
+    depth = 0
+    start = open_pos + 1
+    for i in range(open_pos + 1, close_pos):
+        ch = bare[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(" ".join(code[start:i].split()))
+            start = i + 1
+    last = " ".join(code[start:close_pos].split())
+    if last or args:
+        args.append(last)
+    return tuple(args)
+
+
+def suppressions(raw: str) -> list[tuple[int, str | None, str]]:
+    """(offset, bracket contents or None, comment text) for every ``gilaudit: ignore`` comment."""
+    out: list[tuple[int, str | None, str]] = []
+    for m in _COMMENT_OR_STRING.finditer(raw):
+        token = m.group(0)
+        if not token.startswith(("//", "/*")):
+            continue
+        s = _SUPPRESS.search(token)
+        if s:
+            out.append((m.start() + s.start(), s.group(1), token.strip()))
+    return out
+
+
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)$", re.MULTILINE)
+
+
+def if_conditions(raw: str, index: LineIndex) -> list[tuple[int, tuple[str, ...]]]:
+    """For every line that changes the #if nesting, the stack of conditions from that line on.
+
+    ``#ifdef X`` is recorded as ``defined(X)``, ``#ifndef X`` as ``!defined(X)``, ``#else`` as
+    ``!(cond)``; the result is a sorted list of (first line, conditions) steps.
+    """
+    stack: list[str] = []
+    steps: list[tuple[int, tuple[str, ...]]] = [(1, ())]
+    for m in _DIRECTIVE.finditer(raw):
+        kind, rest = m.group(1), " ".join(m.group(2).split("//")[0].split())
+        line, _ = index.line_col(m.start())
+        if kind == "ifdef":
+            stack.append(f"defined({rest})")
+        elif kind == "ifndef":
+            stack.append(f"!defined({rest})")
+        elif kind == "if":
+            stack.append(rest)
+        elif kind == "elif" and stack:
+            stack[-1] = f"!({stack[-1]}) && ({rest})"
+        elif kind == "else" and stack:
+            stack[-1] = f"!({stack[-1]})"
+        elif kind == "endif" and stack:
+            stack.pop()
+        steps.append((line + 1, tuple(stack)))
+    return steps
