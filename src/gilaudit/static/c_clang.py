@@ -52,7 +52,7 @@ _FIELD = re.compile(r"\b([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)")
 _MEMBER_TOKENS = re.compile(r"(?:->|\.)\s*(ob_refcnt)\b|\b(ob_mutex)\b")
 _REFCNT = re.compile(r"\bPy_REFCNT\s*\(")
 _LEFT_ONE = re.compile(r"\b1\s*==\s*$")
-_RIGHT_CMP = re.compile(r"^\s*(==\s*1|<=\s*1|<\s*2)\b")
+_RIGHT_CMP = re.compile(r"\s*(==\s*1|<=\s*1|<\s*2)\b")
 _OBREFCNT_CMP = re.compile(r"->\s*ob_refcnt\s*(==\s*1|<=\s*1|<\s*2)\b")
 _NULL_TEST = re.compile(
     r"^\(?\s*(?:!\s*([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*==\s*(?:NULL|0|nullptr)"

@@ -1,0 +1,169 @@
+"""Bad input becomes a diagnostic; the scan goes on and keeps what it found elsewhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import ScanJson
+
+GOOD = """#include <Python.h>
+static PyObject *cache;
+static PyObject *
+get(PyObject *self, PyObject *key)
+{
+    return PyDict_GetItem(cache, key);
+}
+static PyMethodDef methods[] = {{"get", get, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "good", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_good(void) { return PyModule_Create(&def); }
+"""
+
+
+def _tree(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "good.c").write_text(GOOD)
+    return root
+
+
+def _kept_good_finding(report: dict) -> None:
+    assert any(f["rule"] == "FT011" and f["path"] == "good.c" for f in report["findings"]), \
+        "the finding in the good file was lost"
+
+
+def _diag(report: dict, path: str) -> dict:
+    found = [d for d in report["diagnostics"] if d["path"] == path]
+    assert found, f"no diagnostic for {path}: {report['diagnostics']}"
+    return found[0]
+
+
+def test_unparsable_c(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "broken.c").write_text(
+        "#include <Python.h>\nstatic PyObject *g;\nint f(void) { return }}} @@@ ;\n"
+        "PyObject *h(PyObject *d) { return PyDict_GetItem(g, d); }\n")
+    code, report = scan_json(str(root))
+    assert code == 1
+    _kept_good_finding(report)
+    assert _diag(report, "broken.c")["kind"] == "parse-error"
+    assert report["files"]["broken.c"] == "parsed (partial)"
+    # What did parse in the broken file is still analysed.
+    assert any(f["path"] == "broken.c" and f["rule"] == "FT011" for f in report["findings"])
+
+
+def test_binary_junk_named_c(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "junk.c").write_bytes(b'#include "Python.h"\n' + bytes(range(256)) * 40)
+    code, report = scan_json(str(root))
+    _kept_good_finding(report)
+    assert _diag(report, "junk.c")["kind"] == "binary"
+    assert report["files"]["junk.c"].startswith("failed")
+
+
+def test_non_utf8_source(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "latin.c").write_bytes(
+        b"/* caf\xe9 cr\xe8me */\n#include <Python.h>\nstatic PyObject *d;\n"
+        b"PyObject *f(PyObject *k) { return PyDict_GetItem(d, k); }\n")
+    _code, report = scan_json(str(root))
+    _kept_good_finding(report)
+    assert _diag(report, "latin.c")["kind"] == "encoding"
+    hits = [f for f in report["findings"] if f["path"] == "latin.c"]
+    assert hits and hits[0]["line"] == 4  # offsets stay right past the non-UTF-8 bytes
+
+
+def test_file_over_size_limit(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "pyproject.toml").write_text("[tool.gilaudit]\nmax-file-size = 2000\n")
+    (root / "huge.c").write_text("#include <Python.h>\n" + "int x;\n" * 1000)
+    _code, report = scan_json(str(root))
+    _kept_good_finding(report)
+    assert _diag(report, "huge.c")["kind"] == "too-large"
+
+
+def test_dangling_symlink_and_symlink_loops(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    os.symlink(root / "nowhere.c", root / "dangling.c")
+    os.symlink(root / "loop_b.c", root / "loop_a.c")
+    os.symlink(root / "loop_a.c", root / "loop_b.c")
+    (root / "sub").mkdir()
+    os.symlink(root, root / "sub" / "up")  # a directory loop
+    _code, report = scan_json(str(root))
+    _kept_good_finding(report)
+    for name in ("dangling.c", "loop_a.c", "loop_b.c"):
+        assert _diag(report, name)["kind"] == "unreadable"
+    assert _diag(report, "sub/up")["kind"] == "skipped-symlink"
+
+
+def test_unreadable_directory(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    locked = root / "locked"
+    locked.mkdir()
+    (locked / "x.c").write_text(GOOD)
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):
+            # root reads anything: use a path that cannot be listed by anyone instead.
+            locked.chmod(0o755)
+            (root / "notadir.c").mkdir()
+        _code, report = scan_json(str(root))
+    finally:
+        locked.chmod(0o755)
+    _kept_good_finding(report)
+
+
+def test_missing_header_is_reported_and_analysis_goes_on(scan_json: ScanJson,
+                                                         tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "needs.c").write_text(
+        '#include <Python.h>\n#include "not_here/thing.h"\nstatic PyObject *g;\n'
+        "PyObject *f(PyObject *k) { return PyDict_GetItem(g, k); }\n")
+    _code, report = scan_json(str(root))
+    _kept_good_finding(report)
+    d = _diag(report, "needs.c")
+    assert d["kind"] == "missing-header" and "not_here/thing.h" in d["message"]
+    assert any(f["path"] == "needs.c" and f["rule"] == "FT011" for f in report["findings"])
+
+
+def test_bad_config_is_a_diagnostic(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "pyproject.toml").write_text(
+        '[tool.gilaudit]\nselect = "FT0"\nignore = ["FT999"]\nbogus = 1\n'
+        'severity = {FT011 = "loud"}\nfail-on = "sometimes"\n')
+    code, report = scan_json(str(root))
+    msgs = [d["message"] for d in report["diagnostics"] if d["kind"] == "config"]
+    assert any("bogus: unknown key" in m for m in msgs)
+    assert any("'FT999'" in m for m in msgs)
+    assert any("severity.FT011" in m for m in msgs)
+    assert any("fail-on" in m for m in msgs)
+    _kept_good_finding(report)
+    assert code == 1
+
+
+def test_unparsable_pyproject(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "pyproject.toml").write_text("[tool.gilaudit\nselect = [")
+    _code, report = scan_json(str(root))
+    assert any(d["kind"] == "config" for d in report["diagnostics"])
+    _kept_good_finding(report)
+
+
+def test_setup_py_is_read_not_run(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    marker = tmp_path / "executed"
+    (root / "setup.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from setuptools import setup, Extension\n"
+        "setup(ext_modules=[Extension('pkg.good', ['good.c'], include_dirs=['inc'])])\n")
+    _code, report = scan_json(str(root))
+    assert not marker.exists()
+    assert {f["module"] for f in report["findings"]} == {"pkg.good"}
+
+
+def test_setup_py_syntax_error(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "setup.py").write_text("def broken(:\n")
+    _code, report = scan_json(str(root))
+    assert _diag(report, "setup.py")["kind"] == "build-file"
+    _kept_good_finding(report)
