@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from gilaudit.rulebook import RuleBook
 from gilaudit.static.c_clang import ParseJob, empty_facts, parse_translation_unit
 from gilaudit.static.engine import evaluate
 from gilaudit.static.facts import Diag, FileFacts
-from gilaudit.static.flags import detect_toolchain, file_args
+from gilaudit.static.flags import base_args, detect_toolchain, file_args
 from gilaudit.static.includes import build_include_graph
+from gilaudit.static.pch import precompiled_prelude
 
 __all__ = ["ScanOptions", "run_scan"]
 
@@ -69,8 +71,8 @@ def _cache_root(opts: ScanOptions) -> Path:
 
 
 def _jobs_for(project: Project, config: Config, build: BuildInfo,
-              graph_input: list[tuple[str, bytes]],
-              root: Path) -> tuple[list[ParseJob], list[Diagnostic], dict[str, str]]:
+              graph_input: list[tuple[str, bytes]], root: Path,
+              pch_dir: Path | None) -> tuple[list[ParseJob], list[Diagnostic], dict[str, str]]:
     """Decide which files are translation units to parse, and their command lines."""
     graph = build_include_graph(graph_input)
     tool = detect_toolchain()
@@ -80,6 +82,7 @@ def _jobs_for(project: Project, config: Config, build: BuildInfo,
     user_dirs = [d if os.path.isabs(d) else str(root / d) for d in config.include_dirs]
     files: dict[str, str] = {}
     jobs: list[ParseJob] = []
+    pchs: dict[tuple[str, ...], str | None] = {}
     diags = list(build.diagnostics)
     if tool.builtin_include is None:
         diags.append(Diagnostic(path=None, kind="toolchain",
@@ -94,8 +97,16 @@ def _jobs_for(project: Project, config: Config, build: BuildInfo,
         extra = [str(root / d) if d != "." else str(root)
                  for d in graph.extra_dirs.get(src.path, ())]
         dirs = list(dict.fromkeys(user_dirs + build_dirs + extra + base_dirs))
-        args = file_args(tool, language=src.language, head=contents.get(src.path, b""),
-                         include_dirs=dirs, defines=list(build.defines) + list(config.defines))
+        head = contents.get(src.path, b"")
+        defines = list(build.defines) + list(config.defines)
+        pch = None
+        if pch_dir is not None:
+            base = base_args(tool, language=src.language, head=head, defines=defines)
+            if base not in pchs:
+                pchs[base] = precompiled_prelude(tool, base, pch_dir)
+            pch = pchs[base]
+        args = file_args(tool, language=src.language, head=head, include_dirs=dirs,
+                         defines=defines, pch=pch)
         jobs.append(ParseJob(abspath=src.abspath, rel=src.path, root=str(root),
                              language=src.language, args=args))
     return jobs, diags, files
@@ -197,12 +208,14 @@ def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, workers: int) 
             diags.append(Diagnostic(path=src.path, kind="unreadable",
                                     message=f"cannot read: {exc.strerror or exc}"))
     build = read_build_info(root, project.build_files)
-    jobs, jdiags, files = _jobs_for(project, config, build, graph_input, root)
-    diags += jdiags
-    cache = FactsCache(_cache_root(opts), project_root=root) if opts.use_cache else None
-    tool = detect_toolchain()
-    facts = _parse_all(jobs, workers=workers, cache=cache, toolchain=tool.fingerprint(),
-                       contents=dict(graph_input), progress=opts.progress)
+    with tempfile.TemporaryDirectory(prefix="gilaudit-") as scratch:
+        pch_dir = _cache_root(opts) / "pch" if opts.use_cache else Path(scratch)
+        jobs, jdiags, files = _jobs_for(project, config, build, graph_input, root, pch_dir)
+        diags += jdiags
+        cache = FactsCache(_cache_root(opts), project_root=root) if opts.use_cache else None
+        tool = detect_toolchain()
+        facts = _parse_all(jobs, workers=workers, cache=cache, toolchain=tool.fingerprint(),
+                           contents=dict(graph_input), progress=opts.progress)
     lines_cache: dict[str, list[str]] = {}
 
     def read_line(path: str, line: int) -> str:

@@ -39,6 +39,8 @@ __all__ = ["ParseJob", "empty_facts", "parse_translation_unit"]
 
 _KEEP_GOING = 0x200  # CXTranslationUnit_KeepGoing: do not stop at the first fatal error
 _BINARY_SNIFF = 65536
+# Errors that are the free-threaded build's answer to code a rule already reports.
+_REPORTED_BY_RULES = re.compile(r"no member named '(?:ob_refcnt|ob_mutex)'")
 
 # Lock and region markers that have no parentheses.
 _BARE_MACROS = re.compile(
@@ -49,6 +51,7 @@ _ASSIGN = re.compile(r"(?<![\w.>\]])([A-Za-z_]\w*)\s*=(?!=)")
 _CAST_PREFIX = re.compile(r"^\s*(?:\(\s*(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*[\s\*]*\)\s*)+")
 _CALLEE = re.compile(r"^([A-Za-z_]\w*)\s*\(")
 _FIELD = re.compile(r"\b([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)")
+_FIELD_ASSIGN = re.compile(r"\b([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)\s*=(?!=)")
 _MEMBER_TOKENS = re.compile(r"(?:->|\.)\s*(ob_refcnt)\b|\b(ob_mutex)\b")
 _REFCNT = re.compile(r"\bPy_REFCNT\s*\(")
 _LEFT_ONE = re.compile(r"\b1\s*==\s*$")
@@ -217,6 +220,7 @@ def parse_translation_unit(job: ParseJob) -> FileFacts:
 def _clang_diagnostics(tu: Any, job: ParseJob) -> list[Diag]:
     out: list[Diag] = []
     errors: list[str] = []
+    missing: list[str] = []
     first_line = 0
     for d in tu.diagnostics:
         if d.severity < 3:
@@ -226,16 +230,20 @@ def _clang_diagnostics(tu: Any, job: ParseJob) -> list[Diag]:
         where = loc.file.name if loc.file else job.rel
         if "file not found" in msg:
             header = msg.split("'")[1] if "'" in msg else msg
-            line = loc.line if loc.file and loc.file.name == job.abspath else 0
-            out.append(Diag("missing-header",
-                            f"header {header!r} not found (included from "
-                            f"{_short(where, job.root)}); add its directory with --include or "
-                            "[tool.gilaudit] include-dirs; analysis went on without it",
-                            job.rel, line))
+            missing.append(f"{header!r} (from {_short(where, job.root)}:{loc.line})")
             continue
+        if _REPORTED_BY_RULES.search(msg):
+            continue  # FT031/FT036 report these, with the fix
         if not errors:
             first_line = loc.line if loc.file and loc.file.name == job.abspath else 0
         errors.append(f"{_short(where, job.root)}:{loc.line}: {msg}")
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4
+                                          else "")
+        out.append(Diag("missing-header",
+                        f"{len(missing)} header(s) not found: {shown}; add their directories "
+                        "with --include or [tool.gilaudit] include-dirs; analysis went on "
+                        "without them", job.rel))
     if errors:
         shown = "; ".join(errors[:3])
         more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
@@ -482,6 +490,10 @@ def _function(cursor: Any, ci: Any, text: _Text, globals_: list[Var],
         for m in _FIELD.finditer(text.bare, body_start, end)
     ]
     escapes = _escapes(text, calls, local_vars, start, end)
+    field_writes = [
+        Assign(f"{m.group(1)}->{m.group(2)}", m.start(), _rhs_callee(text.bare, m.end(), end))
+        for m in _FIELD_ASSIGN.finditer(text.bare, start, end)
+    ]
     loc = cursor.location
     return FunctionFacts(
         name=cursor.spelling,
@@ -497,6 +509,7 @@ def _function(cursor: Any, ci: Any, text: _Text, globals_: list[Var],
         assigns=tuple(assigns),
         global_writes=(),
         field_uses=tuple(fields),
+        field_writes=tuple(field_writes),
         escapes=tuple(escapes),
         regions=tuple(regions),
         ifs=tuple(guards),
@@ -528,6 +541,9 @@ def _calls(text: _Text, start: int, end: int) -> list[CallSite]:
         name = m.group(1)
         if name in textscan.KEYWORDS:
             continue
+        before = bare[max(start, m.start() - 3):m.start()].rstrip()
+        if before.endswith((".", "->")):
+            continue  # a call through a struct member is not a call of that global function
         open_pos = m.end() - 1
         close = textscan.find_close(bare, open_pos, end)
         if close < 0:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gilaudit.model import Note
-from gilaudit.static.facts import FileFacts, FunctionFacts, Region, Var
+from gilaudit.static.facts import Assign, FileFacts, FunctionFacts, Region, Var
 
 __all__ = [
     "CONSTRUCTORS", "Hit", "ProjectIndex", "Receiver", "build_index", "classify_receiver",
@@ -30,6 +30,9 @@ _ROLE_WORDS = re.compile(r"(?:^|_)(dealloc|traverse|clear|new|init|finalize|del|
 _CAST = re.compile(r"^\s*\(\s*(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*[\s\*]*\)\s*")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _MEMBER = re.compile(r"([A-Za-z_]\w*)\s*(->|\.)\s*(.+)")
+_FRESH_CALL = re.compile(r"(?i)(?:^PyObject_(?:GC_)?New|_new|new_|alloc|create|make|^Py\w+_New$)")
+_STATE_CALL = re.compile(r"(?i)(?:PyModule_GetState|PyType_GetModuleState|_?get_?\w*state)")
+_PYOBJECT_STRUCT = re.compile(r"\b(?:PyObject|Py\w*Object|\w+Object)\s*\*")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -139,8 +142,43 @@ def classify_receiver(arg: str, fn: FunctionFacts, facts: FileFacts, index: Proj
         return Receiver(kind="unknown", phrase=f"`{expr}`")
     m = _MEMBER.fullmatch(expr)
     if m:
-        return Receiver(kind="shared", phrase=f"`{arg.strip()}`")
+        return _classify_member(m.group(1), expr, arg.strip(), fn, facts, index, at)
     return Receiver(kind="unknown", phrase=f"`{arg.strip()}`")
+
+
+def _last_assign(assigns: Iterable[Assign], target: str, at: int) -> Assign | None:
+    last = None
+    for a in assigns:
+        if a.target == target and a.offset < at:
+            last = a
+    return last
+
+
+def _classify_member(base: str, expr: str, shown: str, fn: FunctionFacts, facts: FileFacts,
+                     index: ProjectIndex, at: int) -> Receiver:
+    """`base->field`: shared when base is a Python object or module state, private when the
+    field (or the whole base) was freshly created in this function and not yet published."""
+    phrase = f"`{shown}`"
+    written = _last_assign(fn.field_writes, expr, at)
+    if written is not None and written.source in CONSTRUCTORS:
+        return Receiver(kind="private", phrase=f"the new object in {phrase}")
+    var = next((v for v in (*fn.params, *fn.locals) if v.name == base), None)
+    if var is None:
+        glob = index.globals_by_file.get(facts.path, {}).get(base)
+        return Receiver(kind="shared" if glob is not None else "unknown", phrase=phrase)
+    if var.storage == "local":
+        origin = _last_assign(fn.assigns, base, at)
+        if origin is not None and _FRESH_CALL.search(origin.source) and not _published_between(
+                fn, base, origin.offset, at):
+            return Receiver(kind="private", phrase=f"the new object in {phrase}")
+        if origin is not None and _STATE_CALL.search(origin.source):
+            return Receiver(kind="shared", phrase=f"module state {phrase}")
+    if var.storage == "param" and var.index == 0 and index.is_python_callable(fn):
+        return Receiver(kind="shared", phrase=phrase)
+    if _PYOBJECT_STRUCT.search(var.type):
+        return Receiver(kind="shared", phrase=phrase)
+    # A pointer to a plain C struct (a stack buffer, a parser state): whose it is is unknown.
+    return Receiver(kind="unknown", phrase=phrase)
 
 
 def build_index(files: list[FileFacts], *, extension_of: dict[str, str],

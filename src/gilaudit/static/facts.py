@@ -116,6 +116,7 @@ class FunctionFacts:
     assigns: tuple[Assign, ...]
     global_writes: tuple[Mention, ...]
     field_uses: tuple[Mention, ...]  # name = field, detail = base expression
+    field_writes: tuple[Assign, ...]  # target = "base->field", source = callee or ""
     escapes: tuple[Mention, ...]  # a local published (stored in shared places or passed on)
     regions: tuple[Region, ...]
     ifs: tuple[IfGuard, ...]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["Toolchain", "detect_toolchain", "file_args"]
+__all__ = ["Toolchain", "base_args", "detect_toolchain", "file_args"]
 
 _LIMITED = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+Py_LIMITED_API\b[ \t]*([^\n]*)", re.MULTILINE)
 
@@ -48,8 +48,9 @@ def detect_toolchain() -> Toolchain:
     return Toolchain(python_include=include, builtin_include=builtin, prelude=prelude)
 
 
-def file_args(tool: Toolchain, *, language: str, head: bytes, include_dirs: list[str],
+def base_args(tool: Toolchain, *, language: str, head: bytes,
               defines: list[str]) -> tuple[str, ...]:
+    """Language, warnings and macros: what must be identical for a precompiled prelude to fit."""
     args = ["-x", "c++" if language == "c++" else "c",
             "-std=gnu++17" if language == "c++" else "-std=gnu11",
             "-w", "-ferror-limit=50",
@@ -63,10 +64,18 @@ def file_args(tool: Toolchain, *, language: str, head: bytes, include_dirs: list
         args.append(f"-DPy_LIMITED_API={value}" if value else "-DPy_LIMITED_API")
     for d in defines:
         args.append(f"-D{d}")
-    for d in include_dirs:
-        args.append(f"-I{d}")
     args += ["-isystem", tool.python_include]
     if tool.builtin_include:
         args += ["-isystem", tool.builtin_include]
-    args += ["-include", tool.prelude]
+    # Searched last: a project's own copy always wins over the stand-ins.
+    args += ["-idirafter", str(Path(tool.prelude).parent / "fallback")]
+    return tuple(args)
+
+
+def file_args(tool: Toolchain, *, language: str, head: bytes, include_dirs: list[str],
+              defines: list[str], pch: str | None = None) -> tuple[str, ...]:
+    """The whole command line for one file; with ``pch``, the prelude comes precompiled."""
+    args = list(base_args(tool, language=language, head=head, defines=defines))
+    args += [f"-I{d}" for d in include_dirs]
+    args += ["-include-pch", pch] if pch else ["-include", tool.prelude]
     return tuple(args)
