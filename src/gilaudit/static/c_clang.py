@@ -40,7 +40,8 @@ __all__ = ["ParseJob", "empty_facts", "parse_translation_unit"]
 _KEEP_GOING = 0x200  # CXTranslationUnit_KeepGoing: do not stop at the first fatal error
 _BINARY_SNIFF = 65536
 # Errors that are the free-threaded build's answer to code a rule already reports.
-_REPORTED_BY_RULES = re.compile(r"no member named '(?:ob_refcnt|ob_mutex)'")
+_REPORTED_BY_RULES = re.compile(
+    r"no member named '(?:ob_refcnt|ob_mutex)'|undeclared identifier '_py_cs2?'")
 
 # Lock and region markers that have no parentheses.
 _BARE_MACROS = re.compile(

@@ -26,7 +26,8 @@ KEYWORDS = frozenset({
 _COMMENT_OR_STRING = re.compile(
     r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.DOTALL
 )
-_SUPPRESS = re.compile(r"gilaudit:\s*ignore(?:\[([^\]]*)\])?")
+# Only at the start of a comment, like `# type: ignore`: prose that mentions it is not one.
+_SUPPRESS = re.compile(r"(?://|/\*)\s*gilaudit:\s*ignore\b(?:\[([^\]]*)\])?")
 
 
 _NOT_NEWLINE = re.compile(r"[^\n]")
@@ -149,7 +150,7 @@ def suppressions(raw: str) -> list[tuple[int, str | None, str]]:
         token = m.group(0)
         if not token.startswith(("//", "/*")):
             continue
-        s = _SUPPRESS.search(token)
+        s = _SUPPRESS.match(token)
         if s:
             out.append((m.start() + s.start(), s.group(1), token.strip()))
     return out
