@@ -55,7 +55,7 @@ def test_unparsable_c(scan_json: ScanJson, tmp_path: Path) -> None:
 def test_binary_junk_named_c(scan_json: ScanJson, tmp_path: Path) -> None:
     root = _tree(tmp_path)
     (root / "junk.c").write_bytes(b'#include "Python.h"\n' + bytes(range(256)) * 40)
-    code, report = scan_json(str(root))
+    _code, report = scan_json(str(root))
     _kept_good_finding(report)
     assert _diag(report, "junk.c")["kind"] == "binary"
     assert report["files"]["junk.c"].startswith("failed")

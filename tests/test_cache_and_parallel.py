@@ -11,7 +11,9 @@ import pytest
 from conftest import REPO
 from gilaudit import scan as scan_module
 from gilaudit.cli import main
+from gilaudit.static.c_clang import ParseJob, parse_translation_unit
 from gilaudit.static.facts import FileFacts, facts_from_jsonable, facts_to_jsonable
+from gilaudit.static.flags import detect_toolchain, file_args
 
 DEMO = REPO / "examples" / "spamcache"
 
@@ -82,9 +84,6 @@ def test_parallel_equals_serial(tmp_path: Path) -> None:
 
 
 def test_facts_round_trip(tmp_path: Path) -> None:
-    from gilaudit.static.c_clang import ParseJob, parse_translation_unit
-    from gilaudit.static.flags import detect_toolchain, file_args
-
     src = DEMO / "src" / "lru.c"
     args = file_args(detect_toolchain(), language="c", head=b"",
                      include_dirs=[str(DEMO / "include")], defines=[])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,9 +131,6 @@ def test_several_targets_prefix_paths(scan_json: ScanJson, tmp_path: Path) -> No
 
 
 def test_python_m_entry_point() -> None:
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-m", "gilaudit", "rules"], capture_output=True,
                          text=True, check=False)
     assert out.returncode == 0 and "FT001" in out.stdout

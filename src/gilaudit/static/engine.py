@@ -73,7 +73,7 @@ def evaluate(files: list[FileFacts], *, book: RuleBook, config: Config, build: B
                 for hit in matcher(facts, index, selected):
                     if hit.rule in selected:
                         hits.setdefault((hit.rule, hit.path, hit.line, hit.col, hit.symbol), hit)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a matcher bug must not lose the run
                 diags.append(Diagnostic(
                     path=facts.path, kind="internal-error",
                     message=f"matcher {matcher.__name__} failed: {type(exc).__name__}: {exc}; "
