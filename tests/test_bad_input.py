@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from conftest import ScanJson
+from gilaudit.static import engine
 
 GOOD = """#include <Python.h>
 static PyObject *cache;
@@ -167,3 +171,17 @@ def test_setup_py_syntax_error(scan_json: ScanJson, tmp_path: Path) -> None:
     _code, report = scan_json(str(root))
     assert _diag(report, "setup.py")["kind"] == "build-file"
     _kept_good_finding(report)
+
+
+def test_matcher_bug_is_a_diagnostic_not_a_crash(scan_json: ScanJson, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_a: object) -> Iterator[object]:
+        raise RuntimeError("boom")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(engine, "REGISTRY", ((broken, frozenset({"FT040"})), *engine.REGISTRY))
+    root = _tree(tmp_path)
+    _code, report = scan_json(str(root))
+    _kept_good_finding(report)
+    d = _diag(report, "good.c")
+    assert d["kind"] == "internal-error" and "boom" in d["message"] and "FT040" in d["message"]

@@ -150,7 +150,9 @@ def _parse_all(jobs: list[ParseJob], *, workers: int, cache: FactsCache | None,
 
 
 def _parse_in_pool(pending: list[tuple[ParseJob, str | None]], workers: int,
-                   finish: Callable[[ParseJob, str | None, FileFacts], None]) -> None:
+                   finish: Callable[[ParseJob, str | None, FileFacts], None], *,
+                   parse: Callable[[ParseJob], FileFacts] = parse_translation_unit,
+                   timeout: float = _PER_FILE_TIMEOUT) -> None:
     """Parse in worker processes; a worker that crashes or hangs costs only its file."""
     queue = list(pending)
     solo = False  # after a crash, retry one file per pool so the culprit is known
@@ -160,9 +162,9 @@ def _parse_in_pool(pending: list[tuple[ParseJob, str | None]], workers: int,
         queue = queue[len(batch):]
         retry: list[tuple[ParseJob, str | None]] = []
         with cf.ProcessPoolExecutor(max_workers=1 if solo else workers, mp_context=ctx) as pool:
-            futures = {pool.submit(parse_translation_unit, job): (job, key) for job, key in batch}
+            futures = {pool.submit(parse, job): (job, key) for job, key in batch}
             try:
-                for fut in cf.as_completed(futures, timeout=_PER_FILE_TIMEOUT * max(
+                for fut in cf.as_completed(futures, timeout=timeout * max(
                         1, len(batch) // max(1, workers))):
                     job, key = futures[fut]
                     try:
@@ -180,7 +182,7 @@ def _parse_in_pool(pending: list[tuple[ParseJob, str | None]], workers: int,
                         fut.cancel()
                         if solo:
                             finish(job, key, empty_facts(job.rel, [Diag(
-                                "timeout", f"parsing took over {_PER_FILE_TIMEOUT:.0f} s; "
+                                "timeout", f"parsing took over {timeout:.0f} s; "
                                 "not analysed", job.rel)]))
                         else:
                             retry.append((job, key))
