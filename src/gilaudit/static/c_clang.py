@@ -295,10 +295,25 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
 
     pattern_cache: list[Any] = [-1, None]
 
+    get_location = ci.conf.lib.clang_getCursorLocation
+    tu_ref = tu
+
+    def main_children(cursor: Any) -> list[Any]:
+        # Most top-level declarations come from Python.h and system headers; checking the
+        # location natively, before any Python object is built for them, keeps this cheap.
+        kept: list[Any] = []
+
+        def visitor(child: Any, _parent: Any, _data: Any) -> int:
+            if from_main(get_location(child)):
+                child._tu = tu_ref
+                kept.append(child)
+            return 1  # CXChildVisit_Continue
+
+        ci.conf.lib.clang_visitChildren(cursor, ci.callbacks["cursor_visit"](visitor), None)
+        return kept
+
     def visit_scope(cursor: Any) -> None:
-        for c in cursor.get_children():
-            if not from_main(c.location):
-                continue
+        for c in main_children(cursor):
             kind = c.kind
             if kind in func_kinds:
                 if c.is_definition():
@@ -757,12 +772,13 @@ def _inactive_mentions(raw: str, skipped: list[tuple[int, int]],
 def _member_mentions(text: _Text) -> list[Mention]:
     out: list[Mention] = []
     bare = text.bare
-    for m in _MEMBER_TOKENS.finditer(bare):
+    has_members = "ob_refcnt" in bare or "ob_mutex" in bare
+    for m in _MEMBER_TOKENS.finditer(bare) if has_members else ():
         name = m.group(1) or m.group(2)
         line, col = text.index.line_col(m.start(1) if m.group(1) else m.start(2))
         cmp = _OBREFCNT_CMP.match(bare, m.start()) if m.group(1) else None
         out.append(Mention(name, line, col, m.start(), cmp.group(1) if cmp else ""))
-    for m in _REFCNT.finditer(bare):
+    for m in _REFCNT.finditer(bare) if "Py_REFCNT" in bare else ():
         close = textscan.find_close(bare, m.end() - 1)
         if close < 0:
             continue

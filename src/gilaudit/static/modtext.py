@@ -15,17 +15,17 @@ from gilaudit.static.facts import ModuleDefFact, SlotEntry, TypeFact
 
 __all__ = ["ModuleText", "module_facts"]
 
-_MODDEF = re.compile(r"\bPyModuleDef\s+([A-Za-z_]\w*)\s*=\s*\{")
-_SLOTS = re.compile(r"\bPyModuleDef_Slot\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
+_MODDEF = re.compile(r"PyModuleDef\s+([A-Za-z_]\w*)\s*=\s*\{")
+_SLOTS = re.compile(r"PyModuleDef_Slot\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
 _SLOT_ENTRY = re.compile(r"\{\s*(Py_mod_\w+)\s*,\s*([^{}]*?)\s*\}")
-_TABLE = re.compile(r"\b(PyMethodDef|PyGetSetDef)\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
+_TABLE = re.compile(r"(PyMethodDef|PyGetSetDef)\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
 _METHOD_ENTRY = re.compile(
     r"\{\s*\"([^\"]+)\"\s*,\s*(?:\(\s*[\w\s\*\(\)]*?\)\s*)*\(?\s*&?\s*([A-Za-z_]\w*)\s*\)?"
     r"(?:\s*,\s*(?:\(\s*\w+\s*\)\s*)?([A-Za-z_]\w*))?"
 )
-_TYPEOBJ = re.compile(r"\bPyTypeObject\s+([A-Za-z_]\w*)\s*=\s*\{")
-_TYPESLOTS = re.compile(r"\bPyType_Slot\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
-_TYPESPEC = re.compile(r"\bPyType_Spec\s+([A-Za-z_]\w*)\s*=\s*\{")
+_TYPEOBJ = re.compile(r"PyTypeObject\s+([A-Za-z_]\w*)\s*=\s*\{")
+_TYPESLOTS = re.compile(r"PyType_Slot\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
+_TYPESPEC = re.compile(r"PyType_Spec\s+([A-Za-z_]\w*)\s*=\s*\{")
 _STRING = re.compile(r"\"((?:\\.|[^\"\\])*)\"")
 _ROLE_SLOT = re.compile(
     r"(?:Py_|\.)(tp_(?:new|init|dealloc|traverse|clear|finalize|del|free|alloc))\s*[,=]\s*"
@@ -42,16 +42,33 @@ class ModuleText:
     method_tables: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
 
 
+_BRACES = re.compile(r"[{}]")
+_NESTING = re.compile(r"[(){}\[\],]")
+
+
+def _declarations(pattern: re.Pattern[str], keyword: str, bare: str) -> list[re.Match[str]]:
+    """Matches of ``pattern`` at each occurrence of ``keyword``: str.find is far faster than
+    letting the regex engine scan a large file for a pattern that starts with a class."""
+    out = []
+    pos = bare.find(keyword)
+    while pos != -1:
+        if pos == 0 or not (bare[pos - 1].isalnum() or bare[pos - 1] == "_"):
+            m = pattern.match(bare, pos)
+            if m:
+                out.append(m)
+        pos = bare.find(keyword, pos + len(keyword))
+    return out
+
+
 def _braced(bare: str, open_pos: int) -> int:
     depth = 0
-    for i in range(open_pos, len(bare)):
-        ch = bare[i]
-        if ch == "{":
+    for m in _BRACES.finditer(bare, open_pos):
+        if m.group() == "{":
             depth += 1
-        elif ch == "}":
+        else:
             depth -= 1
             if depth == 0:
-                return i
+                return m.start()
     return len(bare) - 1
 
 
@@ -59,13 +76,14 @@ def _top_level_items(code: str, bare: str, start: int, end: int) -> list[str]:
     items: list[str] = []
     depth = 0
     last = start
-    for i in range(start, end):
-        ch = bare[i]
+    for m in _NESTING.finditer(bare, start, end):
+        ch = m.group()
         if ch in "({[":
             depth += 1
         elif ch in ")}]":
             depth -= 1
-        elif ch == "," and depth == 0:
+        elif depth == 0:
+            i = m.start()
             items.append(" ".join(code[last:i].split()))
             last = i + 1
     tail = " ".join(code[last:end].split())
@@ -81,7 +99,7 @@ def _first_string(text: str) -> str:
 
 def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
     module_defs: list[ModuleDefFact] = []
-    for m in _MODDEF.finditer(bare):
+    for m in _declarations(_MODDEF, "PyModuleDef", bare):
         open_pos = m.end() - 1
         close = _braced(bare, open_pos)
         items = _top_level_items(code, bare, open_pos + 1, close)
@@ -102,7 +120,7 @@ def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
         line, col = index.line_col(m.start())
         module_defs.append(ModuleDefFact(m.group(1), name, line, col, slots, methods))
     slot_arrays: list[tuple[str, tuple[SlotEntry, ...]]] = []
-    for m in _SLOTS.finditer(bare):
+    for m in _declarations(_SLOTS, "PyModuleDef_Slot", bare):
         open_pos = m.end() - 1
         close = _braced(bare, open_pos)
         entries = []
@@ -112,7 +130,8 @@ def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
             entries.append(SlotEntry(e.group(1), value, line, col, ()))
         slot_arrays.append((m.group(1), tuple(entries)))
     tables: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    for m in _TABLE.finditer(bare):
+    for m in (*_declarations(_TABLE, "PyMethodDef", bare),
+              *_declarations(_TABLE, "PyGetSetDef", bare)):
         open_pos = m.end() - 1
         close = _braced(bare, open_pos)
         pairs: list[tuple[str, str]] = []
@@ -124,14 +143,14 @@ def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
     types: list[TypeFact] = []
     table_names = [t for t, _ in tables]
     slot_bodies: dict[str, str] = {}
-    for m in _TYPESLOTS.finditer(bare):
+    for m in _declarations(_TYPESLOTS, "PyType_Slot", bare):
         close = _braced(bare, m.end() - 1)
         slot_bodies[m.group(1)] = code[m.end():close]
-    for m in _TYPEOBJ.finditer(bare):
+    for m in _declarations(_TYPEOBJ, "PyTypeObject", bare):
         close = _braced(bare, m.end() - 1)
         body = code[m.end():close]
         types.append(_type_fact(_first_string(body), body, table_names))
-    for m in _TYPESPEC.finditer(bare):
+    for m in _declarations(_TYPESPEC, "PyType_Spec", bare):
         close = _braced(bare, m.end() - 1)
         body = code[m.end():close]
         ref = _SLOTS_REF.search(body)

@@ -106,20 +106,21 @@ class LineIndex:
         return len(self.starts)
 
 
+_PARENS = re.compile(r"[()]")
+_NESTING = re.compile(r"[()\[\]{},]")
+
+
 def find_close(bare: str, open_pos: int, limit: int | None = None) -> int:
     """Offset of the parenthesis closing the one at ``open_pos``, or -1."""
     depth = 0
     stop = len(bare) if limit is None else min(limit, len(bare))
-    i = open_pos
-    while i < stop:
-        ch = bare[i]
-        if ch == "(":
+    for m in _PARENS.finditer(bare, open_pos, stop):
+        if m.group() == "(":
             depth += 1
-        elif ch == ")":
+        else:
             depth -= 1
             if depth == 0:
-                return i
-        i += 1
+                return m.start()
     return -1
 
 
@@ -128,13 +129,14 @@ def split_args(code: str, bare: str, open_pos: int, close_pos: int) -> tuple[str
     args: list[str] = []
     depth = 0
     start = open_pos + 1
-    for i in range(open_pos + 1, close_pos):
-        ch = bare[i]
+    for m in _NESTING.finditer(bare, open_pos + 1, close_pos):
+        ch = m.group()
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif ch == "," and depth == 0:
+        elif depth == 0:
+            i = m.start()
             args.append(" ".join(code[start:i].split()))
             start = i + 1
     last = " ".join(code[start:close_pos].split())
