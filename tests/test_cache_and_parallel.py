@@ -92,3 +92,22 @@ def test_facts_round_trip(tmp_path: Path) -> None:
     assert facts.functions
     data = json.loads(json.dumps(facts_to_jsonable(facts)))
     assert facts_from_jsonable(data) == facts
+
+
+def test_unchanged_tree_reuses_the_whole_result(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "ext"
+    shutil.copytree(DEMO, target)
+    cache = tmp_path / "cache"
+    cold = _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1")
+
+    def refuse(*_a: object, **_k: object) -> object:
+        raise AssertionError("an unchanged tree must not be evaluated again")
+
+    monkeypatch.setattr(scan_module, "evaluate", refuse)
+    warm = _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1")
+    assert _findings(warm) == _findings(cold)
+    # A configuration change is a different question: evaluated again, from cached facts.
+    monkeypatch.undo()
+    other = _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1", "--select", "FT04")
+    assert {f["rule"] for f in other["findings"]} <= {"FT040", "FT041", "FT042", "FT046", "FT048"}

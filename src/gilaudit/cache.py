@@ -18,13 +18,42 @@ from typing import Any
 from gilaudit import __version__
 from gilaudit.static.facts import FileFacts, facts_from_jsonable, facts_to_jsonable
 
-__all__ = ["FACTS_SCHEMA", "FactsCache", "file_digest"]
+__all__ = ["FACTS_SCHEMA", "FactsCache", "ResultCache", "file_digest"]
 
 FACTS_SCHEMA = 2
 
 
 def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class ResultCache:
+    """Whole-target results keyed by everything that can change them: an unchanged tree with an
+    unchanged configuration is answered without parsing or evaluating anything."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / f"results-v{FACTS_SCHEMA}"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads((self.root / f"{key}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def put(self, key: str, data: dict[str, Any]) -> None:
+        _atomic_write(self.root / f"{key}.json", json.dumps(data, separators=(",", ":")).encode())
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only or full cache only costs speed
 
 
 class FactsCache:
@@ -67,14 +96,5 @@ class FactsCache:
         return facts
 
     def put(self, key: str, facts: FileFacts) -> None:
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            payload = json.dumps({"facts": facts_to_jsonable(facts)},
-                                 separators=(",", ":")).encode()
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only or full cache only costs speed
+        payload = json.dumps({"facts": facts_to_jsonable(facts)}, separators=(",", ":"))
+        _atomic_write(self._path(key), payload.encode())

@@ -83,6 +83,26 @@ class Finding:
             return ("", 0, 0, self.rule)
         return (loc.path, loc.line, loc.column, self.rule)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
+        """The inverse of ``to_dict`` (JSON reports, cached results)."""
+        loc = None
+        if d.get("path") is not None and d.get("line") is not None:
+            loc = Location(path=d["path"], line=d["line"], column=d.get("column") or 1,
+                           end_line=d.get("end_line"), end_column=d.get("end_column"))
+        notes = tuple(
+            Note(message=n["message"],
+                 location=Location(path=n["path"], line=n["line"])
+                 if n.get("path") is not None and n.get("line") is not None else None)
+            for n in d.get("notes", ())
+        )
+        return cls(rule=d["rule"], name=d["name"], category=d["category"],
+                   severity=d["severity"], message=d["message"], location=loc,
+                   symbol=d.get("symbol"), fix=d.get("fix", ""), module=d.get("module"),
+                   callable=d.get("callable"), function=d.get("function"),
+                   code=d.get("code", ""), notes=notes, preview=bool(d.get("preview")),
+                   evidence=d.get("evidence", "static"))
+
     def to_dict(self) -> dict[str, Any]:
         loc = self.location
         return {
@@ -120,6 +140,10 @@ class Diagnostic:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind, "message": self.message, "line": self.line}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Diagnostic:
+        return cls(path=d.get("path"), kind=d["kind"], message=d["message"], line=d.get("line"))
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SourceFile:
@@ -136,6 +160,9 @@ class Project:
     sources: tuple[SourceFile, ...]
     build_files: tuple[str, ...]  # project-relative
     diagnostics: tuple[Diagnostic, ...] = ()
+
+    def diagnostics_include(self, kind: str) -> bool:
+        return any(d.kind == kind for d in self.diagnostics)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

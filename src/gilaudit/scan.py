@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import multiprocessing
 import os
 import tempfile
@@ -10,10 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gilaudit import __version__
 from gilaudit.buildinfo import BuildInfo, read_build_info
-from gilaudit.cache import FactsCache, file_digest
+from gilaudit.cache import FACTS_SCHEMA, FactsCache, ResultCache, file_digest
 from gilaudit.config import Config, load_config
 from gilaudit.discover import discover
 from gilaudit.model import Diagnostic, Finding, Project, Report
@@ -193,6 +195,56 @@ def _parse_in_pool(pending: list[tuple[ParseJob, str | None]], workers: int,
             queue = retry + queue
 
 
+def _results_key(book: RuleBook, config: Config, build: BuildInfo, project: Project,
+                 graph_input: list[tuple[str, bytes]], root: Path) -> str:
+    """Everything a target's result depends on: versions, toolchain, configuration, build
+    metadata and the content of every source and build file."""
+    h = hashlib.sha256()
+
+    def feed(*parts: object) -> None:
+        for p in parts:
+            h.update(repr(p).encode("utf-8", "surrogateescape") + b"\0")
+
+    feed(__version__, FACTS_SCHEMA, book.version, detect_toolchain().fingerprint())
+    feed(sorted(config.selected), sorted(config.severity.items()), config.exclude,
+         config.include_dirs, config.defines, config.max_file_size)
+    feed(build.include_dirs, build.defines, build.extensions, build.requires_python)
+    for rel, data in sorted(graph_input):
+        feed(rel, file_digest(data))
+    for rel in project.build_files:
+        try:
+            feed(rel, file_digest((root / rel).read_bytes()))
+        except OSError:
+            feed(rel, None)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Analysis:
+    """What parsing and evaluation produced for a target (cacheable as a whole)."""
+
+    findings: tuple[Finding, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    files: dict[str, str]
+    lines: int
+    analysed: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"findings": [f.to_dict() for f in self.findings],
+                "diagnostics": [d.to_dict() for d in self.diagnostics],
+                "files": self.files, "lines": self.lines, "analysed": self.analysed}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> _Analysis | None:
+        try:
+            return cls(findings=tuple(Finding.from_dict(f) for f in d["findings"]),
+                       diagnostics=tuple(Diagnostic.from_dict(x) for x in d["diagnostics"]),
+                       files=dict(d["files"]), lines=int(d["lines"]),
+                       analysed=int(d["analysed"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, workers: int) -> TargetResult:
     root = target if target.is_dir() else target.parent
     config, cdiags = load_config(book, root, select=list(opts.select) or None,
@@ -210,6 +262,24 @@ def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, workers: int) 
             diags.append(Diagnostic(path=src.path, kind="unreadable",
                                     message=f"cannot read: {exc.strerror or exc}"))
     build = read_build_info(root, project.build_files)
+    results = ResultCache(_cache_root(opts)) if opts.use_cache else None
+    key = _results_key(book, config, build, project, graph_input, root) if results else ""
+    cached = results.get(key) if results else None
+    analysis = _Analysis.from_dict(cached) if cached is not None else None
+    if analysis is None:
+        analysis = _analyse(target, opts, book, workers, config, project, build, graph_input)
+        if results is not None:
+            results.put(key, analysis.to_dict())
+    return TargetResult(config=config, findings=analysis.findings,
+                        diagnostics=tuple(diags) + analysis.diagnostics, files=analysis.files,
+                        lines=analysis.lines, analysed=analysis.analysed)
+
+
+def _analyse(target: Path, opts: ScanOptions, book: RuleBook, workers: int, config: Config,
+             project: Project, build: BuildInfo,
+             graph_input: list[tuple[str, bytes]]) -> _Analysis:
+    root = Path(project.root)
+    diags: list[Diagnostic] = []
     with tempfile.TemporaryDirectory(prefix="gilaudit-") as scratch:
         pch_dir = _cache_root(opts) / "pch" if opts.use_cache else Path(scratch)
         jobs, jdiags, files = _jobs_for(project, config, build, graph_input, root, pch_dir)
@@ -253,12 +323,12 @@ def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, workers: int) 
                 counted_headers.add(dep)
                 lines += sizes.get(dep, 0)
     diags += result.diagnostics
-    if not jobs and not any(d.kind == "not-found" for d in diags):
+    if not jobs and not project.diagnostics_include("not-found"):
         diags.append(Diagnostic(path=None, kind="nothing-to-analyse",
                                 message=f"{target}: no C/C++ source that uses the Python C API "
                                         "was found"))
-    return TargetResult(config=config, findings=result.findings, diagnostics=tuple(diags),
-                        files=files, lines=lines, analysed=analysed)
+    return _Analysis(findings=result.findings, diagnostics=tuple(diags), files=files,
+                     lines=lines, analysed=analysed)
 
 
 def _prefixed(prefix: str, result: TargetResult) -> TargetResult:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,26 +196,39 @@ def facts_to_jsonable(obj: Any) -> Any:
     return obj
 
 
+Converter = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
 @functools.cache
-def _hints(cls: type) -> list[tuple[str, Any]]:
-    resolved = typing.get_type_hints(cls)
-    return [(f.name, resolved[f.name]) for f in dataclasses.fields(cls)]
-
-
-def _build(tp: Any, data: Any) -> Any:
+def _converter(tp: Any) -> Converter:
+    """A function that rebuilds a value of type ``tp`` from its JSON form, made once per type:
+    introspecting type hints for every value made warm runs slow."""
     origin = typing.get_origin(tp)
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_build(args[0], x) for x in data)
-        return tuple(_build(a, x) for a, x in zip(args, data, strict=True))
-    if origin in (typing.Union, types.UnionType):
-        return data
+            inner = _converter(args[0])
+            if inner is _identity:
+                return tuple
+            return lambda data: tuple(map(inner, data))
+        parts = [_converter(a) for a in args]
+        if all(p is _identity for p in parts):
+            return tuple
+        return lambda data: tuple(p(x) for p, x in zip(parts, data, strict=True))
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return tp(*(_build(h, x) for (_n, h), x in zip(_hints(tp), data, strict=True)))
-    return data
+        hints = typing.get_type_hints(tp)
+        fields = [_converter(hints[f.name]) for f in dataclasses.fields(tp)]
+        cls: Any = tp
+        if all(f is _identity for f in fields):
+            return lambda data: cls(*data)
+        return lambda data: cls(*(f(x) for f, x in zip(fields, data, strict=True)))
+    return _identity
 
 
 def facts_from_jsonable(data: Any) -> FileFacts:
-    result: FileFacts = _build(FileFacts, data)
+    result: FileFacts = _converter(FileFacts)(data)
     return result
