@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crashy_parser import crash_on_bad, hang_on_bad
-from gilaudit.scan import _parse_in_pool
+from gilaudit.parallel import ParserPool
 from gilaudit.static.c_clang import ParseJob
 from gilaudit.static.facts import FileFacts
 
@@ -20,7 +20,8 @@ def _collect(parse: object, timeout: float = 300.0) -> dict[str, FileFacts]:
         got[job.rel] = facts
 
     names = ["a.c", "b.c", "bad.c", "c.c", "d.c"]
-    _parse_in_pool(_jobs(names), 2, finish, parse=parse, timeout=timeout)  # type: ignore[arg-type]
+    with ParserPool(2, parse=parse, timeout=timeout) as pool:  # type: ignore[arg-type]
+        pool.run(_jobs(names), finish)
     assert sorted(got) == sorted(names), "every file gets a result"
     return got
 

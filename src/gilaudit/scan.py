@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
-import multiprocessing
 import os
 import tempfile
 import time
@@ -19,10 +17,11 @@ from gilaudit.cache import FACTS_SCHEMA, FactsCache, ResultCache, file_digest
 from gilaudit.config import Config, load_config
 from gilaudit.discover import discover
 from gilaudit.model import Diagnostic, Finding, Project, Report
+from gilaudit.parallel import ParserPool
 from gilaudit.rulebook import RuleBook
-from gilaudit.static.c_clang import ParseJob, empty_facts, parse_translation_unit
+from gilaudit.static.c_clang import ParseJob, parse_translation_unit
 from gilaudit.static.engine import evaluate
-from gilaudit.static.facts import Diag, FileFacts
+from gilaudit.static.facts import FileFacts
 from gilaudit.static.flags import base_args, detect_toolchain, file_args
 from gilaudit.static.includes import build_include_graph
 from gilaudit.static.pch import precompiled_prelude
@@ -30,7 +29,6 @@ from gilaudit.static.pch import precompiled_prelude
 __all__ = ["ScanOptions", "run_scan"]
 
 Progress = Callable[[int, int, str], None]
-_PER_FILE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,7 +112,7 @@ def _jobs_for(project: Project, config: Config, build: BuildInfo,
     return jobs, diags, files
 
 
-def _parse_all(jobs: list[ParseJob], *, workers: int, cache: FactsCache | None,
+def _parse_all(jobs: list[ParseJob], *, pool: ParserPool, cache: FactsCache | None,
                toolchain: str, contents: dict[str, bytes],
                progress: Progress | None) -> list[FileFacts]:
     results: dict[str, FileFacts] = {}
@@ -143,56 +141,12 @@ def _parse_all(jobs: list[ParseJob], *, workers: int, cache: FactsCache | None,
         if progress:
             progress(done, total, job.rel)
 
-    if workers <= 1 or len(pending) <= 1:
+    if pool.worth_it(pending, {rel: len(data) for rel, data in contents.items()}):
+        pool.run(pending, finish)
+    else:
         for job, key in pending:
             finish(job, key, parse_translation_unit(job))
-    else:
-        _parse_in_pool(pending, workers, finish)
     return [results[j.rel] for j in jobs if j.rel in results]
-
-
-def _parse_in_pool(pending: list[tuple[ParseJob, str | None]], workers: int,
-                   finish: Callable[[ParseJob, str | None, FileFacts], None], *,
-                   parse: Callable[[ParseJob], FileFacts] = parse_translation_unit,
-                   timeout: float = _PER_FILE_TIMEOUT) -> None:
-    """Parse in worker processes; a worker that crashes or hangs costs only its file."""
-    queue = list(pending)
-    solo = False  # after a crash, retry one file per pool so the culprit is known
-    ctx = multiprocessing.get_context("spawn")
-    while queue:
-        batch = queue[:1] if solo else queue
-        queue = queue[len(batch):]
-        retry: list[tuple[ParseJob, str | None]] = []
-        with cf.ProcessPoolExecutor(max_workers=1 if solo else workers, mp_context=ctx) as pool:
-            futures = {pool.submit(parse, job): (job, key) for job, key in batch}
-            try:
-                for fut in cf.as_completed(futures, timeout=timeout * max(
-                        1, len(batch) // max(1, workers))):
-                    job, key = futures[fut]
-                    try:
-                        finish(job, key, fut.result())
-                    except cf.process.BrokenProcessPool:
-                        if solo:
-                            finish(job, key, empty_facts(job.rel, [Diag(
-                                "parser-crash", "libclang crashed while parsing this file; "
-                                "it was not analysed", job.rel)]))
-                        else:
-                            retry.append((job, key))
-            except cf.TimeoutError:
-                for fut, (job, key) in futures.items():
-                    if not fut.done():
-                        fut.cancel()
-                        if solo:
-                            finish(job, key, empty_facts(job.rel, [Diag(
-                                "timeout", f"parsing took over {timeout:.0f} s; "
-                                "not analysed", job.rel)]))
-                        else:
-                            retry.append((job, key))
-                for proc in list(getattr(pool, "_processes", {}).values()):
-                    proc.kill()
-        if retry:
-            solo = True
-            queue = retry + queue
 
 
 def _results_key(book: RuleBook, config: Config, build: BuildInfo, project: Project,
@@ -245,7 +199,7 @@ class _Analysis:
             return None
 
 
-def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, workers: int) -> TargetResult:
+def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, pool: ParserPool) -> TargetResult:
     root = target if target.is_dir() else target.parent
     config, cdiags = load_config(book, root, select=list(opts.select) or None,
                                  ignore=list(opts.ignore) or None,
@@ -267,7 +221,7 @@ def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, workers: int) 
     cached = results.get(key) if results else None
     analysis = _Analysis.from_dict(cached) if cached is not None else None
     if analysis is None:
-        analysis = _analyse(target, opts, book, workers, config, project, build, graph_input)
+        analysis = _analyse(target, opts, book, pool, config, project, build, graph_input)
         if results is not None:
             results.put(key, analysis.to_dict())
     return TargetResult(config=config, findings=analysis.findings,
@@ -275,7 +229,7 @@ def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, workers: int) 
                         lines=analysis.lines, analysed=analysis.analysed)
 
 
-def _analyse(target: Path, opts: ScanOptions, book: RuleBook, workers: int, config: Config,
+def _analyse(target: Path, opts: ScanOptions, book: RuleBook, pool: ParserPool, config: Config,
              project: Project, build: BuildInfo,
              graph_input: list[tuple[str, bytes]]) -> _Analysis:
     root = Path(project.root)
@@ -286,7 +240,7 @@ def _analyse(target: Path, opts: ScanOptions, book: RuleBook, workers: int, conf
         diags += jdiags
         cache = FactsCache(_cache_root(opts), project_root=root) if opts.use_cache else None
         tool = detect_toolchain()
-        facts = _parse_all(jobs, workers=workers, cache=cache, toolchain=tool.fingerprint(),
+        facts = _parse_all(jobs, pool=pool, cache=cache, toolchain=tool.fingerprint(),
                            contents=dict(graph_input), progress=opts.progress)
     lines_cache: dict[str, list[str]] = {}
 
@@ -361,10 +315,10 @@ def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
     files: dict[str, str] = {}
     lines = 0
     fail_on = opts.fail_on or "error"
-    for target in opts.targets:
-        result = _scan_target(target, opts, book, workers)
-        if len(opts.targets) > 1:
-            result = _prefixed(str(target).rstrip("/"), result)
+    with ParserPool(workers) as pool:
+        results = [_scan_target(target, opts, book, pool) for target in opts.targets]
+    for target, raw in zip(opts.targets, results, strict=True):
+        result = _prefixed(str(target).rstrip("/"), raw) if len(opts.targets) > 1 else raw
         if opts.fail_on is None:
             fail_on = result.config.fail_on
         findings += result.findings
