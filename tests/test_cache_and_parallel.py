@@ -111,3 +111,26 @@ def test_unchanged_tree_reuses_the_whole_result(tmp_path: Path,
     monkeypatch.undo()
     other = _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1", "--select", "FT04")
     assert {f["rule"] for f in other["findings"]} <= {"FT040", "FT041", "FT042", "FT046", "FT048"}
+
+
+def _both_ways(path: Path, root: Path, include: list[str]) -> tuple[FileFacts, FileFacts]:
+    args = file_args(detect_toolchain(), language="c", head=path.read_bytes(),
+                     include_dirs=include, defines=[])
+    rel = str(path.relative_to(root))
+    located = parse_translation_unit(ParseJob(abspath=str(path), rel=rel, root=str(root),
+                                              language="c", args=args))
+    enumerated = parse_translation_unit(ParseJob(abspath=str(path), rel=rel, root=str(root),
+                                                 language="c", args=args,
+                                                 located_toplevel=False))
+    return located, enumerated
+
+
+def test_located_toplevel_equals_full_enumeration() -> None:
+    from conftest import RULE_FIXTURES
+
+    files = sorted(RULE_FIXTURES.glob("FT*/*.c")) + sorted((DEMO / "src").glob("*.c"))
+    for path in files:
+        root = path.parent
+        located, enumerated = _both_ways(path, root, [str(RULE_FIXTURES),
+                                                      str(DEMO / "include")])
+        assert located == enumerated, path
