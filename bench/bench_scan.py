@@ -411,6 +411,7 @@ class RunResult:
     exit_code: int | None = None
     error: str | None = None
     log: str | None = None
+    scan_seconds: float | None = None  # the report's own timing, without interpreter start-up
 
     @property
     def lines_per_s(self) -> float:
@@ -538,6 +539,8 @@ def run_scan(
     summary = report.get("summary") if isinstance(report, dict) else None
     summary = summary if isinstance(summary, dict) else {}
     files, lines = summary.get("files_analysed"), summary.get("lines_analysed")
+    if isinstance(summary.get("seconds"), int | float):
+        result.scan_seconds = float(summary["seconds"])
     if isinstance(files, int) and isinstance(lines, int):
         result.files, result.lines = files, lines
     else:
@@ -747,6 +750,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdicts = judge(cold, warm, targets)
     print()
     print_table(corpus, cold, warm, targets, verdicts)
+    for run in (cold, warm):
+        if run.ok and run.scan_seconds:
+            print(f"{run.label}: {run.scan_seconds:.2f} s inside the scan (no interpreter "
+                  f"start-up), {run.lines / run.scan_seconds:,.0f} lines/s")
     if cold.lines_source == "counted":
         print(
             "note: the report has no summary.lines_analysed/files_analysed; lines and files "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, RULE_FIXTURES
 from gilaudit import scan as scan_module
 from gilaudit.cli import main
 from gilaudit.static.c_clang import ParseJob, parse_translation_unit
@@ -126,8 +126,6 @@ def _both_ways(path: Path, root: Path, include: list[str]) -> tuple[FileFacts, F
 
 
 def test_located_toplevel_equals_full_enumeration() -> None:
-    from conftest import RULE_FIXTURES
-
     files = sorted(RULE_FIXTURES.glob("FT*/*.c")) + sorted((DEMO / "src").glob("*.c"))
     for path in files:
         root = path.parent
