@@ -122,43 +122,6 @@ def _jobs_for(project: Project, config: Config, build: BuildInfo,
     return jobs, diags, files
 
 
-def _parse_all(jobs: list[ParseJob], *, pool: ParserPool, cache: FactsCache | None,
-               toolchain: str, contents: dict[str, bytes],
-               progress: Progress | None) -> list[FileFacts]:
-    results: dict[str, FileFacts] = {}
-    pending: list[tuple[ParseJob, str | None]] = []
-    for job in jobs:
-        key = None
-        if cache is not None:
-            key = cache.key(file_digest(contents.get(job.rel, b"")), job.args, toolchain)
-            hit = cache.get(key)
-            if hit is not None:
-                results[job.rel] = hit
-                continue
-        pending.append((job, key))
-    done = len(results)
-    total = len(jobs)
-    if progress:
-        progress(done, total, "")
-
-    def finish(job: ParseJob, key: str | None, facts: FileFacts) -> None:
-        nonlocal done
-        results[job.rel] = facts
-        if cache is not None and key is not None and not any(
-                d.kind in ("internal-error", "parser-crash", "timeout") for d in facts.diagnostics):
-            cache.put(key, facts)
-        done += 1
-        if progress:
-            progress(done, total, job.rel)
-
-    if pool.worth_it(pending, {rel: len(data) for rel, data in contents.items()}):
-        pool.run(pending, finish)
-    else:
-        for job, key in pending:
-            finish(job, key, parse_translation_unit(job))
-    return [results[j.rel] for j in jobs if j.rel in results]
-
-
 def _results_key(book: RuleBook, config: Config, build: BuildInfo, project: Project,
                  graph_input: list[tuple[str, bytes]], root: Path) -> str:
     """Everything a target's result depends on: versions, toolchain, configuration, build
@@ -209,7 +172,24 @@ class _Analysis:
             return None
 
 
-def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, pool: ParserPool) -> TargetResult:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Prepared:
+    """A target after discovery: its inputs, and either a cached result or the files to parse."""
+
+    target: Path
+    config: Config
+    project: Project
+    build: BuildInfo
+    graph_input: list[tuple[str, bytes]]
+    diagnostics: tuple[Diagnostic, ...]  # configuration, discovery and reading
+    result_key: str
+    cached: _Analysis | None
+    jobs: tuple[ParseJob, ...]
+    job_diagnostics: tuple[Diagnostic, ...]
+    files: dict[str, str]
+
+
+def _prepare(target: Path, opts: ScanOptions, book: RuleBook, pch_dir: Path) -> _Prepared:
     root = target if target.is_dir() else target.parent
     config, cdiags = load_config(book, root, select=list(opts.select) or None,
                                  ignore=list(opts.ignore) or None,
@@ -226,32 +206,90 @@ def _scan_target(target: Path, opts: ScanOptions, book: RuleBook, pool: ParserPo
             diags.append(Diagnostic(path=src.path, kind="unreadable",
                                     message=f"cannot read: {exc.strerror or exc}"))
     build = read_build_info(root, project.build_files)
-    results = ResultCache(_cache_root(opts)) if opts.use_cache else None
-    key = _results_key(book, config, build, project, graph_input, root) if results else ""
-    cached = results.get(key) if results else None
-    analysis = _Analysis.from_dict(cached) if cached is not None else None
+    key = ""
+    cached = None
+    if opts.use_cache:
+        key = _results_key(book, config, build, project, graph_input, root)
+        data = ResultCache(_cache_root(opts)).get(key)
+        cached = _Analysis.from_dict(data) if data is not None else None
+    jobs: list[ParseJob] = []
+    jdiags: list[Diagnostic] = []
+    files: dict[str, str] = {}
+    if cached is None:
+        jobs, jdiags, files = _jobs_for(project, config, build, graph_input, root, pch_dir)
+    return _Prepared(target=target, config=config, project=project, build=build,
+                     graph_input=graph_input, diagnostics=tuple(diags), result_key=key,
+                     cached=cached, jobs=tuple(jobs), job_diagnostics=tuple(jdiags),
+                     files=files)
+
+
+def _parse_everything(prepared: list[_Prepared], opts: ScanOptions,
+                      pool: ParserPool) -> dict[str, FileFacts]:
+    """Parse the files of all targets together, so both cores stay busy across targets."""
+    tool = detect_toolchain().fingerprint()
+    results: dict[str, FileFacts] = {}
+    owner: dict[str, FactsCache | None] = {}
+    pending: list[tuple[ParseJob, str | None]] = []
+    sizes: dict[str, int] = {}
+    total = 0
+    for p in prepared:
+        if p.cached is not None:
+            continue
+        cache = FactsCache(_cache_root(opts), project_root=Path(p.project.root)) \
+            if opts.use_cache else None
+        contents = dict(p.graph_input)
+        for job in p.jobs:
+            total += 1
+            sizes[job.abspath] = len(contents.get(job.rel, b""))
+            key = None
+            if cache is not None:
+                key = cache.key(file_digest(contents.get(job.rel, b"")), job.args, tool)
+                hit = cache.get(key)
+                if hit is not None:
+                    results[job.abspath] = hit
+                    continue
+            owner[job.abspath] = cache
+            pending.append((job, key))
+    done = len(results)
+    if opts.progress:
+        opts.progress(done, total, "")
+
+    def finish(job: ParseJob, key: str | None, facts: FileFacts) -> None:
+        nonlocal done
+        results[job.abspath] = facts
+        cache = owner.get(job.abspath)
+        if cache is not None and key is not None and not any(
+                d.kind in ("internal-error", "parser-crash", "timeout") for d in facts.diagnostics):
+            cache.put(key, facts)
+        done += 1
+        if opts.progress:
+            opts.progress(done, total, job.rel)
+
+    if pool.worth_it(pending, sizes):
+        pool.run(pending, finish)
+    else:
+        for job, key in pending:
+            finish(job, key, parse_translation_unit(job))
+    return results
+
+
+def _finish_target(p: _Prepared, facts_by_path: dict[str, FileFacts], opts: ScanOptions,
+                   book: RuleBook) -> TargetResult:
+    analysis = p.cached
     if analysis is None:
-        analysis = _analyse(target, opts, book, pool, config, project, build, graph_input)
-        if results is not None:
-            results.put(key, analysis.to_dict())
-    return TargetResult(config=config, findings=analysis.findings,
-                        diagnostics=tuple(diags) + analysis.diagnostics, files=analysis.files,
+        facts = [facts_by_path[j.abspath] for j in p.jobs if j.abspath in facts_by_path]
+        analysis = _analyse(p, facts, book)
+        if opts.use_cache:
+            ResultCache(_cache_root(opts)).put(p.result_key, analysis.to_dict())
+    return TargetResult(config=p.config, findings=analysis.findings,
+                        diagnostics=p.diagnostics + analysis.diagnostics, files=analysis.files,
                         lines=analysis.lines, analysed=analysis.analysed)
 
 
-def _analyse(target: Path, opts: ScanOptions, book: RuleBook, pool: ParserPool, config: Config,
-             project: Project, build: BuildInfo,
-             graph_input: list[tuple[str, bytes]]) -> _Analysis:
-    root = Path(project.root)
-    diags: list[Diagnostic] = []
-    with tempfile.TemporaryDirectory(prefix="gilaudit-") as scratch:
-        pch_dir = _cache_root(opts) / "pch" if opts.use_cache else Path(scratch)
-        jobs, jdiags, files = _jobs_for(project, config, build, graph_input, root, pch_dir)
-        diags += jdiags
-        cache = FactsCache(_cache_root(opts), project_root=root) if opts.use_cache else None
-        tool = detect_toolchain()
-        facts = _parse_all(jobs, pool=pool, cache=cache, toolchain=tool.fingerprint(),
-                           contents=dict(graph_input), progress=opts.progress)
+def _analyse(p: _Prepared, facts: list[FileFacts], book: RuleBook) -> _Analysis:
+    root = Path(p.project.root)
+    diags: list[Diagnostic] = list(p.job_diagnostics)
+    files = dict(p.files)
     lines_cache: dict[str, list[str]] = {}
 
     def read_line(path: str, line: int) -> str:
@@ -264,11 +302,11 @@ def _analyse(target: Path, opts: ScanOptions, book: RuleBook, pool: ParserPool, 
         text = lines_cache[path]
         return text[line - 1] if 0 < line <= len(text) else ""
 
-    result = evaluate(facts, book=book, config=config, build=build, read_line=read_line)
+    result = evaluate(facts, book=book, config=p.config, build=p.build, read_line=read_line)
     analysed = 0
     lines = 0
     counted_headers: set[str] = set()
-    sizes = {p: data.count(b"\n") + 1 for p, data in graph_input}
+    sizes = {path: data.count(b"\n") + 1 for path, data in p.graph_input}
     for f in facts:
         failed = [d for d in f.diagnostics if d.kind in (
             "binary", "unreadable", "parse-failed", "parser-crash", "timeout", "internal-error")]
@@ -287,10 +325,10 @@ def _analyse(target: Path, opts: ScanOptions, book: RuleBook, pool: ParserPool, 
                 counted_headers.add(dep)
                 lines += sizes.get(dep, 0)
     diags += result.diagnostics
-    if not jobs and not project.diagnostics_include("not-found"):
+    if not p.jobs and not p.project.diagnostics_include("not-found"):
         diags.append(Diagnostic(path=None, kind="nothing-to-analyse",
-                                message=f"{target}: no C/C++ source that uses the Python C API "
-                                        "was found"))
+                                message=f"{p.target}: no C/C++ source that uses the Python C "
+                                        "API was found"))
     return _Analysis(findings=result.findings, diagnostics=tuple(diags), files=files,
                      lines=lines, analysed=analysed)
 
@@ -325,8 +363,12 @@ def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
     files: dict[str, str] = {}
     lines = 0
     fail_on = opts.fail_on or "error"
-    with ParserPool(workers) as pool:
-        results = [_scan_target(target, opts, book, pool) for target in opts.targets]
+    with tempfile.TemporaryDirectory(prefix="gilaudit-") as scratch:
+        pch_dir = _cache_root(opts) / "pch" if opts.use_cache else Path(scratch)
+        prepared = [_prepare(target, opts, book, pch_dir) for target in opts.targets]
+        with ParserPool(workers) as pool:
+            facts = _parse_everything(prepared, opts, pool)
+        results = [_finish_target(p, facts, opts, book) for p in prepared]
     for target, raw in zip(opts.targets, results, strict=True):
         result = _prefixed(str(target).rstrip("/"), raw) if len(opts.targets) > 1 else raw
         if opts.fail_on is None:

@@ -466,26 +466,32 @@ def _is_static(cursor: Any, ci: Any) -> bool:
 def _var(cursor: Any, text: _Text, storage: str, index: int = -1) -> Var:
     tp = cursor.type
     spelling = tp.spelling
-    start = cursor.extent.start.offset
-    end = cursor.extent.end.offset
-    decl_text = text.bare[start:end] if 0 <= start < end else spelling
-    is_pointer = "*" in spelling or (spelling.endswith("]") and "*" in spelling)
-    const = bool(tp.is_const_qualified())
-    if not const and "[" in spelling:
-        # An array is constant when its elements are: `static const char *const names[]`.
-        elem = tp.get_array_element_type()
-        const = bool(elem.is_const_qualified()) if elem.spelling else False
-    line, col = cursor.location.line, cursor.location.column
+    loc = cursor.location  # one object: each of its fields would otherwise re-query libclang
+    shared = storage not in ("local", "param")
+    const = False
+    atomic = tls = False
+    if shared:
+        # Only shared variables are judged on qualifiers; locals need just name and type.
+        const = bool(tp.is_const_qualified())
+        if not const and "[" in spelling:
+            # An array is constant when its elements are: `static const char *const names[]`.
+            elem = tp.get_array_element_type()
+            const = bool(elem.is_const_qualified()) if elem.spelling else False
+        ext = cursor.extent
+        start, end = ext.start.offset, ext.end.offset
+        decl_text = text.bare[start:end] if 0 <= start < end else spelling
+        atomic = bool(_ATOMIC.search(spelling) or _ATOMIC.search(decl_text))
+        tls = bool(_TLS.search(decl_text)) or _tls_kind(cursor)
     return Var(
         name=cursor.spelling,
         type=spelling,
-        line=line,
-        col=col,
+        line=loc.line,
+        col=loc.column,
         storage=storage,
         is_const=const,
-        is_atomic=bool(_ATOMIC.search(spelling) or _ATOMIC.search(decl_text)),
-        is_tls=bool(_TLS.search(decl_text)) or _tls_kind(cursor),
-        is_pointer=is_pointer,
+        is_atomic=atomic,
+        is_tls=tls,
+        is_pointer="*" in spelling,
         is_pyobject=bool(_PYOBJ_TYPE.search(spelling)),
         index=index,
     )
