@@ -57,7 +57,7 @@ class ParserPool:
         """Starting workers costs about half a second: only for work that repays it."""
         if self.workers <= 1 or len(pending) <= 1:
             return False
-        return self._pool is not None or sum(sizes.get(j.rel, 0) for j, _ in pending) > 256_000
+        return self._pool is not None or sum(sizes.get(j.abspath, 0) for j, _ in pending) > 256_000
 
     def run(self, pending: Pending, finish: Finish) -> None:
         queue = list(pending)
