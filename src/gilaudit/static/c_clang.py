@@ -619,6 +619,8 @@ _WALK_TRIGGERS = re.compile(
     r"\b(?:static|Py_BEGIN_CRITICAL_SECTION\w*|Py_END_CRITICAL_SECTION\w*|PyList_GetItem"
     r"|PyList_GET_ITEM|PyList_SET_ITEM|PyTuple_SET_ITEM|PyDict_GetItem\w*|PyDict_SetDefault"
     r"|PyDict_Next|PyCell_GET|PySequence_Fast\w*|PyWeakref_\w+)\b"
+    # A field lent out (FT033) is judged by the return statement that follows it.
+    r"|\bPy_X?(?:INCREF|NewRef)\s*\(\s*\w+\s*->"
 )
 
 

@@ -52,9 +52,26 @@ def _guarded(fn: FunctionFacts, offset: int, self_name: str) -> bool:
                 or in_region(fn.regions, offset, ("lock",)))
 
 
+def _replaced_after_init(facts: FileFacts, index: ProjectIndex) -> set[str]:
+    """Fields some method replaces after construction: only those can change under a reader."""
+    out: set[str] = set()
+    for fn in facts.functions:
+        if fn.name in index.init_only or index.is_lifecycle(fn):
+            continue
+        for call in fn.calls:
+            if call.name in _REPLACE and call.args:
+                m = re.fullmatch(r"\w+->(\w+)", normalise_expr(call.args[0]))
+                if m:
+                    out.add(m.group(1))
+        out.update(w.target.split("->", 1)[1] for w in fn.field_writes)
+    return out
+
+
 def match_unsynchronised_fields(facts: FileFacts, index: ProjectIndex,
                                 selected: frozenset[str]) -> Iterator[Hit]:
-    """FT033: a method replaces or lends out `self->f` with no critical section on `self`."""
+    """FT033: a method replaces `self->f`, or lends it out while another method replaces it,
+    with no critical section on `self`."""
+    replaced = _replaced_after_init(facts, index)
     for fn in facts.functions:
         if not fn.params or fn.name in index.init_only or index.is_lifecycle(fn):
             continue
@@ -77,7 +94,7 @@ def match_unsynchronised_fields(facts: FileFacts, index: ProjectIndex,
                 # `Py_INCREF(self->f); return self->f;`
                 nxt = [r for r in returns if r > call.offset]
                 lends = bool(nxt) and nxt[0] - call.end < 12
-            if name not in _REPLACE and not lends:
+            if name not in _REPLACE and not (lends and field in replaced):
                 continue
             if _guarded(fn, call.offset, self_name):
                 continue
