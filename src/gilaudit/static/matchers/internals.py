@@ -91,9 +91,9 @@ def match_unsynchronised_fields(facts: FileFacts, index: ProjectIndex,
                 # `return Py_NewRef(self->f);`: the return statement starts just before the call.
                 lends = any(0 < call.offset - r < 12 for r in returns)
             elif name in _INCREF:
-                # `Py_INCREF(self->f); return self->f;`
+                # `Py_INCREF(self->f); return self->f;`: the next statement is the return.
                 nxt = [r for r in returns if r > call.offset]
-                lends = bool(nxt) and nxt[0] - call.end < 12
+                lends = bool(nxt) and not any(call.end <= c.offset < nxt[0] for c in fn.calls)
             if name not in _REPLACE and not (lends and field in replaced):
                 continue
             if _guarded(fn, call.offset, self_name):
