@@ -100,21 +100,24 @@ def test_dangling_symlink_and_symlink_loops(scan_json: ScanJson, tmp_path: Path)
     assert _diag(report, "sub/up")["kind"] == "skipped-symlink"
 
 
-def test_unreadable_directory(scan_json: ScanJson, tmp_path: Path) -> None:
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode; the "
+                    "dangling-symlink and loop cases above cover unreadable files for root")
+def test_permission_denied(scan_json: ScanJson, tmp_path: Path) -> None:
     root = _tree(tmp_path)
+    (root / "secret.c").write_text(GOOD.replace("PyInit_good", "PyInit_secret"))
+    (root / "secret.c").chmod(0)
     locked = root / "locked"
     locked.mkdir()
     (locked / "x.c").write_text(GOOD)
     locked.chmod(0)
     try:
-        if os.access(locked, os.R_OK):
-            # root reads anything: use a path that cannot be listed by anyone instead.
-            locked.chmod(0o755)
-            (root / "notadir.c").mkdir()
         _code, report = scan_json(str(root))
     finally:
         locked.chmod(0o755)
+        (root / "secret.c").chmod(0o644)
     _kept_good_finding(report)
+    assert _diag(report, "secret.c")["kind"] == "unreadable"
+    assert _diag(report, "locked")["kind"] == "unreadable"
 
 
 def test_missing_header_is_reported_and_analysis_goes_on(scan_json: ScanJson,

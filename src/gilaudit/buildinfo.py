@@ -46,8 +46,17 @@ class BuildInfo:
         return any(spec.contains(f"3.{minor}", prereleases=True) for minor in range(6, 13))
 
 
-def _literal(node: ast.AST | None) -> Any:
+def _literal(node: ast.AST | None, names: dict[str, Any] | None = None) -> Any:
+    """The value of a literal expression; names bound to literals at module level and `+`
+    of lists resolve too (`sources = ["a.c"]; Extension("m", sources + ["b.c"])`)."""
     if node is None:
+        return None
+    if isinstance(node, ast.Name) and names is not None:
+        return names.get(node.id)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and names is not None:
+        left, right = _literal(node.left, names), _literal(node.right, names)
+        if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+            return [*left, *right]
         return None
     try:
         return ast.literal_eval(node)
@@ -73,6 +82,13 @@ def _macros(value: Any) -> list[str]:
 
 def _from_setup_py(text: str) -> tuple[list[str], list[str], list[ExtensionSpec], str | None]:
     tree = ast.parse(text)
+    names: dict[str, Any] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+                stmt.targets[0], ast.Name):
+            value = _literal(stmt.value, names)
+            if value is not None:
+                names[stmt.targets[0].id] = value
     includes: list[str] = []
     defines: list[str] = []
     exts: list[ExtensionSpec] = []
@@ -84,14 +100,14 @@ def _from_setup_py(text: str) -> tuple[list[str], list[str], list[ExtensionSpec]
             node.func.id if isinstance(node.func, ast.Name) else "")
         kwargs = {k.arg: k.value for k in node.keywords if k.arg}
         if fname in ("Extension", "Pybind11Extension", "setup"):
-            includes += _strings(_literal(kwargs.get("include_dirs")))
-            defines += _macros(_literal(kwargs.get("define_macros")))
+            includes += _strings(_literal(kwargs.get("include_dirs"), names))
+            defines += _macros(_literal(kwargs.get("define_macros"), names))
         if fname == "setup":
-            rp = _literal(kwargs.get("python_requires"))
+            rp = _literal(kwargs.get("python_requires"), names)
             requires = rp if isinstance(rp, str) else requires
         if fname in ("Extension", "Pybind11Extension"):
-            name = _literal(node.args[0]) if node.args else _literal(kwargs.get("name"))
-            srcs = _literal(node.args[1]) if len(node.args) > 1 else _literal(kwargs.get("sources"))
+            name = _literal(node.args[0] if node.args else kwargs.get("name"), names)
+            srcs = _literal(node.args[1] if len(node.args) > 1 else kwargs.get("sources"), names)
             if isinstance(name, str):
                 exts.append(ExtensionSpec(name=name, sources=tuple(_strings(srcs))))
     return includes, defines, exts, requires
