@@ -134,3 +134,17 @@ def test_python_m_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "gilaudit", "rules"], capture_output=True,
                          text=True, check=False)
     assert out.returncode == 0 and "FT001" in out.stdout
+
+
+def test_fingerprints_survive_moving_code(scan_json: ScanJson, tmp_path: Path) -> None:
+    target = tmp_path / "ext"
+    shutil.copytree(DEMO, target)
+    _c, before = scan_json(str(target))
+    spam = target / "src" / "spam.c"
+    spam.write_text("/* a new header comment\n   two lines long */\n" + spam.read_text())
+    _c, after = scan_json(str(target))
+    fp_before = {f["fingerprint"] for f in before["findings"]}
+    fp_after = {f["fingerprint"] for f in after["findings"]}
+    assert fp_before == fp_after and len(fp_before) == len(before["findings"])
+    assert {f["line"] for f in after["findings"] if f["path"] == "src/spam.c"} != \
+        {f["line"] for f in before["findings"] if f["path"] == "src/spam.c"}

@@ -75,6 +75,9 @@ class Finding:
     notes: tuple[Note, ...] = ()
     preview: bool = False
     evidence: Literal["static", "dynamic"] = "static"
+    # Stable across edits that move code: rule, path, symbol, function and the code itself,
+    # never the line number (baselines and SARIF partial fingerprints use it).
+    fingerprint: str = ""
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:
@@ -101,7 +104,7 @@ class Finding:
                    symbol=d.get("symbol"), fix=d.get("fix", ""), module=d.get("module"),
                    callable=d.get("callable"), function=d.get("function"),
                    code=d.get("code", ""), notes=notes, preview=bool(d.get("preview")),
-                   evidence=d.get("evidence", "static"))
+                   evidence=d.get("evidence", "static"), fingerprint=d.get("fingerprint", ""))
 
     def to_dict(self) -> dict[str, Any]:
         loc = self.location
@@ -125,6 +128,7 @@ class Finding:
             "notes": [n.to_dict() for n in self.notes],
             "preview": self.preview,
             "evidence": self.evidence,
+            "fingerprint": self.fingerprint,
         }
 
 

@@ -3,9 +3,10 @@ rules (FT008), then rule text from the catalogue."""
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gilaudit.buildinfo import BuildInfo
 from gilaudit.config import Config
@@ -36,10 +37,17 @@ def _extension_map(build: BuildInfo) -> dict[str, str]:
     return out
 
 
+def fingerprint(rule: str, path: str, symbol: str, function: str | None, code: str) -> str:
+    normalised = " ".join(code.split())
+    digest = hashlib.sha256("\0".join((rule, path, symbol, function or "", normalised)).encode())
+    return digest.hexdigest()[:32]
+
+
 def _finding(hit: Hit, book: RuleBook, config: Config, index: ProjectIndex,
              read_line: LineReader) -> Finding:
     rule = book.get(hit.rule)
     severity = config.severity.get(rule.id) or hit.severity or rule.severity
+    code = read_line(hit.path, hit.line).strip()
     return Finding(
         rule=rule.id,
         name=rule.name,
@@ -52,9 +60,10 @@ def _finding(hit: Hit, book: RuleBook, config: Config, index: ProjectIndex,
         module=index.file_module.get(hit.path),
         callable=index.callable_names.get(hit.function) if hit.function else None,
         function=hit.function,
-        code=read_line(hit.path, hit.line).strip(),
+        code=code,
         notes=hit.notes,
         preview=rule.preview,
+        fingerprint=fingerprint(rule.id, hit.path, hit.symbol, hit.function, code),
     )
 
 
@@ -83,8 +92,24 @@ def evaluate(files: list[FileFacts], *, book: RuleBook, config: Config, build: B
     if "FT008" in selected:
         findings += _declared_but_hazards(files, findings, book, config, index, read_line)
     findings.sort(key=lambda f: f.sort_key)
+    findings = _distinct_fingerprints(findings)
     return Evaluation(findings=tuple(findings), diagnostics=tuple(diags),
                       modules=dict(index.file_module))
+
+
+def _distinct_fingerprints(findings: list[Finding]) -> list[Finding]:
+    """Identical code can hold the same problem twice (two `strtok` calls on one line): the
+    n-th occurrence, in source order, gets its ordinal folded into its fingerprint."""
+    seen: dict[str, int] = {}
+    out = []
+    for f in findings:
+        n = seen.get(f.fingerprint, 0)
+        seen[f.fingerprint] = n + 1
+        if n:
+            digest = hashlib.sha256(f"{f.fingerprint}#{n}".encode()).hexdigest()[:32]
+            f = replace(f, fingerprint=digest)  # noqa: PLW2901 - the renumbered copy
+        out.append(f)
+    return out
 
 
 def _apply_suppressions(files: list[FileFacts], findings: list[Finding], book: RuleBook,
