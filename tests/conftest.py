@@ -45,3 +45,14 @@ def compile_c(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [gcc, "-fsyntax-only", "-Wall", "-Werror=implicit-function-declaration",
            f"-I{include}", f"-I{RULE_FIXTURES}", *extra, str(path)]
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def compile_shared(source: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """Build a real shared object (an extension module for the interpreter at hand)."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler on PATH: binary fixtures cannot be built")
+    include = sysconfig.get_paths()["include"]
+    cmd = [gcc, "-shared", "-fPIC", "-O0", f"-I{include}", f"-I{RULE_FIXTURES}", "-x", "c",
+           str(source), "-o", str(output)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)

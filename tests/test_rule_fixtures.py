@@ -1,5 +1,11 @@
 """Every rule, checked the clang-tidy way: a fixture where it must fire (expectations written
-on the offending lines as `// expect: FTnnn`) and one where it must stay silent.
+on the offending lines as `// expect: FTnnn`, or `# expect: FTnnn` where `#` starts a comment)
+and one where it must stay silent.
+
+A fixture is a file `fire.<ext>` / `pass.<ext>`, or a directory `fire/` / `pass/` scanned as a
+project. Inside a directory, `NAME.whl.d/` is zipped into the wheel `NAME.whl` and `X.so.c` is
+compiled into the shared object `X.so` before the scan (binaries are never committed), and
+`expected.txt` lists findings that no comment can carry, one `path[:line] FTnnn` per line.
 
 Only the rule under test runs (FT008 and the suppression rules need the others, and only
 their own findings are compared). Unexpected findings and unmet expectations both fail.
@@ -8,33 +14,94 @@ their own findings are compared). Unexpected findings and unmet expectations bot
 from __future__ import annotations
 
 import re
+import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import RULE_FIXTURES, ScanJson, compile_c
+from conftest import RULE_FIXTURES, ScanJson, compile_c, compile_shared
 from gilaudit.rulebook import DOC_HEADINGS, load_rulebook
 from gilaudit.static.matchers import REGISTRY
 
 BOOK = load_rulebook()
 NEEDS_ALL_RULES = {"FT008", "FT900", "FT901"}
-_EXPECT = re.compile(r"//\s*expect:\s*((?:FT\d{3}[\s,]*)+)")
+_EXPECT = re.compile(r"(?://|#)\s*expect:\s*((?:FT\d{3}[\s,]*)+)")
+Expectation = tuple[str, int | None, str]  # (path relative to the target, line, rule)
 
 
-def _expectations(path: Path) -> set[tuple[int, str]]:
-    out = set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+def _file_expectations(path: Path, rel: str) -> set[Expectation]:
+    out: set[Expectation] = set()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return out
+    for lineno, line in enumerate(text.splitlines(), 1):
         m = _EXPECT.search(line)
         if m:
             for rule in re.findall(r"FT\d{3}", m.group(1)):
-                out.add((lineno, rule))
+                out.add((rel, lineno, rule))
     return out
 
 
-def _run(scan_json: ScanJson, rule: str, path: Path) -> tuple[set[tuple[int, str]], dict]:
+def _expectations(fixture: Path) -> set[Expectation]:
+    if fixture.is_file():
+        return _file_expectations(fixture, fixture.name)
+    out: set[Expectation] = set()
+    for path in sorted(fixture.rglob("*")):
+        if not path.is_file() or path.name == "expected.txt":
+            continue
+        rel = str(path.relative_to(fixture))
+        # Members of a wheel recipe are reported as `NAME.whl/member`.
+        rel = re.sub(r"\.whl\.d/", ".whl/", rel)
+        out |= _file_expectations(path, rel)
+    listed = fixture / "expected.txt"
+    if listed.is_file():
+        for entry in listed.read_text(encoding="utf-8").splitlines():
+            text = entry.strip()
+            if not text or text.startswith("#"):
+                continue
+            where, rule = text.rsplit(None, 1)
+            path, _, line = where.partition(":")
+            out.add((path, int(line) if line else None, rule))
+    return out
+
+
+def _materialise(fixture: Path, into: Path) -> Path:
+    """Copy a fixture directory, zipping wheel recipes and compiling shared objects."""
+    target = into / fixture.name
+    shutil.copytree(fixture, target)
+    for so_c in sorted(target.rglob("*.so.c")):
+        result = compile_shared(so_c, so_c.with_suffix(""))
+        assert result.returncode == 0, result.stderr
+        so_c.unlink()
+    for recipe in sorted(target.rglob("*.whl.d"), key=lambda p: len(p.parts), reverse=True):
+        wheel = recipe.with_name(recipe.name[: -len(".d")])
+        with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+            for member in sorted(recipe.rglob("*")):
+                if member.is_file():
+                    zf.write(member, str(member.relative_to(recipe)))
+        shutil.rmtree(recipe)
+    (target / "expected.txt").unlink(missing_ok=True)
+    return target
+
+
+def _fixture(rule: str, kind: str) -> Path:
+    folder = RULE_FIXTURES / rule
+    found = sorted(p for p in folder.iterdir() if kind in (p.name, p.stem))
+    assert len(found) == 1, f"{folder}: expected exactly one {kind}.* or {kind}/, found {found}"
+    return found[0]
+
+
+def _run(scan_json: ScanJson, rule: str, fixture: Path,
+         tmp_path: Path) -> tuple[set[Expectation], dict]:
     select = [] if rule in NEEDS_ALL_RULES else ["--select", rule]
-    _code, report = scan_json(str(path), "-I", str(RULE_FIXTURES), *select)
-    got = {(f["line"], f["rule"]) for f in report["findings"] if f["rule"] == rule}
+    target = _materialise(fixture, tmp_path) if fixture.is_dir() else fixture
+    _code, report = scan_json(str(target), "-I", str(RULE_FIXTURES), *select)
+    got: set[Expectation] = set()
+    for f in report["findings"]:
+        if f["rule"] == rule:
+            got.add((f["path"], f["line"], rule))
     return got, report
 
 
@@ -48,12 +115,14 @@ RULE_IDS = sorted(BOOK.rules)
 
 
 @pytest.mark.parametrize("rule", RULE_IDS)
-def test_fires(rule: str, scan_json: ScanJson) -> None:
-    path = RULE_FIXTURES / rule / "fire.c"
+def test_fires(rule: str, scan_json: ScanJson, tmp_path: Path) -> None:
+    path = _fixture(rule, "fire")
     expected = _expectations(path)
-    assert expected, f"{path} has no `// expect: {rule}` line"
-    assert {r for _l, r in expected} == {rule}, "a fire fixture expects only its own rule"
-    got, report = _run(scan_json, rule, path)
+    assert expected, f"{path} has no `expect: {rule}` line"
+    assert {r for _p, _l, r in expected} == {rule}, "a fire fixture expects only its own rule"
+    got, report = _run(scan_json, rule, path, tmp_path)
+    # An expectation without a line matches a finding on that path at any line.
+    got = {(p, None, r) if (p, None, r) in expected else (p, ln, r) for p, ln, r in got}
     _no_parse_problems(report)
     assert got == expected, (
         f"missing: {sorted(expected - got)}; unexpected: {sorted(got - expected)}")
@@ -64,18 +133,20 @@ def test_fires(rule: str, scan_json: ScanJson) -> None:
 
 
 @pytest.mark.parametrize("rule", RULE_IDS)
-def test_stays_silent(rule: str, scan_json: ScanJson) -> None:
-    path = RULE_FIXTURES / rule / "pass.c"
+def test_stays_silent(rule: str, scan_json: ScanJson, tmp_path: Path) -> None:
+    path = _fixture(rule, "pass")
     assert not _expectations(path), "pass fixtures carry no expectations"
-    got, report = _run(scan_json, rule, path)
+    got, report = _run(scan_json, rule, path, tmp_path)
     _no_parse_problems(report)
     assert got == set(), f"false positives: {sorted(got)}"
 
 
-@pytest.mark.parametrize("rule", RULE_IDS)
-@pytest.mark.parametrize("kind", ["fire", "pass"])
-def test_fixture_is_valid_c(rule: str, kind: str) -> None:
-    result = compile_c(RULE_FIXTURES / rule / f"{kind}.c")
+C_FIXTURES = sorted(p for p in RULE_FIXTURES.glob("FT*/*") if p.suffix == ".c")
+
+
+@pytest.mark.parametrize("path", C_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_fixture_is_valid_c(path: Path) -> None:
+    result = compile_c(path)
     assert result.returncode == 0, result.stderr
 
 
@@ -84,8 +155,8 @@ def test_every_rule_has_matcher_fixtures_and_docs() -> None:
     meta = {"FT008", "FT900", "FT901"}  # produced by the engine itself, not a matcher
     for rule in BOOK.rules.values():
         assert rule.id in covered | meta, f"{rule.id} has no matcher"
-        assert (RULE_FIXTURES / rule.id / "fire.c").is_file(), f"{rule.id}: no fire.c"
-        assert (RULE_FIXTURES / rule.id / "pass.c").is_file(), f"{rule.id}: no pass.c"
+        for kind in ("fire", "pass"):
+            _fixture(rule.id, kind)
         docs = dict(rule.docs)
         for key, heading in DOC_HEADINGS.items():
             assert docs.get(key, "").strip(), f"{rule.id}: docs lack '{heading}'"
