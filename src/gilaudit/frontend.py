@@ -10,12 +10,26 @@ configuration, and merges everything into one report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from gilaudit.model import Diagnostic
+from gilaudit.buildinfo import BuildInfo
+from gilaudit.config import Config
+from gilaudit.model import Diagnostic, SourceFile
 from gilaudit.static.context import Hit
 from gilaudit.static.facts import Suppression
 
-__all__ = ["FrontEndResult"]
+__all__ = ["FrontEndResult", "TargetView"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TargetView:
+    """What every front end sees of one target."""
+
+    root: Path  # the project directory (for an archive target: the directory holding it)
+    files: tuple[SourceFile, ...]  # every regular file discovered below root, after excludes
+    config: Config
+    build: BuildInfo
+    c_modules: dict[str, str] = field(default_factory=dict)  # C/C++ path -> extension module
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

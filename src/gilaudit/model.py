@@ -153,7 +153,7 @@ class Diagnostic:
 class SourceFile:
     path: str  # project-relative
     abspath: str
-    language: Literal["c", "c++", "header"]
+    language: Literal["c", "c++", "header", "other"]
     size: int
 
 
