@@ -16,6 +16,9 @@ HEADER_SUFFIXES = frozenset({".h", ".hh", ".hpp", ".hxx", ".inc"})
 BUILD_FILES = frozenset({
     "setup.py", "setup.cfg", "pyproject.toml", "meson.build", "CMakeLists.txt",
 })
+# Files some non-C front end reads: a broken one of these is worth a diagnostic.
+_OTHER_INPUTS = (".whl", ".pyx", ".pxd", ".pxi", ".so", ".pyd", ".toml", ".yml", ".yaml",
+                 ".tar.gz", ".tgz", ".zip", ".rs", ".cfg", ".py")
 _DEFAULT_EXCLUDED_DIRS = frozenset({
     ".git", ".hg", ".svn", "build", "node_modules", "__pycache__", ".tox", ".nox", ".eggs",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".venv", "venv",
@@ -46,6 +49,7 @@ def discover(target: Path, *, exclude: tuple[str, ...] = (), max_file_size: int)
     root = target if target.is_dir() else target.parent
     root_abs = root.resolve() if root.exists() else root.absolute()
     sources: list[SourceFile] = []
+    others: list[SourceFile] = []
     build_files: list[str] = []
     if not target.exists() and not target.is_symlink():
         diags.append(Diagnostic(path=str(target), kind="not-found",
@@ -58,6 +62,18 @@ def discover(target: Path, *, exclude: tuple[str, ...] = (), max_file_size: int)
         if abspath.name in BUILD_FILES:
             build_files.append(rel)
         if lang is None:
+            try:
+                st = abspath.stat()
+            except OSError as exc:
+                if abspath.name.lower().endswith(_OTHER_INPUTS):
+                    diags.append(Diagnostic(path=rel, kind="unreadable",
+                                            message=f"cannot stat: {exc.strerror or exc}"))
+                return
+            if abspath.is_file():
+                # Other front ends judge these (wheels, .pyx, workflows, ...); their own limits
+                # apply, since a wheel is legitimately larger than any C file.
+                others.append(SourceFile(path=rel, abspath=str(abspath), language="other",
+                                         size=st.st_size))
             return
         try:
             st = abspath.stat()  # follows a symlink; a loop raises ELOOP
@@ -115,4 +131,5 @@ def discover(target: Path, *, exclude: tuple[str, ...] = (), max_file_size: int)
         sources=tuple(sources),
         build_files=tuple(sorted(build_files)),
         diagnostics=tuple(diags),
+        others=tuple(others),
     )

@@ -161,9 +161,10 @@ class SourceFile:
 class Project:
     root: str  # absolute
     name: str
-    sources: tuple[SourceFile, ...]
+    sources: tuple[SourceFile, ...]  # C, C++ and headers
     build_files: tuple[str, ...]  # project-relative
     diagnostics: tuple[Diagnostic, ...] = ()
+    others: tuple[SourceFile, ...] = ()  # every other regular file, for the other front ends
 
     def diagnostics_include(self, kind: str) -> bool:
         return any(d.kind == kind for d in self.diagnostics)

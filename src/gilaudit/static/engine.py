@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 
 from gilaudit.buildinfo import BuildInfo
 from gilaudit.config import Config
+from gilaudit.frontend import FrontEndResult
 from gilaudit.model import Diagnostic, Finding, Location, Note, severity_rank
 from gilaudit.rulebook import RuleBook
 from gilaudit.static.context import Hit, ProjectIndex, build_index
-from gilaudit.static.facts import FileFacts
+from gilaudit.static.facts import FileFacts, Suppression
 from gilaudit.static.matchers import REGISTRY
 from gilaudit.static.matchers.module_declaration import declarations
 
@@ -67,13 +68,25 @@ def _finding(hit: Hit, book: RuleBook, config: Config, index: ProjectIndex,
     )
 
 
+def c_index(files: list[FileFacts], build: BuildInfo) -> ProjectIndex:
+    return build_index(files, extension_of=_extension_map(build),
+                       supports_before_313=build.supports_before_313())
+
+
 def evaluate(files: list[FileFacts], *, book: RuleBook, config: Config, build: BuildInfo,
-             read_line: LineReader) -> Evaluation:
+             read_line: LineReader, index: ProjectIndex | None = None,
+             extra: FrontEndResult | None = None) -> Evaluation:
+    """Findings for the C facts plus the hits other front ends made (``extra``)."""
     selected = config.selected
-    index = build_index(files, extension_of=_extension_map(build),
-                        supports_before_313=build.supports_before_313())
+    if index is None:
+        index = c_index(files, build)
+    if extra is not None and extra.modules:
+        index = replace(index, file_module={**extra.modules, **index.file_module})
     diags: list[Diagnostic] = []
     hits: dict[tuple[str, str, int, int, str], Hit] = {}
+    for hit in extra.hits if extra is not None else ():
+        if hit.rule in selected and hit.rule in book.rules:
+            hits.setdefault((hit.rule, hit.path, hit.line, hit.col, hit.symbol), hit)
     for facts in files:
         for matcher, rules in REGISTRY:
             if not rules & selected:
@@ -88,7 +101,10 @@ def evaluate(files: list[FileFacts], *, book: RuleBook, config: Config, build: B
                     message=f"matcher {matcher.__name__} failed: {type(exc).__name__}: {exc}; "
                             f"rules {', '.join(sorted(rules))} were not checked in this file"))
     findings = [_finding(h, book, config, index, read_line) for h in hits.values()]
-    findings = _apply_suppressions(files, findings, book, config, index, read_line)
+    suppressions = {f.path: f.suppressions for f in files if f.suppressions}
+    if extra is not None:
+        suppressions.update(extra.suppressions)
+    findings = _apply_suppressions(suppressions, findings, book, config, index, read_line)
     if "FT008" in selected:
         findings += _declared_but_hazards(files, findings, book, config, index, read_line)
     findings.sort(key=lambda f: f.sort_key)
@@ -112,36 +128,35 @@ def _distinct_fingerprints(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _apply_suppressions(files: list[FileFacts], findings: list[Finding], book: RuleBook,
-                        config: Config, index: ProjectIndex,
+def _apply_suppressions(by_file: dict[str, tuple[Suppression, ...]], findings: list[Finding],
+                        book: RuleBook, config: Config, index: ProjectIndex,
                         read_line: LineReader) -> list[Finding]:
-    by_file = {f.path: f for f in files}
     used: set[tuple[str, int, str]] = set()
     kept: list[Finding] = []
     for finding in findings:
         loc = finding.location
-        facts = by_file.get(loc.path) if loc else None
+        suppressions = by_file.get(loc.path, ()) if loc else ()
         suppressed = False
-        if loc is not None and facts is not None:
-            for s in facts.suppressions:
+        if loc is not None:
+            for s in suppressions:
                 if s.line in (loc.line, loc.line - 1) and finding.rule in s.ids:
                     used.add((loc.path, s.line, finding.rule))
                     suppressed = True
         if not suppressed:
             kept.append(finding)
     extra: list[Hit] = []
-    for facts in files:
-        for s in facts.suppressions:
+    for path, suppressions in by_file.items():
+        for s in suppressions:
             if not s.ids:
-                extra.append(Hit(rule="FT901", path=facts.path, line=s.line, col=s.col,
+                extra.append(Hit(rule="FT901", path=path, line=s.line, col=s.col,
                                  symbol="ignore"))
                 continue
             for rule_id in s.ids:
                 if rule_id not in book.rules:
-                    extra.append(Hit(rule="FT900", path=facts.path, line=s.line, col=s.col,
+                    extra.append(Hit(rule="FT900", path=path, line=s.line, col=s.col,
                                      symbol=rule_id, where="an unknown rule"))
-                elif rule_id in config.selected and (facts.path, s.line, rule_id) not in used:
-                    extra.append(Hit(rule="FT900", path=facts.path, line=s.line, col=s.col,
+                elif rule_id in config.selected and (path, s.line, rule_id) not in used:
+                    extra.append(Hit(rule="FT900", path=path, line=s.line, col=s.col,
                                      symbol=rule_id))
     kept += [_finding(h, book, config, index, read_line) for h in extra
              if h.rule in config.selected]
