@@ -200,3 +200,16 @@ def test_generated_cython_c_is_skipped_with_a_diagnostic(scan_json: ScanJson,
     assert _diag(report, "fast.c")["kind"] == "generated"
     assert report["files"]["fast.c"] == "skipped: generated code"
     assert not [f for f in report["findings"] if f["path"] == "fast.c"]
+
+
+def test_sources_outside_every_extension_are_not_reported(scan_json: ScanJson,
+                                                          tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "old_copy.c").write_text(GOOD.replace("PyInit_good", "PyInit_old"))
+    (root / "setup.py").write_text(
+        "from setuptools import setup, Extension\n"
+        "setup(ext_modules=[Extension('pkg.good', sources=['good.c'])])\n")
+    _code, report = scan_json(str(root))
+    _kept_good_finding(report)
+    assert report["files"]["old_copy.c"] == "skipped: not in any extension's sources"
+    assert not [f for f in report["findings"] if f["path"] == "old_copy.c"]

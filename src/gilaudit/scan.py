@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import tempfile
 import time
@@ -93,8 +94,16 @@ def _jobs_for(project: Project, config: Config, build: BuildInfo,
         diags.append(Diagnostic(path=None, kind="toolchain",
                                 message="no C compiler found to supply builtin headers "
                                         "(stddef.h, ...); parse errors are likely"))
+    # When the build files name every extension's sources, a file outside them (and outside
+    # what they include) is never compiled: an old copy, a template, another platform's build.
+    named = [posixpath.normpath(s) for e in build.extensions for s in e.sources]
+    built = graph.closure(set(named)) if named and all(e.sources for e in build.extensions) \
+        else None
     for src in project.sources:
         if src.language == "header":
+            continue
+        if built is not None and src.path not in built:
+            files[src.path] = "skipped: not in any extension's sources"
             continue
         if src.path not in graph.uses_python:
             files[src.path] = "skipped: does not use the Python C API"

@@ -97,6 +97,11 @@ _LOCK_PAIRS = {
     "mtx_lock": "mtx_unlock",
 }
 _LOCK_ENDS = frozenset(_LOCK_PAIRS.values())
+# Project lock wrappers (`MUTEX_LOCK(&m)`, `LOCK()`, `cache_lock(st)`): paired by name shape
+# and argument, since what they expand to is not visible in the text.
+_WRAPPED_LOCK = re.compile(r"^(?:\w+_)?(?:LOCK|lock|Lock|ACQUIRE|acquire|Acquire)(?:_\w+)?$")
+_WRAPPED_UNLOCK = re.compile(
+    r"^(?:\w+_)?(?:UNLOCK|unlock|Unlock|RELEASE|release|Release)(?:_\w+)?$")
 _ATOMIC = re.compile(r"\b(_Atomic|atomic_\w+|std::atomic|atomic<)")
 _TLS = re.compile(r"\b(_Thread_local|thread_local|__thread|__declspec\s*\(\s*thread\s*\))")
 _PYOBJ_TYPE = re.compile(r"\b(PyObject|Py\w*Object|PyTypeObject)\s*\*")
@@ -381,6 +386,7 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
         suppressions=tuple(sup),
         diagnostics=tuple(diags),
         deps=tuple(_deps(tu, job)),
+        limited_api=any(a.startswith("-DPy_LIMITED_API") for a in job.args),
     )
 
 
@@ -573,7 +579,10 @@ def _function(cursor: Any, ci: Any, text: _Text, globals_: list[Var],
         for i, arg in enumerate(cursor.get_arguments()):
             arg._tu = tu
             params.append(_var(arg, text, "param", i))
-    body_start = start
+    # The header `PyObject *f(PyObject *a)` is not a call of `f`: scan from the body's brace.
+    name_at = cursor.location.offset
+    brace = text.bare.find("{", name_at if start <= name_at < end else start, end)
+    body_start = brace if brace >= 0 else start
     calls = _calls(text, body_start, end)
     assigns = _assigns(text, body_start, end)
     names_local = {v.name for v in params} | {v.name for v in local_vars}
@@ -724,8 +733,26 @@ def _regions(calls: list[CallSite], bare: str) -> tuple[list[Region], list[Menti
         regions += _pair_linear(calls, begin_name, (end_name,), "allow")
     for begin_name, end_name in _LOCK_PAIRS.items():
         regions += _pair_linear(calls, begin_name, (end_name,), "lock", same_receiver=True)
+    regions += _wrapped_locks(calls)
     regions.sort(key=lambda r: r.begin)
     return regions, unmatched
+
+
+def _wrapped_locks(calls: list[CallSite]) -> list[Region]:
+    out: list[Region] = []
+    open_: list[CallSite] = []
+    for c in calls:
+        if c.name in _LOCK_PAIRS or c.name in _LOCK_ENDS or "BLOCK" in c.name:
+            continue
+        if _WRAPPED_UNLOCK.match(c.name):
+            match = next((o for o in reversed(open_) if o.args[:1] == c.args[:1]), None)
+            if match is not None:
+                open_.remove(match)
+                out.append(Region("lock", match.offset, c.offset, match.line, match.col,
+                                  match.args[0] if match.args else "", match.name, c.name))
+        elif _WRAPPED_LOCK.match(c.name):
+            open_.append(c)
+    return out
 
 
 def _cs_region(begin: CallSite, end: CallSite | None) -> Region:

@@ -135,6 +135,8 @@ def classify_receiver(arg: str, fn: FunctionFacts, facts: FileFacts, index: Proj
                     return Receiver(kind="private", phrase=f"the new object `{expr}`")
                 if last.source:
                     return Receiver(kind="unknown", phrase=f"`{expr}` (from `{last.source}`)")
+            if _parsed_argument(fn, expr, at):
+                return Receiver(kind="param", phrase=f"argument `{expr}`")
             return Receiver(kind="unknown", phrase=f"local `{expr}`")
         glob = index.globals_by_file.get(facts.path, {}).get(expr)
         if glob is not None:
@@ -144,6 +146,13 @@ def classify_receiver(arg: str, fn: FunctionFacts, facts: FileFacts, index: Proj
     if m:
         return _classify_member(m.group(1), expr, arg.strip(), fn, facts, index, at)
     return Receiver(kind="unknown", phrase=f"`{arg.strip()}`")
+
+
+def _parsed_argument(fn: FunctionFacts, name: str, at: int) -> bool:
+    """`PyArg_ParseTuple(args, "O", &name)`: the local holds a caller-supplied object."""
+    target = f"&{name}"
+    return any(c.name.startswith(("PyArg_", "_PyArg_")) and c.offset < at
+               and any("".join(a.split()) == target for a in c.args) for c in fn.calls)
 
 
 def _last_assign(assigns: Iterable[Assign], target: str, at: int) -> Assign | None:

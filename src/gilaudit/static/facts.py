@@ -186,6 +186,7 @@ class FileFacts:
     diagnostics: tuple[Diag, ...]
     deps: tuple[tuple[str, str], ...]  # (project-relative header, sha256) it includes
     headers: tuple[str, ...] = ()  # project headers whose definitions this TU reports on
+    limited_api: bool = False  # compiled with Py_LIMITED_API
 
 
 def facts_to_jsonable(obj: Any) -> Any:

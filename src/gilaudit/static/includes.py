@@ -31,6 +31,18 @@ class IncludeGraph:
     includes: dict[str, tuple[tuple[str, str], ...]]  # rel path -> ((kind, spelled), ...)
     uses_python: frozenset[str]  # rel paths whose include closure reaches a Python header
     extra_dirs: dict[str, tuple[str, ...]]  # rel path -> project dirs needed for its includes
+    edges: dict[str, tuple[str, ...]]  # rel path -> project files it includes
+
+    def closure(self, roots: set[str]) -> set[str]:
+        """The roots and every project file they include, transitively."""
+        seen: set[str] = set()
+        stack = list(roots)
+        while stack:
+            cur = stack.pop()
+            if cur not in seen:
+                seen.add(cur)
+                stack.extend(self.edges.get(cur, ()))
+        return seen
 
 
 def _resolve(spelled: str, from_dir: str, by_suffix: dict[str, list[str]],
@@ -96,4 +108,5 @@ def build_include_graph(files: Iterable[tuple[str, bytes]]) -> IncludeGraph:
             dirs |= extra.get(cur, set())
             stack.extend(edges.get(cur, []))
         closure_dirs[rel] = tuple(sorted(dirs))
-    return IncludeGraph(includes=includes, uses_python=frozenset(uses), extra_dirs=closure_dirs)
+    return IncludeGraph(includes=includes, uses_python=frozenset(uses), extra_dirs=closure_dirs,
+                        edges={k: tuple(v) for k, v in edges.items()})

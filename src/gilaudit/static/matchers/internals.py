@@ -34,7 +34,8 @@ def match_member_tokens(facts: FileFacts, index: ProjectIndex,
         elif m.name == "ob_refcnt":
             yield Hit(rule="FT031", path=facts.path, line=m.line, col=m.col, symbol="ob_refcnt",
                       function=fn)
-            if m.detail:
+            if m.detail and "FT031" not in selected:
+                # With FT031 on, the field's absence is the finding; the comparison goes with it.
                 yield Hit(rule="FT030", path=facts.path, line=m.line, col=m.col,
                           symbol="ob_refcnt", where=f"`ob_refcnt {m.detail}`", function=fn)
         elif m.name == "ob_mutex":
@@ -79,6 +80,7 @@ def match_unsynchronised_fields(facts: FileFacts, index: ProjectIndex,
             continue
         self_name = fn.params[0].name
         returns = sorted(j.offset for j in fn.jumps if j.kind == "return")
+        reported: set[str] = set()
         for call in fn.calls:
             if not call.args:
                 continue
@@ -96,7 +98,8 @@ def match_unsynchronised_fields(facts: FileFacts, index: ProjectIndex,
                 lends = bool(nxt) and not any(call.end <= c.offset < nxt[0] for c in fn.calls)
             if name not in _REPLACE and not (lends and field in replaced):
                 continue
-            if _guarded(fn, call.offset, self_name):
+            if _guarded(fn, call.offset, self_name) or field in reported:
                 continue
+            reported.add(field)
             yield Hit(rule="FT033", path=facts.path, line=call.line, col=call.col, symbol=field,
                       where=f"`{self_name}->{field}`", function=fn.name)

@@ -134,7 +134,8 @@ def match_allow_threads(facts: FileFacts, index: ProjectIndex,
 
 def match_detached_fields(facts: FileFacts, index: ProjectIndex,
                           selected: frozenset[str]) -> Iterator[Hit]:
-    """FT048: the object's own state used while detached, with no lock of the object's held."""
+    """FT048: the object's own state used while detached, with no lock of the object's held;
+    one finding per detached region, naming every field it touches."""
     for fn in facts.functions:
         if not fn.params or not index.is_python_callable(fn) or index.is_lifecycle(fn):
             continue
@@ -142,19 +143,19 @@ def match_detached_fields(facts: FileFacts, index: ProjectIndex,
         if not detached:
             continue
         self_name = fn.params[0].name
-        seen: set[tuple[str, int]] = set()
-        for use in fn.field_uses:
-            if use.detail != self_name:
-                continue
-            region = in_region(detached, use.offset, ("allow",))
-            if region is None or in_region(fn.regions, use.offset, ("lock",)):
-                continue
-            # A lock taken before detaching and released after it also covers the region.
+        for region in detached:
+            # A lock taken before detaching and released after it covers the whole region.
             if in_region(fn.regions, region.begin, ("lock",)):
                 continue
-            key = (use.name, region.begin)
-            if key in seen:
+            end = region.end if region.end >= 0 else fn.end
+            uses = [u for u in fn.field_uses
+                    if u.detail == self_name and region.begin < u.offset < end
+                    and not in_region(fn.regions, u.offset, ("lock",))]
+            if not uses:
                 continue
-            seen.add(key)
-            yield Hit(rule="FT048", path=facts.path, line=use.line, col=use.col,
-                      symbol=use.name, where=f"`{self_name}->{use.name}`", function=fn.name)
+            fields = list(dict.fromkeys(u.name for u in uses))
+            first = uses[0]
+            shown = ", ".join(f"`{self_name}->{f}`" for f in fields[:4])
+            more = f" and {len(fields) - 4} more" if len(fields) > 4 else ""
+            yield Hit(rule="FT048", path=facts.path, line=first.line, col=first.col,
+                      symbol=fields[0], where=shown + more, function=fn.name)

@@ -82,24 +82,26 @@ def _setgil_calls(facts: FileFacts) -> list[tuple[str, CallSite]]:
 
 def match_module_create(facts: FileFacts, index: ProjectIndex,
                         selected: frozenset[str]) -> Iterator[Hit]:
-    """FT002 (single-phase init without SetGIL), FT009 (single-phase init at all)."""
-    for fn in facts.functions:
-        if not fn.name.startswith("PyInit_"):
-            continue
-        creates = [c for c in fn.calls if c.name in _CREATE]
-        if not creates:
-            continue
-        declared = any(c.name == "PyUnstable_Module_SetGIL" and len(c.args) > 1
-                       for c in fn.calls)
-        module = _module_name(facts, index, fn.name[len("PyInit_"):])
-        for c in creates:
+    """FT002 (single-phase init without SetGIL), FT009 (single-phase init under the limited
+    API, which abi3t will not load). Module creation may sit in a helper that PyInit calls."""
+    init = [fn for fn in facts.functions
+            if fn.name.startswith("PyInit_") or fn.name in index.init_only]
+    creates = [(fn, c) for fn in init for c in fn.calls if c.name in _CREATE]
+    if not creates:
+        return
+    declared = any(c.name == "PyUnstable_Module_SetGIL" and len(c.args) > 1
+                   for fn in init for c in fn.calls)
+    for fn, c in creates:
+        module = _module_name(facts, index, fn.name.removeprefix("PyInit_"))
+        if facts.limited_api:
             yield Hit(rule="FT009", path=facts.path, line=c.line, col=c.col, symbol=c.name,
                       where=module, function=fn.name)
-        if not declared:
-            c = creates[0]
-            yield Hit(rule="FT002", path=facts.path, line=c.line, col=c.col, symbol=c.name,
-                      where=module, function=fn.name,
-                      notes=_inactive_notes(facts, ("PyUnstable_Module_SetGIL",)))
+    if not declared:
+        fn, c = creates[0]
+        module = _module_name(facts, index, fn.name.removeprefix("PyInit_"))
+        yield Hit(rule="FT002", path=facts.path, line=c.line, col=c.col, symbol=c.name,
+                  where=module, function=fn.name,
+                  notes=_inactive_notes(facts, ("PyUnstable_Module_SetGIL",)))
 
 
 def match_setgil_guard(facts: FileFacts, index: ProjectIndex,

@@ -36,6 +36,14 @@ def _unsynchronised(var: Var) -> bool:
     return not (var.is_const or var.is_atomic or var.is_tls)
 
 
+# Lazy caches whose every racing thread stores an equal, immortal-ish value: still a data race
+# (publication without ordering), but one that cannot double-free or leak much.
+_IDEMPOTENT_INIT = frozenset({
+    "PyUnicode_InternFromString", "PyUnicode_FromString", "PyBytes_FromString",
+    "PyLong_FromLong", "PyTuple_New", "Py_BuildValue",
+})
+
+
 def lazy_writes(facts: FileFacts, fn: FunctionFacts) -> list[tuple[str, int, int, int, str]]:
     """(variable, line, col, offset, rule) for writes that complete a lazy initialisation."""
     shared = _shared_vars(facts, fn)
@@ -63,12 +71,15 @@ def match_lazy_init(facts: FileFacts, index: ProjectIndex,
         if fn.name in index.init_only:
             continue
         seen: set[str] = set()
+        sources = {a.offset: a.source for a in fn.assigns}
         for name, line, col, offset, rule in lazy_writes(facts, fn):
             if name in seen or in_region(fn.regions, offset, _GUARDS):
                 continue
             seen.add(name)
+            source = next((s for off, s in sources.items() if offset <= off < offset + 4), "")
             yield Hit(rule=rule, path=facts.path, line=line, col=col, symbol=name,
-                      where=f"`{fn.name}`", function=fn.name)
+                      where=f"`{fn.name}`", function=fn.name,
+                      severity="warning" if source in _IDEMPOTENT_INIT else None)
 
 
 def match_static_writes(facts: FileFacts, index: ProjectIndex,
