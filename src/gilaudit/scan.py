@@ -308,10 +308,24 @@ def _finish_target(p: _Prepared, facts_by_path: dict[str, FileFacts], opts: Scan
                         lines=analysis.lines, analysed=analysis.analysed)
 
 
-def _analyse(p: _Prepared, facts: list[FileFacts], book: RuleBook) -> _Analysis:
+def _with_included(units: list[FileFacts]) -> list[FileFacts]:
+    """The units and the code files they include, each file once: a file that is itself a
+    unit keeps its own facts; one included by several units is taken from the first."""
+    out = list(units)
+    seen = {f.path for f in units}
+    for unit in units:
+        for inc in unit.included:
+            if inc.path not in seen:
+                seen.add(inc.path)
+                out.append(inc)
+    return out
+
+
+def _analyse(p: _Prepared, units: list[FileFacts], book: RuleBook) -> _Analysis:
     root = Path(p.project.root)
     diags: list[Diagnostic] = list(p.job_diagnostics)
     files = dict(p.files)
+    facts = _with_included(units)
     lines_cache: dict[str, list[str]] = {}
 
     def read_line(path: str, line: int) -> str:
@@ -344,6 +358,9 @@ def _analyse(p: _Prepared, facts: list[FileFacts], book: RuleBook) -> _Analysis:
         if failed:
             files[f.path] = f"failed: {failed[0].kind}"
             continue
+        if f.included_from:
+            files[f.path] = f"parsed (included from {f.included_from})"
+            continue  # its lines count with its includer's headers
         partial = any(d.kind in ("parse-error", "missing-header") for d in f.diagnostics)
         files[f.path] = "parsed (partial)" if partial else "parsed"
         analysed += 1

@@ -13,7 +13,7 @@ import ctypes
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -279,11 +279,57 @@ class _Text:
 
 def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int, int]],
              diags: list[Diag]) -> FileFacts:
+    main = _file_facts(tu, ci, job, job.abspath, job.rel, raw, skipped, diags, seed=())
+    if job.language != "c":
+        return main
+    included: list[FileFacts] = []
+    seed = tuple(v for v in main.globals if v.storage != "function-static")
+    for rel, abspath in _included_code(tu, job):
+        try:
+            raw_inc = Path(abspath).read_bytes().decode("latin-1")
+        except OSError:
+            continue
+        facts = _file_facts(tu, ci, job, abspath, rel, raw_inc,
+                            _skipped_ranges(_HOLDER.get(), tu, abspath), [], seed=seed)
+        if facts.functions:
+            included.append(replace(facts, included_from=job.rel, deps=()))
+    return replace(main, included=tuple(included))
+
+
+_DEFINITION = re.compile(r"\)\s*\{")
+
+
+def _included_code(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
+    """Project files this unit includes that define functions (not just declare them)."""
+    root = job.root.rstrip("/") + "/"
+    out: dict[str, str] = {}
+    for inc in tu.get_includes():
+        name = inc.include.name if inc.include else ""
+        if not name.startswith(root) or name == job.abspath or name in out.values():
+            continue
+        try:
+            data = Path(name).read_bytes()
+        except OSError:
+            continue
+        if b"\0" in data[:_BINARY_SNIFF]:
+            continue
+        _code, bare = textscan.strip_comments_and_strings(data.decode("latin-1"))
+        if _DEFINITION.search(bare):
+            out[name[len(root):]] = name
+    return sorted(out.items())
+
+
+def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: str,
+                skipped: list[tuple[int, int]], diags: list[Diag],
+                seed: tuple[Var, ...]) -> FileFacts:
+    """Facts of one file of the unit: the main file, or a file it includes (``seed`` holds the
+    includer's globals, visible there)."""
+    is_main = abspath == job.abspath
     code, bare = textscan.strip_comments_and_strings(textscan.blank_ranges(raw, skipped))
     text = _Text(raw=raw, code=code, bare=bare, index=textscan.LineIndex.of(raw))
     kinds = ci.CursorKind
     functions: list[FunctionFacts] = []
-    globals_: list[Var] = []
+    globals_: list[Var] = list(seed)
     func_kinds = {kinds.FUNCTION_DECL, kinds.CXX_METHOD, kinds.CONSTRUCTOR, kinds.DESTRUCTOR,
                   kinds.FUNCTION_TEMPLATE}
     scope_kinds = {kinds.NAMESPACE, kinds.CLASS_DECL, kinds.STRUCT_DECL, kinds.LINKAGE_SPEC,
@@ -322,8 +368,10 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
         return kept
 
     located = None
-    if job.located_toplevel and job.language == "c":
-        located = _located_toplevel(tu, ci, text, job.abspath)
+    if (job.located_toplevel or not is_main) and job.language == "c":
+        located = _located_toplevel(tu, ci, text, abspath)
+    if located is None and not is_main:
+        located = _children_in_file(tu, ci, abspath)
 
     def visit_scope(cursor: Any) -> None:
         children = located if located is not None and cursor == tu.cursor else \
@@ -371,7 +419,7 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
     )
     address_taken = _address_taken(text.bare, defined, functions)
     return FileFacts(
-        path=job.rel,
+        path=rel,
         lines=text.index.count,
         functions=tuple(functions),
         globals=tuple(globals_) + tuple(statics),
@@ -385,9 +433,19 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
         guards=tuple(guards),
         suppressions=tuple(sup),
         diagnostics=tuple(diags),
-        deps=tuple(_deps(tu, job)),
+        deps=tuple(_deps(tu, job)) if is_main else (),
         limited_api=any(a.startswith("-DPy_LIMITED_API") for a in job.args),
     )
+
+
+def _children_in_file(tu: Any, ci: Any, abspath: str) -> list[Any]:
+    """Top-level cursors located in one (included) file: the slow, always-right way."""
+    kept: list[Any] = []
+    for c in tu.cursor.get_children():
+        f = c.location.file
+        if f is not None and f.name == abspath:
+            kept.append(c)
+    return kept
 
 
 _TOKEN_OR_BRACE = re.compile(r"[{};]|[A-Za-z_]\w*")
@@ -837,8 +895,6 @@ def _with_global_writes(f: FunctionFacts, text: _Text, globals_: list[Var]) -> F
 
 
 def _replace_writes(f: FunctionFacts, writes: tuple[Mention, ...]) -> FunctionFacts:
-    from dataclasses import replace  # noqa: PLC0415 - keeps the module namespace small
-
     return replace(f, global_writes=writes)
 
 

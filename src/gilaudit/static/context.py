@@ -242,8 +242,12 @@ def build_index(files: list[FileFacts], *, extension_of: dict[str, str],
         if mod is None:
             inits = [fn.name[len("PyInit_"):] for fn in f.functions
                      if fn.name.startswith("PyInit_")]
-            mod = inits[0] if inits else only_ext
+            mod = inits[0] if inits else None
         file_module[f.path] = mod
+    for f in files:
+        if file_module[f.path] is None:
+            # Included code belongs to its includer's module.
+            file_module[f.path] = file_module.get(f.included_from) or only_ext
     globals_by_file = {f.path: {g.name: g for g in f.globals if g.storage != "function-static"}
                        for f in files}
     return ProjectIndex(

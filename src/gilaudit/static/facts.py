@@ -187,6 +187,10 @@ class FileFacts:
     deps: tuple[tuple[str, str], ...]  # (project-relative header, sha256) it includes
     headers: tuple[str, ...] = ()  # project headers whose definitions this TU reports on
     limited_api: bool = False  # compiled with Py_LIMITED_API
+    # Project files with code that this translation unit #includes (a `.c` fragment, a header
+    # of static functions): analysed in the includer's context, reported at their own path.
+    included: tuple[FileFacts, ...] = ()
+    included_from: str = ""
 
 
 def facts_to_jsonable(obj: Any) -> Any:
@@ -212,6 +216,9 @@ def _converter(tp: Any) -> Converter:
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
+            if args[0] is FileFacts:
+                # Recursive (FileFacts.included): resolve the element converter when called.
+                return lambda data: tuple(map(_converter(FileFacts), data))
             inner = _converter(args[0])
             if inner is _identity:
                 return tuple
