@@ -41,3 +41,14 @@ def test_pyproject_ext_modules_and_requires_python(tmp_path: Path) -> None:
 def test_setup_cfg_python_requires(tmp_path: Path) -> None:
     (tmp_path / "setup.cfg").write_text("[options]\npython_requires = >=3.8\n")
     assert read_build_info(tmp_path, ("setup.cfg",)).requires_python == ">=3.8"
+
+
+def test_names_changed_later_are_not_constants(tmp_path: Path) -> None:
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup, Extension\n"
+        "files = ['src/_imaging.c']\n"
+        "for name in ('a', 'b'):\n"
+        "    files.append(f'src/lib/{name}.c')\n"
+        "setup(ext_modules=[Extension('PIL._imaging', files)])\n")
+    info = read_build_info(tmp_path, ("setup.py",))
+    assert info.extensions[0].sources == ()  # unknown, so nothing is ruled out as unbuilt

@@ -80,15 +80,43 @@ def _macros(value: Any) -> list[str]:
     return out
 
 
-def _from_setup_py(text: str) -> tuple[list[str], list[str], list[ExtensionSpec], str | None]:
-    tree = ast.parse(text)
+def _constant_names(tree: ast.Module) -> dict[str, Any]:
+    """Module-level names bound once to a literal and never changed afterwards: a list that is
+    later appended to (`files = ["a.c"]; files.append(...)`) is not a constant."""
+    bound: dict[str, int] = {}
+    changed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        bound[name.id] = bound.get(name.id, 0) + 1
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign | ast.For | ast.comprehension):
+            for name in ast.walk(node.target):
+                if isinstance(name, ast.Name):
+                    changed.add(name.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(
+                node.func.value, ast.Name):
+            changed.add(node.func.value.id)  # `files.append(...)`, `opts.update(...)`
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and isinstance(
+                node.value, ast.Name):
+            changed.add(node.value.id)
     names: dict[str, Any] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
                 stmt.targets[0], ast.Name):
+            ident = stmt.targets[0].id
+            if bound.get(ident) != 1 or ident in changed:
+                continue
             value = _literal(stmt.value, names)
             if value is not None:
-                names[stmt.targets[0].id] = value
+                names[ident] = value
+    return names
+
+
+def _from_setup_py(text: str) -> tuple[list[str], list[str], list[ExtensionSpec], str | None]:
+    tree = ast.parse(text)
+    names = _constant_names(tree)
     includes: list[str] = []
     defines: list[str] = []
     exts: list[ExtensionSpec] = []
