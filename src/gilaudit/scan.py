@@ -9,7 +9,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from gilaudit.static.c_clang import ParseJob, parse_translation_unit
 from gilaudit.static.engine import c_index, evaluate
 from gilaudit.static.facts import FileFacts
 from gilaudit.static.flags import base_args, detect_toolchain, file_args
-from gilaudit.static.includes import build_include_graph
+from gilaudit.static.includes import IncludeGraph, build_include_graph
 from gilaudit.static.pch import precompiled_prelude
 
 __all__ = ["ScanOptions", "run_scan"]
@@ -131,7 +131,27 @@ def _jobs_for(project: Project, config: Config, build: BuildInfo,
                          defines=defines, pch=pch)
         jobs.append(ParseJob(abspath=src.abspath, rel=src.path, root=str(root),
                              language=src.language, args=args))
-    return jobs, diags, files
+    return _assign_included_code(jobs, graph, contents), diags, files
+
+
+_DEFINITION = re.compile(rb"\)\s*\{")
+
+
+def _assign_included_code(jobs: list[ParseJob], graph: IncludeGraph,
+                          contents: dict[str, bytes]) -> list[ParseJob]:
+    """Give each included project file that defines functions to one unit that includes it, so
+    that it is analysed once, not once per includer."""
+    units = {j.rel for j in jobs}
+    taken: set[str] = set()
+    out: list[ParseJob] = []
+    for job in sorted(jobs, key=lambda j: j.rel):
+        mine = sorted(
+            rel for rel in graph.closure({job.rel}) - units - taken
+            if _DEFINITION.search(contents.get(rel, b""))
+        )
+        taken.update(mine)
+        out.append(replace(job, included_code=tuple(mine)) if mine else job)
+    return out
 
 
 def _results_key(book: RuleBook, config: Config, build: BuildInfo, project: Project,
@@ -385,8 +405,6 @@ def _analyse(p: _Prepared, units: list[FileFacts], book: RuleBook) -> _Analysis:
 def _prefixed(prefix: str, result: TargetResult) -> TargetResult:
     if not prefix:
         return result
-    from dataclasses import replace  # noqa: PLC0415
-
     def fix(path: str | None) -> str | None:
         return f"{prefix}/{path}" if path else path
 

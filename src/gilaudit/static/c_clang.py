@@ -119,6 +119,8 @@ class ParseJob:
     # enumerating every declaration of Python.h and the system headers (the slow part of small
     # files). Off only to cross-check the two in tests.
     located_toplevel: bool = True
+    # Project files with code that this unit, and no other, analyses in its context.
+    included_code: tuple[str, ...] = ()
 
 
 def empty_facts(rel: str, diags: list[Diag], lines: int = 0) -> FileFacts:
@@ -303,9 +305,12 @@ def _included_code(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
     """Project files this unit includes that define functions (not just declare them)."""
     root = job.root.rstrip("/") + "/"
     out: dict[str, str] = {}
+    wanted = set(job.included_code)
+    if not wanted:
+        return []
     for inc in tu.get_includes():
         name = inc.include.name if inc.include else ""
-        if not name.startswith(root) or name == job.abspath or name in out.values():
+        if not name.startswith(root) or name[len(root):] not in wanted or name in out.values():
             continue
         try:
             data = Path(name).read_bytes()
