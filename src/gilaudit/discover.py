@@ -16,9 +16,15 @@ HEADER_SUFFIXES = frozenset({".h", ".hh", ".hpp", ".hxx", ".inc"})
 BUILD_FILES = frozenset({
     "setup.py", "setup.cfg", "pyproject.toml", "meson.build", "CMakeLists.txt",
 })
-# Files some non-C front end reads: a broken one of these is worth a diagnostic.
-_OTHER_INPUTS = (".whl", ".pyx", ".pxd", ".pxi", ".so", ".pyd", ".toml", ".yml", ".yaml",
-                 ".tar.gz", ".tgz", ".zip", ".rs", ".cfg", ".py")
+# Files some non-C front end reads: a broken one of these is worth a diagnostic, and a change
+# to one invalidates a cached result (images, data and docs do neither).
+_OTHER_INPUTS = (".whl", ".pyx", ".pxd", ".pxi", ".so", ".pyd", ".dylib", ".toml", ".yml",
+                 ".yaml", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip", ".rs", ".cfg", ".py",
+                 ".txt", ".in", ".build", ".cmake", ".lock", "pkg-info", "metadata", "wheel")
+
+
+def is_front_end_input(name: str) -> bool:
+    return name.lower().endswith(_OTHER_INPUTS)
 _DEFAULT_EXCLUDED_DIRS = frozenset({
     ".git", ".hg", ".svn", "build", "node_modules", "__pycache__", ".tox", ".nox", ".eggs",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".venv", "venv",
