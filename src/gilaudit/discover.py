@@ -8,7 +8,10 @@ from pathlib import Path
 
 from gilaudit.model import Diagnostic, Project, SourceFile
 
-__all__ = ["BUILD_FILES", "CXX_SUFFIXES", "C_SUFFIXES", "HEADER_SUFFIXES", "discover"]
+__all__ = [
+    "BUILD_FILES", "CXX_SUFFIXES", "C_SUFFIXES", "HEADER_SUFFIXES", "discover",
+    "is_front_end_input",
+]
 
 C_SUFFIXES = frozenset({".c"})
 CXX_SUFFIXES = frozenset({".cc", ".cpp", ".cxx", ".c++"})
@@ -71,7 +74,7 @@ def discover(target: Path, *, exclude: tuple[str, ...] = (), max_file_size: int)
             try:
                 st = abspath.stat()
             except OSError as exc:
-                if abspath.name.lower().endswith(_OTHER_INPUTS):
+                if is_front_end_input(abspath.name):
                     diags.append(Diagnostic(path=rel, kind="unreadable",
                                             message=f"cannot stat: {exc.strerror or exc}"))
                 return

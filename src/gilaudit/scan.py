@@ -17,7 +17,7 @@ from gilaudit import __version__
 from gilaudit.buildinfo import BuildInfo, read_build_info
 from gilaudit.cache import FACTS_SCHEMA, FactsCache, ResultCache, file_digest
 from gilaudit.config import Config, load_config
-from gilaudit.discover import discover
+from gilaudit.discover import discover, is_front_end_input
 from gilaudit.frontend import TargetView
 from gilaudit.frontends import run_front_ends
 from gilaudit.model import Diagnostic, Finding, Project, Report
@@ -177,6 +177,8 @@ def _results_key(book: RuleBook, config: Config, build: BuildInfo, project: Proj
             feed(rel, None)
     # Every other file a front end may read; big ones (wheels, data) by size and mtime only.
     for other in project.others:
+        if not is_front_end_input(other.path):
+            continue
         try:
             if other.size <= _HASH_LIMIT:
                 feed(other.path, file_digest(Path(other.abspath).read_bytes()))
