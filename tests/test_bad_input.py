@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,3 +215,20 @@ def test_sources_outside_every_extension_are_not_reported(scan_json: ScanJson,
     _kept_good_finding(report)
     assert report["files"]["old_copy.c"] == "skipped: not in any extension's sources"
     assert not [f for f in report["findings"] if f["path"] == "old_copy.c"]
+
+
+def test_sdist_target_is_unpacked_and_scanned(scan_json: ScanJson, tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    sdist = tmp_path / "good-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        tar.add(root / "good.c", arcname="good-1.0/good.c")
+        evil = tarfile.TarInfo("../../evil.c")
+        payload = b"int evil;\n"
+        evil.size = len(payload)
+        tar.addfile(evil, io.BytesIO(payload))
+    code, report = scan_json(str(sdist))
+    assert code == 1
+    paths = {f["path"] for f in report["findings"]}
+    assert f"{sdist}/good-1.0/good.c" in paths
+    assert any(d["kind"] == "path-traversal" for d in report["diagnostics"])
+    assert not (tmp_path.parent / "evil.c").exists()

@@ -23,6 +23,7 @@ from gilaudit.frontends import run_front_ends
 from gilaudit.model import Diagnostic, Finding, Project, Report
 from gilaudit.parallel import ParserPool
 from gilaudit.rulebook import RuleBook
+from gilaudit.static.archives import ArchiveLimits, extract_sdist
 from gilaudit.static.c_clang import ParseJob, parse_translation_unit
 from gilaudit.static.engine import c_index, evaluate
 from gilaudit.static.facts import FileFacts
@@ -423,6 +424,25 @@ def _prefixed(prefix: str, result: TargetResult) -> TargetResult:
     return replace(result, findings=findings, diagnostics=diags, files=files)
 
 
+_SDIST_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
+
+
+def _unpack(target: Path, index: int, scratch: Path,
+            several: bool) -> tuple[Path, str, list[Diagnostic]]:
+    """(directory to scan, prefix for reported paths, diagnostics) for one target. An sdist is
+    unpacked, distrustfully, into the private scratch directory and scanned as a project whose
+    paths read `pkg-1.0.tar.gz/pkg-1.0/src/x.c`."""
+    if not (target.is_file() and target.name.lower().endswith(_SDIST_SUFFIXES)):
+        return target, str(target).rstrip("/") if several else "", []
+    dest = scratch / f"sdist-{index}"
+    dest.mkdir()
+    diags = extract_sdist(target, dest, limits=ArchiveLimits(), label=str(target))
+    entries = list(dest.iterdir())
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0], f"{target}/{entries[0].name}", diags
+    return dest, str(target), diags
+
+
 def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
     """Scan every target; returns the report and the effective fail-on level."""
     start = time.perf_counter()
@@ -434,12 +454,15 @@ def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
     fail_on = opts.fail_on or "error"
     with tempfile.TemporaryDirectory(prefix="gilaudit-") as scratch:
         pch_dir = _cache_root(opts) / "pch" if opts.use_cache else Path(scratch)
-        prepared = [_prepare(target, opts, book, pch_dir) for target in opts.targets]
+        unpacked = [_unpack(t, i, Path(scratch), len(opts.targets) > 1)
+                    for i, t in enumerate(opts.targets)]
+        prepared = [_prepare(root, opts, book, pch_dir) for root, _prefix, _d in unpacked]
         with ParserPool(workers) as pool:
             facts = _parse_everything(prepared, opts, pool)
         results = [_finish_target(p, facts, opts, book) for p in prepared]
-    for target, raw in zip(opts.targets, results, strict=True):
-        result = _prefixed(str(target).rstrip("/"), raw) if len(opts.targets) > 1 else raw
+    for (_root, prefix, unpack_diags), raw in zip(unpacked, results, strict=True):
+        result = _prefixed(prefix, raw)
+        diags += unpack_diags
         if opts.fail_on is None:
             fail_on = result.config.fail_on
         findings += result.findings
