@@ -34,8 +34,9 @@ def test_demo_report_and_exit_code(scan_json: ScanJson) -> None:
     # Correct code in the example stays quiet: the critical-section-protected method.
     assert not [f for f in report["findings"] if f["function"] == "LRU_put"]
     summary = report["summary"]
-    assert summary["files_analysed"] == 2 and summary["lines_analysed"] > 400
+    assert summary["lines_analysed"] > 400
     assert report["files"]["src/spam.c"] == "parsed"
+    assert report["files"]["src/lru.c"] == "parsed"
 
 
 def test_demo_sources_compile() -> None:

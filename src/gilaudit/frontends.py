@@ -18,21 +18,25 @@ __all__ = ["front_ends", "run_front_ends"]
 Analyse = Callable[[TargetView], FrontEndResult]
 
 
-def front_ends() -> list[tuple[str, Analyse]]:
-    found: list[tuple[str, Analyse]] = []
+def front_ends() -> list[tuple[str, Analyse, frozenset[str]]]:
+    """(name, analyse, the rule ids it can report) for every front end."""
+    found: list[tuple[str, Analyse, frozenset[str]]] = []
     for info in sorted(pkgutil.iter_modules(static.__path__), key=lambda i: i.name):
         if not info.name.startswith("front_"):
             continue
         module = importlib.import_module(f"gilaudit.static.{info.name}")
         analyse = getattr(module, "analyse", None)
         if callable(analyse):
-            found.append((info.name[len("front_"):], analyse))
+            rules = frozenset(getattr(module, "RULES", frozenset()))
+            found.append((info.name[len("front_"):], analyse, rules))
     return found
 
 
 def run_front_ends(view: TargetView) -> FrontEndResult:
     result = FrontEndResult()
-    for name, analyse in front_ends():
+    for name, analyse, rules in front_ends():
+        if rules and not rules & view.config.selected:
+            continue  # none of its rules is asked for
         try:
             result = result.merged(analyse(view))
         except Exception as exc:  # noqa: BLE001 - one broken front end must not lose the run
