@@ -17,9 +17,12 @@ from gilaudit.static.facts import Suppression
 __all__ = [
     "VENDOR_DIRS",
     "Reader",
+    "ancestors",
     "find_line",
     "hash_suppressions",
+    "join",
     "slash_suppressions",
+    "vendored",
 ]
 
 # Directory names that hold other projects' code: a binding declared there belongs to them.
@@ -129,6 +132,17 @@ class Reader:
         self._cache[path] = text
         return text
 
+    def raw(self, path: str) -> bytes | None:
+        """The bytes of a file another front end owns (C/C++): no diagnostic on failure, since
+        that front end reports it."""
+        sf = self._by_path.get(path)
+        if sf is None or sf.size > self.view.config.max_file_size:
+            return None
+        try:
+            return Path(sf.abspath).read_bytes()
+        except OSError:
+            return None
+
     def fail(self, path: str, kind: str, message: str, line: int | None = None) -> None:
         self.diagnostics.append(Diagnostic(path=path, kind=kind, message=message, line=line))
         self.status[path] = f"failed: {kind}"
@@ -138,9 +152,10 @@ class Reader:
 
 
 def vendored(path: str, roots: frozenset[str] = frozenset()) -> bool:
-    """True for a file inside another project's copy (a vendor directory or a known root)."""
+    """True for a file inside another project's copy (a vendor directory or a known root), or
+    in the documentation, whose snippets are never built."""
     parts = path.split("/")[:-1]
-    if any(p.lower() in VENDOR_DIRS for p in parts):
+    if any(p.lower() in VENDOR_DIRS or p.lower() in ("doc", "docs") for p in parts):
         return True
     return any(path.startswith(r + "/") for r in roots if r)
 
