@@ -1,0 +1,400 @@
+"""The Cython front end, called directly: declarations in every place a build can make them,
+module names, includes, bad input, suppressions, and fixtures and docs that Cython accepts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from conftest import RULE_FIXTURES
+from gilaudit._toml import tomllib
+from gilaudit.buildinfo import read_build_info
+from gilaudit.config import Config
+from gilaudit.discover import discover
+from gilaudit.frontend import FrontEndResult, TargetView
+from gilaudit.static import front_cython
+from gilaudit.static._cython_requires import forces_before_31, too_old_cython
+from gilaudit.static._cython_text import includes
+from gilaudit.static.front_cython import RULES, analyse
+
+HAVE_CYTHON = front_cython.cython_version() is not None
+needs_cython = pytest.mark.skipif(not HAVE_CYTHON, reason="Cython is not installed")
+SIMPLE = "def one():\n    return 1\n"
+
+
+def _write(root: Path, files: dict[str, str | bytes]) -> None:
+    for rel, body in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            path.write_text(body, encoding="utf-8")
+
+
+def _scan(root: Path, select: frozenset[str] = RULES, max_size: int = 4 << 20) -> FrontEndResult:
+    project = discover(root, max_file_size=max_size)
+    build = read_build_info(root, project.build_files)
+    view = TargetView(root=root, files=project.sources + project.others,
+                      config=Config(selected=select, max_file_size=max_size), build=build)
+    return analyse(view)
+
+
+def _ids(result: FrontEndResult, rule: str) -> list[tuple[str, int]]:
+    return sorted((h.path, h.line) for h in result.hits if h.rule == rule)
+
+
+# FT090 / FT005: where a build declares freethreading_compatible ----------------------------
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({}, [("pkg/m.pyx", 1)]),
+    ({"setup.py": "from Cython.Build import cythonize\n"
+                  "cythonize('pkg/*.pyx',\n"
+                  "          compiler_directives={'freethreading_compatible': True})\n"}, []),
+    ({"setup.py": "D = dict(language_level=3, freethreading_compatible=True)\n"
+                  "ext = cythonize(exts, compiler_directives=D)\n"}, []),
+    ({"setup.py": "from Cython.Compiler.Options import get_directive_defaults\n"
+                  "get_directive_defaults()['freethreading_compatible'] = True\n"}, []),
+    ({"setup.py": "import os\n"
+                  "cythonize(x, compiler_directives={'freethreading_compatible': FT})\n"}, []),
+    ({"setup.py": "print 'python 2'\n"
+                  "cythonize(x, compiler_directives={'freethreading_compatible': True})\n"}, []),
+    ({"setup.py": "Extension('pkg.m', ['pkg/m.pyx'],\n"
+                  "          define_macros=[('CYTHON_FREETHREADING_COMPATIBLE', '1')])\n"}, []),
+    ({"setup.py": "Extension('pkg.m', ['pkg/m.pyx'],\n"
+                  "          extra_compile_args=['-DCYTHON_FREETHREADING_COMPATIBLE=1'])\n"}, []),
+    ({"meson.build": "add_project_arguments('-Xfreethreading_compatible=true',"
+                     " language : 'cython')\n"}, []),
+    ({"meson.build": "# add_project_arguments('-Xfreethreading_compatible=true')\n"},
+     [("pkg/m.pyx", 1)]),
+    ({"pkg/meson.build": "py.extension_module('m', 'm.pyx',"
+                         " cython_args: ['-X', 'freethreading_compatible=True'])\n"}, []),
+    ({"other/meson.build": "cython_args = ['-X', 'freethreading_compatible=True']\n"},
+     [("pkg/m.pyx", 1)]),
+    ({"pyproject.toml": "[tool.local.cythonize.kwargs.directive]\n"
+                        "freethreading_compatible = \"True\"\n"}, []),
+    ({"pyproject.toml": "[tool.scikit-build.cmake]\n"
+                        "args = [\"-DCYTHON_ARGS=-X freethreading_compatible=True\"]\n"}, []),
+    ({"pyproject.toml": "[project]\nname = 'freethreading_compatible'\n"}, [("pkg/m.pyx", 1)]),
+])
+def test_ft090_build_declarations(tmp_path: Path, files: dict[str, str],
+                                  expected: list[tuple[str, int]]) -> None:
+    _write(tmp_path, {"pkg/__init__.py": "", "pkg/m.pyx": SIMPLE, **files})
+    result = _scan(tmp_path, frozenset({"FT090", "FT005"}))
+    assert _ids(result, "FT090") == expected
+    assert not _ids(result, "FT005")
+
+
+def test_ft090_message_parts_and_module_names(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "setup.py": "from setuptools import Extension\n"
+                    "Extension('fancy.name', ['src/lib/core.pyx'])\n",
+        "src/lib/core.pyx": SIMPLE,
+        "src/pkg/__init__.py": "", "src/pkg/sub/__init__.pxd": "",
+        "src/pkg/sub/leaf.pyx": SIMPLE, "src/pkg/sub/leaf.pxd": "cdef int x\n",
+        "src/pkg/sub/part.pxi": "cdef int y = 1\n",
+        "src/pkg/sub/uses.pyx": 'include "part.pxi"\n' + SIMPLE,
+    })
+    result = _scan(tmp_path, frozenset({"FT090"}))
+    where = {h.path: h.where for h in result.hits}
+    assert where == {"src/lib/core.pyx": "fancy.name", "src/pkg/sub/leaf.pyx": "pkg.sub.leaf",
+                     "src/pkg/sub/uses.pyx": "pkg.sub.uses"}
+    assert all(h.symbol == "freethreading_compatible" and (h.line, h.col) == (1, 1)
+               for h in result.hits)
+    assert result.modules["src/pkg/sub/leaf.pxd"] == "pkg.sub.leaf"
+    assert result.modules["src/pkg/sub/part.pxi"] == "pkg.sub.uses"
+    assert "src/pkg/sub/part.pxi" not in where  # included: not a module of its own
+
+
+def test_explicit_false_is_ft005_and_the_macro_wins(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "setup.py": "cythonize(a, compiler_directives={'freethreading_compatible': False})\n",
+        "a/__init__.py": "", "a/from_build.pyx": SIMPLE,
+        "a/header_false.pyx": "# cython: freethreading_compatible=False\n" + SIMPLE,
+        "a/header_true.pyx": "# cython: freethreading_compatible=True\n" + SIMPLE,
+        "b/setup.cfg": "[build_ext]\nextra = -DCYTHON_FREETHREADING_COMPATIBLE=0\n",
+        "b/header_true.pyx": "# cython: freethreading_compatible=True\n" + SIMPLE,
+    })
+    result = _scan(tmp_path, frozenset({"FT090", "FT005"}))
+    assert not _ids(result, "FT090")
+    ft005 = {h.path: h for h in result.hits if h.rule == "FT005"}
+    assert sorted(ft005) == ["a/from_build.pyx", "a/header_false.pyx", "b/header_true.pyx"]
+    assert ft005["a/header_false.pyx"].symbol == "freethreading_compatible=False"
+    assert ft005["a/from_build.pyx"].notes[0].location is not None
+    assert ft005["a/from_build.pyx"].notes[0].location.path == "setup.py"
+    assert ft005["b/header_true.pyx"].symbol == "CYTHON_FREETHREADING_COMPATIBLE=0"
+
+
+def test_misplaced_directive_reported_once(tmp_path: Path) -> None:
+    late = '"""Doc."""\n# cython: freethreading_compatible=True\n' + SIMPLE
+    _write(tmp_path, {"late.pyx": late})
+    both = _scan(tmp_path, frozenset({"FT090", "FT091"}))
+    assert [h.rule for h in both.hits] == ["FT091"]
+    assert (both.hits[0].line, both.hits[0].col) == (2, 1)
+    alone = _scan(tmp_path, frozenset({"FT090"}))
+    assert [h.rule for h in alone.hits] == ["FT090"]
+
+
+def test_included_file_that_is_also_built_keeps_its_header(tmp_path: Path) -> None:
+    header = "# cython: freethreading_compatible=True\n"
+    _write(tmp_path, {
+        "setup.py": "Extension('both', ['both.pyx'])\nExtension('outer', ['outer.pyx'])\n",
+        "both.pyx": header + SIMPLE,
+        "outer.pyx": 'include "both.pyx"\n',
+        "only_included.pxi": header,
+        "user.pyx": header + 'include "only_included.pxi"\n',
+    })
+    result = _scan(tmp_path, frozenset({"FT090", "FT091"}))
+    assert sorted((h.rule, h.path) for h in result.hits) == [
+        ("FT090", "outer.pyx"), ("FT091", "only_included.pxi")]
+    assert result.modules["both.pyx"] == "both"
+
+
+def test_tests_and_examples_are_not_modules_unless_built(tmp_path: Path) -> None:
+    _write(tmp_path, {"tests/helper.pyx": SIMPLE, "docs/examples/demo.pyx": SIMPLE,
+                      "examples/built.pyx": SIMPLE,
+                      "setup.py": "Extension('built', ['examples/built.pyx'])\n"})
+    assert _ids(_scan(tmp_path, frozenset({"FT090"})), "FT090") == [("examples/built.pyx", 1)]
+
+
+# FT092: the Cython version a build allows ------------------------------------------------
+
+
+@pytest.mark.parametrize(("requirement", "old"), [
+    ("Cython<3.1", True), ("cython==0.29.37", True), ("Cython~=3.0.11", True),
+    ("Cython<=3.0.12", True), ("cython!=3.1.*,<3.2", True), ("Cython==3.1.0b1", False),
+    ("Cython>=3.0", False), ("Cython~=3.0", False), ("Cython", False), ("cython<3.1.1", False),
+    ("Cython<3; python_version < '3.8'", False), ("Cython<3; sys_platform == 'win32'", True),
+    ("cython-lint<1", False), ("not a requirement ((", False),
+])
+def test_too_old_cython(requirement: str, old: bool) -> None:
+    assert too_old_cython(requirement) is old
+
+
+def test_forces_before_31_needs_a_specifier() -> None:
+    assert not forces_before_31(SpecifierSet(""))
+    assert forces_before_31(SpecifierSet("<3.1.0"))
+
+
+# Bad input ---------------------------------------------------------------------------------
+
+
+@needs_cython
+def test_unparsable_file_is_a_diagnostic_and_the_rest_goes_on(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "bad.pyx": "def broken(:\n    pass\n",
+        "good.pyx": "cdef class C:\n    cdef long n\n    def f(self):\n        self.n += 1\n",
+        "latin.pyx": "# -*- coding: latin-1 -*-\nname = 'caf\xe9'\n".encode("latin-1"),
+        "binary.pyx": b"\xff\xfe\x00bad",
+        "missing.pyx": 'include "nowhere.pxi"\n' + SIMPLE,
+        "loop.pyx": 'include "loop.pxi"\n',
+        "loop.pxi": 'include "loop.pxi"\n',
+    })
+    result = _scan(tmp_path)
+    kinds = {(d.path, d.kind) for d in result.diagnostics}
+    assert ("bad.pyx", "parse-error") in kinds
+    assert ("binary.pyx", "encoding") in kinds
+    assert ("missing.pyx", "missing-include") in kinds
+    assert result.files["bad.pyx"] == "failed: parse-error"
+    assert result.files["binary.pyx"] == "failed: encoding"
+    assert result.files["latin.pyx"] == "parsed"
+    assert result.files["missing.pyx"] == "parsed (partial)"
+    assert _ids(result, "FT095") == [("good.pyx", 4)]
+    bad = next(d for d in result.diagnostics if d.path == "bad.pyx")
+    assert bad.line == 1
+
+
+@needs_cython
+def test_hostile_nesting_is_refused_before_cython_sees_it(tmp_path: Path) -> None:
+    # Thousands of brackets overflow the C stack of Cython's compiled parser (a crash, not
+    # an exception): such a file, and any include of it, never reaches the parser.
+    deep = "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+    _write(tmp_path, {"deep.pyx": deep, "deep.pxi": deep, "user.pyx": 'include "deep.pxi"\n',
+                      "gen.pyx": 'include "helpers.pxi"\n', "helpers.pxi.in": "{{py: x}}\n"})
+    result = _scan(tmp_path)
+    assert result.files["deep.pyx"] == "failed: too-complex"
+    assert result.files["deep.pxi"] == "failed: too-complex"
+    messages = {d.path: d.message for d in result.diagnostics if d.kind == "missing-include"}
+    assert "refused" in messages["user.pyx"]
+    assert "template `helpers.pxi.in`" in messages["gen.pyx"]
+
+
+def test_too_large_file_is_skipped(tmp_path: Path) -> None:
+    _write(tmp_path, {"big.pyx": "x = 1\n" * 100, "small.pyx": SIMPLE})
+    result = _scan(tmp_path, frozenset({"FT090"}), max_size=300)
+    assert result.files["big.pyx"] == "skipped: too large"
+    assert _ids(result, "FT090") == [("small.pyx", 1)]
+
+
+def test_without_cython_the_directive_rules_still_run(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(front_cython, "cython_version", lambda: None)
+    _write(tmp_path, {"m.pyx": "cdef class C:\n    def f(self):\n        self.n += 1\n"})
+    result = _scan(tmp_path)
+    assert [h.rule for h in result.hits] == ["FT090"]
+    assert [d.kind for d in result.diagnostics] == ["toolchain"]
+    assert result.files["m.pyx"].startswith("skipped:")
+
+
+def test_nothing_selected_reads_nothing(tmp_path: Path) -> None:
+    _write(tmp_path, {"m.pyx": SIMPLE})
+    assert _scan(tmp_path, frozenset({"FT001"})) == FrontEndResult()
+
+
+# Code rules across files --------------------------------------------------------------------
+
+
+@needs_cython
+def test_included_code_is_reported_where_it_is_written_once(tmp_path: Path) -> None:
+    shared = "cdef class Shared:\n    cdef long n\n    def f(self):\n        self.n += 1\n"
+    _write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/a.pyx": 'include "common/shared.pxi"\n',
+        "pkg/b.pyx": 'include "common/shared.pxi"\n',
+        "pkg/common/shared.pxi": shared,
+    })
+    result = _scan(tmp_path, frozenset({"FT095"}))
+    assert _ids(result, "FT095") == [("pkg/common/shared.pxi", 4)]
+    assert result.files["pkg/common/shared.pxi"] == "parsed"
+    assert "pkg/common/shared.pxi" not in result.modules  # two modules include it
+
+
+@needs_cython
+def test_pxd_declared_globals_and_extern_redeclarations(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "m.pxd": "cdef object _cache\n"
+                 "cdef extern from 'Python.h':\n"
+                 "    object PyWeakref_GET_OBJECT(object)\n",
+        "m.pyx": "_cache = None\n\ndef reset():\n    global _cache\n    _cache = {}\n",
+    })
+    result = _scan(tmp_path, frozenset({"FT094", "FT100"}))
+    assert _ids(result, "FT094") == [("m.pyx", 5)]
+    ft094 = next(h for h in result.hits if h.rule == "FT094")
+    assert ft094.function == "reset" and ft094.where == "`reset`"
+    assert [(h.path, h.line, h.col, h.symbol) for h in result.hits if h.rule == "FT100"] == [
+        ("m.pxd", 3, 12, "PyWeakref_GET_OBJECT")]
+
+
+@needs_cython
+def test_c_attribute_races_are_info_and_object_races_warnings(tmp_path: Path) -> None:
+    _write(tmp_path, {"m.pyx": "cdef class C:\n"
+                               "    cdef Py_ssize_t n\n    cdef object total\n"
+                               "    def f(self, x):\n"
+                               "        self.n += 1\n        self.total = self.total + x\n"
+                               "cdef class D(C):\n    def g(self):\n        self.n -= 1\n"})
+    result = _scan(tmp_path, frozenset({"FT095"}))
+    assert sorted((h.line, h.severity) for h in result.hits) == [
+        (5, "info"), (6, None), (9, "info")]  # D inherits the C type of `n`
+
+
+@needs_cython
+def test_language_level_2_header_is_honoured(tmp_path: Path) -> None:
+    _write(tmp_path, {"old.pyx": "# cython: language_level=2\nprint 'hello'\n"})
+    result = _scan(tmp_path, frozenset({"FT094"}))
+    assert result.files["old.pyx"] == "parsed" and not result.diagnostics
+
+
+def test_suppressions(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "m.pyx": "# gilaudit: ignore[ft090, FT091] audited by hand\n"
+                 "x = '# gilaudit: ignore[FT094]'  # gilaudit: ignore\n"
+                 "y = 1  # note: gilaudit: ignore[FT095] is not at the comment start\n",
+        "pyproject.toml": "[build-system]\n"
+                          "requires = ['Cython<3']  # gilaudit: ignore[FT092] legacy branch\n",
+    })
+    result = _scan(tmp_path)
+    sup = result.suppressions["m.pyx"]
+    assert [(s.line, s.col, s.ids) for s in sup] == [(1, 1, ("FT090", "FT091")), (2, 34, ())]
+    assert sup[0].text == "# gilaudit: ignore[ft090, FT091] audited by hand"
+    assert [s.ids for s in result.suppressions["pyproject.toml"]] == [("FT092",)]
+
+
+def test_include_scan_ignores_comments_and_strings() -> None:
+    text = '# include "a.pxi"\ns = """\ninclude "b.pxi"\n"""\n  include \'c.pxi\'\n'
+    assert includes(text) == [(5, "c.pxi")]
+
+
+# Fixtures and documentation are real Cython ------------------------------------------------
+
+
+def _cython_modules() -> list[Path]:
+    out = []
+    for rule in ("FT090", "FT091", "FT092", "FT093", "FT094", "FT095", "FT096", "FT100",
+                 "FT101"):
+        pyx = sorted((RULE_FIXTURES / rule).rglob("*.pyx"))
+        included = {(p.parent / name).resolve() for p in pyx
+                    for _l, name in includes(p.read_text(encoding="utf-8"))}
+        out += [p for p in pyx if p.resolve() not in included]
+    return out
+
+
+# One interpreter compiles every source (Cython takes a second to start): it prints a JSON
+# map from source to error text, "" when the C file was written.
+_COMPILE_ALL = """
+import contextlib, io, json, sys
+from Cython.Compiler.Main import CompilationOptions, compile, default_options
+out = {}
+for source, target, include in json.loads(sys.stdin.read()):
+    options = CompilationOptions(default_options, output_file=target, language_level=3,
+                                 include_path=[include])
+    messages = io.StringIO()
+    with contextlib.redirect_stderr(messages), contextlib.redirect_stdout(messages):
+        try:
+            failed = compile(source, options).num_errors
+        except Exception as exc:
+            failed = repr(exc)
+    out[source] = messages.getvalue() or str(failed) if failed else ""
+print(json.dumps(out))
+"""
+
+
+def _cythonize_all(sources: list[Path], out_dir: Path) -> dict[str, str]:
+    jobs = [(str(s), str(out_dir / f"{i}_{s.stem}.c"), str(s.parent))
+            for i, s in enumerate(sources)]
+    proc = subprocess.run([sys.executable, "-c", _COMPILE_ALL], input=json.dumps(jobs),
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, str] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+FIXTURE_MODULES = _cython_modules()
+DOC_SNIPPETS = [
+    (rule["id"], key, rule["docs"][key])
+    for rule in tomllib.loads((Path(front_cython.__file__).parent.parent / "rules" /
+                               "cython.toml").read_text(encoding="utf-8"))["rule"]
+    for key in ("example", "instead") if rule["id"] != "FT092"  # FT092's are TOML
+]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every fixture module and documentation snippet, run through Cython to C once."""
+    if not HAVE_CYTHON:
+        pytest.skip("Cython is not installed: fixtures cannot be checked")
+    folder = tmp_path_factory.mktemp("cython")
+    sources = list(FIXTURE_MODULES)
+    for rule, key, code in DOC_SNIPPETS:
+        path = folder / f"{rule.lower()}_{key}.pyx"
+        path.write_text(code, encoding="utf-8")
+        sources.append(path)
+    return _cythonize_all(sources, folder)
+
+
+@pytest.mark.parametrize("source", FIXTURE_MODULES,
+                         ids=lambda p: str(p.relative_to(RULE_FIXTURES)))
+def test_fixture_is_valid_cython(source: Path, compiled: dict[str, str]) -> None:
+    assert compiled[str(source)] == ""
+
+
+@pytest.mark.parametrize(("rule", "key"), [(r, k) for r, k, _ in DOC_SNIPPETS],
+                         ids=[f"{r}-{k}" for r, k, _ in DOC_SNIPPETS])
+def test_docs_examples_are_valid_cython(rule: str, key: str, compiled: dict[str, str]) -> None:
+    errors = [v for k, v in compiled.items() if k.endswith(f"{rule.lower()}_{key}.pyx")]
+    assert errors == [""]
