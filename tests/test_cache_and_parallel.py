@@ -132,3 +132,19 @@ def test_located_toplevel_equals_full_enumeration() -> None:
         located, enumerated = _both_ways(path, root, [str(RULE_FIXTURES),
                                                       str(DEMO / "include")])
         assert located == enumerated, path
+
+
+def test_a_precompiled_prelude_that_no_longer_fits_costs_only_speed(tmp_path: Path) -> None:
+    target = tmp_path / "ext"
+    shutil.copytree(DEMO, target)
+    cache = tmp_path / "cache"
+    cold = _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1")
+    pchs = list((cache / "pch").glob("*.pch"))
+    assert pchs
+    for pch in pchs:  # as if the headers or libclang changed under it
+        pch.write_bytes(b"not a precompiled header")
+    for src in (target / "src").glob("*.c"):
+        src.write_text(src.read_text() + "\n/* touched: parse again */\n")
+    again = _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1")
+    assert {f["rule"] for f in again["findings"]} == {f["rule"] for f in cold["findings"]}
+    assert not [d for d in again["diagnostics"] if d["kind"] == "parse-failed"]

@@ -33,6 +33,7 @@ from gilaudit.static.facts import (
     Suppression,
     Var,
 )
+from gilaudit.static.flags import detect_toolchain
 from gilaudit.static.modtext import module_facts
 
 __all__ = ["ParseJob", "empty_facts", "parse_translation_unit"]
@@ -215,9 +216,20 @@ def parse_translation_unit(job: ParseJob) -> FileFacts:
     opts = ci.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD | _KEEP_GOING
     try:
         tu = clang.index.parse(job.abspath, args=list(job.args), options=opts)
+        if _pch_rejected(tu):
+            raise ci.TranslationUnitLoadError("precompiled prelude rejected")
     except ci.TranslationUnitLoadError as exc:
-        diags.append(Diag("parse-failed", f"libclang could not parse this file: {exc}", job.rel))
-        return empty_facts(job.rel, diags, raw.count("\n") + 1)
+        # A precompiled prelude that no longer fits (headers touched, another libclang) only
+        # costs speed: parse again with the plain prelude.
+        plain = _without_pch(job.args)
+        try:
+            if plain == job.args:
+                raise
+            tu = clang.index.parse(job.abspath, args=list(plain), options=opts)
+        except ci.TranslationUnitLoadError:
+            diags.append(Diag("parse-failed", f"libclang could not parse this file: {exc}",
+                              job.rel))
+            return empty_facts(job.rel, diags, raw.count("\n") + 1)
     diags.extend(_clang_diagnostics(tu, job))
     skipped = _skipped_ranges(clang, tu, job.abspath)
     try:
@@ -227,6 +239,19 @@ def parse_translation_unit(job: ParseJob) -> FileFacts:
         diags.append(Diag("internal-error", f"fact extraction failed: {type(exc).__name__}: "
                                             f"{exc}", job.rel))
         return empty_facts(job.rel, diags, raw.count("\n") + 1)
+
+
+def _pch_rejected(tu: Any) -> bool:
+    return any("precompiled header" in d.spelling or "PCH file" in d.spelling
+               for d in tu.diagnostics if d.severity >= 3)
+
+
+def _without_pch(args: tuple[str, ...]) -> tuple[str, ...]:
+    out = list(args)
+    if "-include-pch" in out:
+        i = out.index("-include-pch")
+        out[i:i + 2] = ["-include", detect_toolchain().prelude]
+    return tuple(out)
 
 
 def _clang_diagnostics(tu: Any, job: ParseJob) -> list[Diag]:

@@ -19,10 +19,14 @@ def precompiled_prelude(tool: Toolchain, base: tuple[str, ...], folder: Path) ->
     """Path of a PCH for these base arguments, building it if needed; None if it cannot be."""
     try:
         prelude = Path(tool.prelude).read_bytes()
+        # clang refuses a PCH whose inputs changed since it was built: key on their stamps.
+        stamps = [f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in (
+            Path(tool.prelude), Path(tool.python_include) / "Python.h",
+            Path(tool.python_include) / "pyconfig.h") if p.exists()]
     except OSError:
         return None
     key = hashlib.sha256(
-        "\0".join((__version__, tool.fingerprint(), *base)).encode() + prelude
+        "\0".join((__version__, tool.fingerprint(), *stamps, *base)).encode() + prelude
     ).hexdigest()[:24]
     path = folder / f"prelude-{key}.pch"
     if path.is_file():
