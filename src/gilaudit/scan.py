@@ -9,6 +9,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from gilaudit.buildinfo import BuildInfo, read_build_info
 from gilaudit.cache import FACTS_SCHEMA, FactsCache, ResultCache, file_digest
 from gilaudit.config import Config, load_config
 from gilaudit.discover import discover, is_front_end_input
-from gilaudit.frontend import TargetView
+from gilaudit.frontend import FrontEndResult, TargetView
 from gilaudit.frontends import run_front_ends
 from gilaudit.model import Diagnostic, Finding, Project, Report
 from gilaudit.parallel import ParserPool
@@ -320,11 +321,11 @@ def _parse_everything(prepared: list[_Prepared], opts: ScanOptions,
 
 
 def _finish_target(p: _Prepared, facts_by_path: dict[str, FileFacts], opts: ScanOptions,
-                   book: RuleBook) -> TargetResult:
+                   book: RuleBook, extra: FrontEndResult | None) -> TargetResult:
     analysis = p.cached
     if analysis is None:
         facts = [facts_by_path[j.abspath] for j in p.jobs if j.abspath in facts_by_path]
-        analysis = _analyse(p, facts, book)
+        analysis = _analyse(p, facts, book, extra or FrontEndResult())
         if opts.use_cache:
             ResultCache(_cache_root(opts)).put(p.result_key, analysis.to_dict())
     return TargetResult(config=p.config, findings=analysis.findings,
@@ -345,7 +346,16 @@ def _with_included(units: list[FileFacts]) -> list[FileFacts]:
     return out
 
 
-def _analyse(p: _Prepared, units: list[FileFacts], book: RuleBook) -> _Analysis:
+def _view(p: _Prepared) -> TargetView:
+    """What the other front ends see; it needs no parsing, so they run while units parse."""
+    modules = {posixpath.normpath(src): ext.name
+               for ext in p.build.extensions for src in ext.sources}
+    return TargetView(root=Path(p.project.root), files=p.project.sources + p.project.others,
+                      config=p.config, build=p.build, c_modules=modules)
+
+
+def _analyse(p: _Prepared, units: list[FileFacts], book: RuleBook,
+             extra: FrontEndResult) -> _Analysis:
     root = Path(p.project.root)
     diags: list[Diagnostic] = list(p.job_diagnostics)
     files = dict(p.files)
@@ -366,10 +376,6 @@ def _analyse(p: _Prepared, units: list[FileFacts], book: RuleBook) -> _Analysis:
         return text[line - 1] if 0 < line <= len(text) else ""
 
     index = c_index(facts, p.build)
-    view = TargetView(root=root, files=p.project.sources + p.project.others, config=p.config,
-                      build=p.build,
-                      c_modules={k: v for k, v in index.file_module.items() if v is not None})
-    extra = run_front_ends(view)
     result = evaluate(facts, book=book, config=p.config, build=p.build, read_line=read_line,
                       index=index, extra=extra)
     analysed = 0
@@ -461,9 +467,15 @@ def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
         unpacked = [_unpack(t, i, Path(scratch), len(opts.targets) > 1)
                     for i, t in enumerate(opts.targets)]
         prepared = [_prepare(root, opts, book, pch_dir) for root, _prefix, _d in unpacked]
-        with ParserPool(workers) as pool:
+        # The other front ends need no parsing: they run on a thread of this process while
+        # the parser workers use the other cores.
+        with ParserPool(workers) as pool, ThreadPoolExecutor(max_workers=1) as side:
+            pending = [side.submit(run_front_ends, _view(p)) if p.cached is None else None
+                       for p in prepared]
             facts = _parse_everything(prepared, opts, pool)
-        results = [_finish_target(p, facts, opts, book) for p in prepared]
+            extras = [f.result() if f is not None else None for f in pending]
+        results = [_finish_target(p, facts, opts, book, extra)
+                   for p, extra in zip(prepared, extras, strict=True)]
     for (_root, prefix, unpack_diags), raw in zip(unpacked, results, strict=True):
         result = _prefixed(prefix, raw)
         diags += unpack_diags
