@@ -30,32 +30,16 @@ VENDOR_DIRS = frozenset({
     "third_party", "third-party", "thirdparty", "3rdparty", "vendor", "vendored", "extern",
     "external", "externals", "subprojects", "_deps", "deps",
 })
-# `# gilaudit: ignore[...]` only at the start of a comment, like the C front end's `//` form.
-_HASH_SUPPRESS = re.compile(r"(?:^|(?<=\s))#\s*gilaudit:\s*ignore\b(?:\[([^\]]*)\])?")
-
-
-def _ids(raw: str | None) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    return tuple(i.strip().upper() for i in raw.split(",") if i.strip())
-
-
 def hash_suppressions(text: str) -> tuple[Suppression, ...]:
     """Suppression comments in CMake, meson, TOML, YAML and Python files."""
-    out: list[Suppression] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        m = _HASH_SUPPRESS.search(line)
-        if m:
-            out.append(Suppression(lineno, m.start() + 1, _ids(m.group(1)),
-                                   line[m.start():].strip()))
-    return tuple(out)
+    return tuple(Suppression(*s) for s in textscan.hash_suppressions(text))
 
 
 def slash_suppressions(text: str) -> tuple[Suppression, ...]:
     """Suppression comments in C, C++ and Rust: the same reading as the C front end's, so the
     two agree on a file both of them look at."""
     index = textscan.LineIndex.of(text)
-    return tuple(Suppression(*index.line_col(off), _ids(ids), comment)
+    return tuple(Suppression(*index.line_col(off), textscan.suppression_ids(ids), comment)
                  for off, ids, comment in textscan.suppressions(text))
 
 

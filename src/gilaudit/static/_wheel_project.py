@@ -19,6 +19,7 @@ from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist
 
 from gilaudit._toml import tomllib
 from gilaudit.model import Diagnostic, SourceFile
+from gilaudit.static import textscan
 from gilaudit.static._wheel_read import Field, parse_metadata
 from gilaudit.static.archives import ArchiveLimits, read_sdist_members
 from gilaudit.static.facts import Suppression
@@ -29,7 +30,6 @@ __all__ = ["ProjectMeta", "is_sdist_name", "read_project_meta", "read_sdist_meta
 _SDIST_OTHER = re.compile(r"^(?P<name>.+)-(?P<version>\d[^-]*)\.(?:tgz|tar\.bz2|tar\.xz)$")
 # Only at the start of a comment; the same reading as the other front ends that look at
 # pyproject.toml and setup.py, so whichever result the pipeline keeps for a file agrees.
-_SUPPRESS = re.compile(r"(?:^|(?<=\s))#\s*gilaudit:\s*ignore\b(?:\[([^\]]*)\])?")
 _META_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "PKG-INFO")
 
 
@@ -318,12 +318,4 @@ def suppressions_in(sf: SourceFile, *, max_bytes: int) -> tuple[Suppression, ...
         text = Path(sf.abspath).read_bytes().decode("utf-8", errors="replace")
     except OSError:
         return ()
-    out: list[Suppression] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        m = _SUPPRESS.search(line)
-        if m is None:
-            continue
-        ids = tuple(i.strip().upper() for i in m.group(1).split(",") if i.strip()) \
-            if m.group(1) is not None else ()
-        out.append(Suppression(lineno, m.start() + 1, ids, line[m.start():].strip()))
-    return tuple(out)
+    return tuple(Suppression(*s) for s in textscan.hash_suppressions(text))

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "KEYWORDS", "LineIndex", "blank_ranges", "find_close", "if_conditions", "split_args",
-    "strip_comments_and_strings", "suppressions",
+    "KEYWORDS", "LineIndex", "blank_ranges", "find_close", "hash_suppressions", "if_conditions",
+    "split_args", "strip_comments_and_strings", "suppression_ids", "suppressions",
 ]
 
 KEYWORDS = frozenset({
@@ -155,6 +155,28 @@ def suppressions(raw: str) -> list[tuple[int, str | None, str]]:
         s = _SUPPRESS.match(token)
         if s:
             out.append((m.start() + s.start(), s.group(1), token.strip()))
+    return out
+
+
+# The same rule for `#` comments (TOML, YAML, Python, CMake, meson, requirements files).
+_HASH_SUPPRESS = re.compile(r"(?:^|(?<=\s))#\s*gilaudit:\s*ignore\b(?:\[([^\]]*)\])?")
+
+
+def suppression_ids(raw: str | None) -> tuple[str, ...]:
+    """The rule ids in `ignore[FT011, FT012]`; () for a bare `ignore`."""
+    if raw is None:
+        return ()
+    return tuple(i.strip().upper() for i in raw.split(",") if i.strip())
+
+
+def hash_suppressions(text: str) -> list[tuple[int, int, tuple[str, ...], str]]:
+    """(line, column, ids, comment) for every `# gilaudit: ignore[...]` comment."""
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = _HASH_SUPPRESS.search(line)
+        if m:
+            out.append((lineno, m.start() + 1, suppression_ids(m.group(1)),
+                        line[m.start():].strip()))
     return out
 
 
