@@ -13,7 +13,7 @@ import ctypes
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,6 @@ class ParseJob:
     root: str
     language: str  # "c" | "c++"
     args: tuple[str, ...]
-    reported_headers: tuple[str, ...] = field(default=())
     # Find top-level declarations by asking libclang at the file's own identifiers instead of
     # enumerating every declaration of Python.h and the system headers (the slow part of small
     # files). Off only to cross-check the two in tests.

@@ -185,7 +185,6 @@ class FileFacts:
     suppressions: tuple[Suppression, ...]
     diagnostics: tuple[Diag, ...]
     deps: tuple[tuple[str, str], ...]  # (project-relative header, sha256) it includes
-    headers: tuple[str, ...] = ()  # project headers whose definitions this TU reports on
     limited_api: bool = False  # compiled with Py_LIMITED_API
     # Project files with code that this translation unit #includes (a `.c` fragment, a header
     # of static functions): analysed in the includer's context, reported at their own path.
