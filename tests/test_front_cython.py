@@ -398,3 +398,47 @@ def test_fixture_is_valid_cython(source: Path, compiled: dict[str, str]) -> None
 def test_docs_examples_are_valid_cython(rule: str, key: str, compiled: dict[str, str]) -> None:
     errors = [v for k, v in compiled.items() if k.endswith(f"{rule.lower()}_{key}.pyx")]
     assert errors == [""]
+
+
+# FT048: a cdef class's own C state used inside `with nogil:` --------------------------------
+
+NOGIL_STATE = '''cimport cython
+
+cdef extern from "stdio.h":
+    ctypedef struct FILE
+    size_t fread(void *ptr, size_t size, size_t n, FILE *f) nogil
+
+cdef class Reader:
+    cdef FILE *fp
+    cdef Py_ssize_t nread
+    cdef cython.pymutex lock
+
+    def read_into(self, unsigned char[:] buf):
+        cdef size_t n
+        with nogil:
+            n = fread(&buf[0], 1, buf.shape[0], self.fp)
+            self.nread += n
+        return n
+
+    def read_locked(self, unsigned char[:] buf):
+        cdef size_t n
+        with self.lock:
+            with nogil:
+                n = fread(&buf[0], 1, buf.shape[0], self.fp)
+        return n
+
+    def local_only(self, unsigned char[:] buf):
+        cdef size_t n = 0
+        with nogil:
+            n = n + 1
+        return n
+'''
+
+
+@needs_cython
+def test_ft048_object_state_inside_nogil(tmp_path: Path) -> None:
+    _write(tmp_path, {"pkg/reader.pyx": NOGIL_STATE})
+    result = _scan(tmp_path, select=frozenset({"FT048"}))
+    hits = [h for h in result.hits if h.rule == "FT048"]
+    assert [(h.path, h.line) for h in hits] == [("pkg/reader.pyx", 14)]
+    assert "`self.fp`" in hits[0].where and "`self.nread`" in hits[0].where

@@ -35,7 +35,7 @@ __all__ = [
     "cython_cdef_global_mutation", "cython_lazy_attr_init", "cython_with_gil_in_prange",
 ]
 
-CODE_RULES = frozenset({"FT093", "FT094", "FT095", "FT096", "FT100", "FT101"})
+CODE_RULES = frozenset({"FT048", "FT093", "FT094", "FT095", "FT096", "FT100", "FT101"})
 # Creation and destruction: the object is not shared with another thread while they run.
 # `__next__`: an iterator shared between threads is unsupported even in pure Python (the
 # C-level FT074 concern), so stepping one is not reported as an attribute race here.
@@ -357,6 +357,40 @@ def cython_lazy_attr_init(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
                     yield hit
 
 
+# FT048 -------------------------------------------------------------------------------------
+
+
+def cython_nogil_object_state(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+    """FT048 in Cython: a `cdef class` method touches `self.<attr>` inside `with nogil:` with no
+    lock of the object's held: two threads can use the same C state (a handle, a buffer, a
+    counter) at once, and on free-threaded builds nothing else serialises them. One finding per
+    `with nogil:` block, naming every attribute it uses."""
+    locks = lock_names(tree)
+    for fn, self_name in _instance_methods(functions(tree)):
+        if fn.nogil or locks_whole_function(fn, locks):
+            continue
+        stack: list[tuple[CyNode, bool]] = [
+            (c, False) for group in fn.node.children.values() for c in group]
+        while stack:
+            node, locked = stack.pop()
+            if node.kind in FUNCTION_KINDS:
+                continue
+            if node.kind == "WithStatNode" and is_lock_manager(node.child("manager"), locks):
+                locked = True
+            if node.kind == "GILStatNode" and node.text("state") == "nogil" and not locked:
+                attrs = list(dict.fromkeys(
+                    a for a in (_self_attr(n, self_name) for n in _walk(node.child("body")))
+                    if a))
+                if attrs:
+                    shown = ", ".join(f"`{self_name}.{a}`" for a in attrs[:4])
+                    more = f" and {len(attrs) - 4} more" if len(attrs) > 4 else ""
+                    hit = hit_at(path_of, "FT048", node, attrs[0], shown + more, fn.qualname)
+                    if hit is not None:
+                        yield hit
+                continue
+            stack.extend((c, locked) for group in node.children.values() for c in group)
+
+
 def check_tree(trees: ModuleTrees, path_of: PathOf, selected: frozenset[str]) -> list[Hit]:
     """Every selected code rule over one module tree."""
     tree = trees.tree
@@ -373,4 +407,6 @@ def check_tree(trees: ModuleTrees, path_of: PathOf, selected: frozenset[str]) ->
         out += cython_borrowed_cimports(tree, path_of)
     if "FT101" in selected:
         out += cython_raw_pythread_lock(tree, path_of)
+    if "FT048" in selected:
+        out += cython_nogil_object_state(tree, path_of)
     return out
