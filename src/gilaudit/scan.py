@@ -25,6 +25,7 @@ from gilaudit.model import Diagnostic, Finding, Project, Report
 from gilaudit.parallel import ParserPool
 from gilaudit.rulebook import RuleBook
 from gilaudit.static.archives import ArchiveLimits, extract_sdist
+from gilaudit.static.bindings_semantic import prefer_semantic_bindings
 from gilaudit.static.c_clang import ParseJob, parse_translation_unit
 from gilaudit.static.engine import c_index, evaluate
 from gilaudit.static.facts import FileFacts
@@ -376,6 +377,7 @@ def _analyse(p: _Prepared, units: list[FileFacts], book: RuleBook,
         return text[line - 1] if 0 < line <= len(text) else ""
 
     index = c_index(facts, p.build)
+    extra = prefer_semantic_bindings(extra, facts)
     result = evaluate(facts, book=book, config=p.config, build=p.build, read_line=read_line,
                       index=index, extra=extra)
     analysed = 0

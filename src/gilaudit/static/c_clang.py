@@ -240,6 +240,12 @@ def parse_translation_unit(job: ParseJob) -> FileFacts:
         return empty_facts(job.rel, diags, raw.count("\n") + 1)
 
 
+def _expanded_in(loc: Any, abspath: str) -> bool:
+    """Whether a location's expansion point (where a macro was used) lies in ``abspath``."""
+    f = loc.file
+    return f is not None and f.name == abspath
+
+
 def _pch_rejected(tu: Any) -> bool:
     return any("precompiled header" in d.spelling or "PCH file" in d.spelling
                for d in tu.diagnostics if d.severity >= 3)
@@ -381,6 +387,9 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
 
     get_location = ci.conf.lib.clang_getCursorLocation
     tu_ref = tu
+    # Declarations a macro expands to (PYBIND11_MODULE's functions, say) are spelled in the
+    # macro's header but expanded here; in C++ they are the module, so they count as this file's.
+    cxx = job.language == "c++"
 
     def main_children(cursor: Any) -> list[Any]:
         # Most top-level declarations come from Python.h and system headers; checking the
@@ -388,7 +397,8 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
         kept: list[Any] = []
 
         def visitor(child: Any, _parent: Any, _data: Any) -> int:
-            if from_main(get_location(child)):
+            loc = get_location(child)
+            if from_main(loc) or (cxx and _expanded_in(loc, abspath)):
                 child._tu = tu_ref
                 kept.append(child)
             return 1  # CXChildVisit_Continue
@@ -402,12 +412,20 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
     if located is None and not is_main:
         located = _children_in_file(tu, ci, abspath)
 
+    judge_pybind11 = (job.language == "c++" and "PYBIND11_MODULE" in text.bare and not any(
+        d.kind == "missing-header" and "pybind11" in d.message for d in diags))
+    bindings: list[tuple[str, int, int, str]] = []
+
     def visit_scope(cursor: Any) -> None:
         children = located if located is not None and cursor == tu.cursor else \
             main_children(cursor)
         for c in children:
             kind = c.kind
             if kind in func_kinds:
+                if judge_pybind11 and c.spelling.startswith("PyInit_") and c.is_definition():
+                    loc = c.location
+                    bindings.append((c.spelling.removeprefix("PyInit_"), loc.line, loc.column,
+                                     _pybind11_gil_tag(c)))
                 if c.is_definition():
                     functions.append(_function(c, ci, text, globals_, shared_pattern()))
             elif kind == kinds.VAR_DECL:
@@ -464,7 +482,26 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
         diagnostics=tuple(diags),
         deps=tuple(_deps(tu, job)) if is_main else (),
         limited_api=any(a.startswith("-DPy_LIMITED_API") for a in job.args),
+        bindings=tuple(bindings),
     )
+
+
+def _pybind11_gil_tag(init: Any) -> str:
+    """What the expansion of PYBIND11_MODULE passes for the GIL: the tag's *type*, so an alias,
+    a variable or a macro is judged as the compiler sees it. ``mod_gil_used()`` is spelled as a
+    `mod_gil_not_used(false)` in pybind11 3, hence the explicit name check first."""
+    seen_not_used = False
+    stack = list(init.get_children())
+    while stack:
+        c = stack.pop()
+        if c.spelling == "mod_gil_used":
+            return "used"
+        if "mod_gil_not_used" in c.type.spelling:
+            seen_not_used = True
+            if any(t.spelling == "false" for t in c.get_tokens()):
+                return "used"
+        stack.extend(c.get_children())
+    return "not-used" if seen_not_used else "none"
 
 
 def _children_in_file(tu: Any, ci: Any, abspath: str) -> list[Any]:

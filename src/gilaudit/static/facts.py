@@ -190,6 +190,9 @@ class FileFacts:
     # of static functions): analysed in the includer's context, reported at their own path.
     included: tuple[FileFacts, ...] = ()
     included_from: str = ""
+    # pybind11 modules judged on the parsed code, when its headers were found:
+    # (module, line, column, "not-used" | "used" | "none")
+    bindings: tuple[tuple[str, int, int, str], ...] = ()
 
 
 def facts_to_jsonable(obj: Any) -> Any:

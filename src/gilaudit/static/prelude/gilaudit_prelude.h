@@ -64,6 +64,9 @@ int PyObject_HasAttrStringWithError(PyObject *obj, const char *name);
 int PyModule_Add(PyObject *module, const char *name, PyObject *value);
 int PyUnicode_EqualToUTF8(PyObject *unicode, const char *string);
 int Py_IsFinalizing(void);
+PyThreadState *PyThreadState_GetUnchecked(void);
+int PyObject_VisitManagedDict(PyObject *obj, visitproc visit, void *arg);
+void PyObject_ClearManagedDict(PyObject *obj);
 int PyWeakref_GetRef(PyObject *ref, PyObject **pobj);
 #endif
 
