@@ -45,7 +45,20 @@ def test_without_headers_the_syntactic_check_stands(scan_json: ScanJson,
                                                     tmp_path: Path) -> None:
     root = tmp_path / "p"
     root.mkdir()
-    (root / "bind.cpp").write_text(SOURCE)
+    # A header the parse cannot find: the syntactic verdict is all there is.
+    (root / "bind.cpp").write_text(SOURCE.replace("<pybind11/pybind11.h>",
+                                                  "<pybind11/not_installed.h>"))
     _code, report = scan_json(str(root), "--select", "FT110,FT005")
     assert ("FT110", 8) in {(f["rule"], f["line"]) for f in report["findings"]}
     assert [d for d in report["diagnostics"] if d["kind"] == "syntactic-only"]
+
+
+def test_installed_pybind11_headers_are_found_without_flags(scan_json: ScanJson,
+                                                             tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "bind.cpp").write_text(SOURCE)
+    _code, report = scan_json(str(root), "--select", "FT110,FT005")
+    got = {(f["rule"], f["line"]) for f in report["findings"]}
+    assert got == {("FT110", 8), ("FT110", 9), ("FT005", 12)}
+    assert not [d for d in report["diagnostics"] if d["kind"] == "syntactic-only"]

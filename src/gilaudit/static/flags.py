@@ -4,6 +4,7 @@ the interpreter's headers, and the project's include directories and defines."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -22,9 +23,11 @@ class Toolchain:
     python_include: str
     builtin_include: str | None  # compiler builtin headers (stddef.h, stdarg.h, ...)
     prelude: str
+    binding_includes: tuple[str, ...] = ()  # pybind11/nanobind headers installed beside us
 
     def fingerprint(self) -> str:
-        return f"{self.python_include}|{self.builtin_include}|{self.prelude}"
+        return (f"{self.python_include}|{self.builtin_include}|{self.prelude}|"
+                f"{','.join(self.binding_includes)}")
 
 
 @functools.cache
@@ -45,7 +48,27 @@ def detect_toolchain() -> Toolchain:
             builtin = out
             break
     prelude = str(resources.files("gilaudit") / "static" / "prelude" / "gilaudit_prelude.h")
-    return Toolchain(python_include=include, builtin_include=builtin, prelude=prelude)
+    return Toolchain(python_include=include, builtin_include=builtin, prelude=prelude,
+                     binding_includes=_binding_includes())
+
+
+def _binding_includes() -> tuple[str, ...]:
+    """Header directories of pybind11 and nanobind when installed in gilaudit's environment,
+    found without importing them: binding code then parses for real (a project's vendored
+    copy, found by the include graph, comes first on the path)."""
+    out: list[str] = []
+    for name, subdirs in (("pybind11", ("include",)),
+                          ("nanobind", ("include", "ext/robin_map/include"))):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            for sub in subdirs:
+                candidate = Path(location) / sub
+                if candidate.is_dir():
+                    out.append(str(candidate))
+    return tuple(out)
 
 
 def base_args(tool: Toolchain, *, language: str, head: bytes,
@@ -77,5 +100,8 @@ def file_args(tool: Toolchain, *, language: str, head: bytes, include_dirs: list
     """The whole command line for one file; with ``pch``, the prelude comes precompiled."""
     args = list(base_args(tool, language=language, head=head, defines=defines))
     args += [f"-I{d}" for d in include_dirs]
+    if language == "c++":
+        for d in tool.binding_includes:
+            args += ["-idirafter", d]
     args += ["-include-pch", pch] if pch else ["-include", tool.prelude]
     return tuple(args)

@@ -79,7 +79,9 @@ def build_include_graph(files: Iterable[tuple[str, bytes]]) -> IncludeGraph:
         for _kind, spelled in found:
             if spelled in _PY_HEADERS or spelled.startswith(("pybind11/", "nanobind/")):
                 direct_python.add(rel)
-                continue
+                if spelled == "Python.h":
+                    continue
+                # A vendored pybind11/nanobind still needs its directory on the path.
             target, base = _resolve(spelled, from_dir, by_suffix, known)
             if target is not None:
                 edges.setdefault(rel, []).append(target)
