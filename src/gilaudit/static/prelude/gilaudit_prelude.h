@@ -26,6 +26,29 @@ extern "C" {
 #define Py_MOD_GIL_NOT_USED ((void *)1)
 #endif
 
+/* 3.11 and 3.12 APIs that code written for 3.14 (and binding libraries such as pybind11)
+ * use once PY_VERSION_HEX claims 3.14 below. */
+#if PY_VERSION_HEX < 0x030B0000
+PyObject *PyCode_GetVarnames(PyCodeObject *code);
+PyObject *PyCode_GetCellvars(PyCodeObject *code);
+PyObject *PyCode_GetFreevars(PyCodeObject *code);
+PyObject *PyCode_GetCode(PyCodeObject *code);
+PyObject *PyFrame_GetLocals(PyFrameObject *frame);
+PyObject *PyFrame_GetGlobals(PyFrameObject *frame);
+PyObject *PyFrame_GetBuiltins(PyFrameObject *frame);
+#endif
+#ifndef Py_TPFLAGS_MANAGED_DICT
+#define Py_TPFLAGS_MANAGED_DICT (1 << 4)
+#endif
+#ifndef Py_TPFLAGS_MANAGED_WEAKREF
+#define Py_TPFLAGS_MANAGED_WEAKREF (1 << 3)
+#endif
+#if PY_VERSION_HEX < 0x030C0000
+PyObject *PyErr_GetRaisedException(void);
+void PyErr_SetRaisedException(PyObject *exc);
+PyObject *PyType_GetDict(PyTypeObject *type);
+#endif
+
 #if PY_VERSION_HEX < 0x030D0000
 int PyUnstable_Module_SetGIL(PyObject *module, void *gil);
 typedef struct PyMutex { unsigned char _bits; } PyMutex;
