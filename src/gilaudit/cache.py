@@ -20,7 +20,7 @@ from gilaudit.static.facts import FileFacts, facts_from_jsonable, facts_to_jsona
 
 __all__ = ["FACTS_SCHEMA", "FactsCache", "ResultCache", "file_digest"]
 
-FACTS_SCHEMA = 6
+FACTS_SCHEMA = 7
 
 
 def file_digest(data: bytes) -> str:

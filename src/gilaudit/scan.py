@@ -29,7 +29,7 @@ from gilaudit.static.bindings_semantic import prefer_semantic_bindings
 from gilaudit.static.c_clang import ParseJob, parse_translation_unit
 from gilaudit.static.engine import c_index, evaluate
 from gilaudit.static.facts import FileFacts
-from gilaudit.static.flags import base_args, detect_toolchain, file_args
+from gilaudit.static.flags import base_args, detect_toolchain, file_args, uses_limited_api
 from gilaudit.static.includes import IncludeGraph, build_include_graph
 from gilaudit.static.pch import precompiled_prelude
 
@@ -134,7 +134,8 @@ def _jobs_for(project: Project, config: Config, build: BuildInfo,
         args = file_args(tool, language=src.language, head=head, include_dirs=dirs,
                          defines=defines, pch=pch)
         jobs.append(ParseJob(abspath=src.abspath, rel=src.path, root=str(root),
-                             language=src.language, args=args))
+                             language=src.language, args=args,
+                             limited_api=uses_limited_api(head, defines)))
     return _assign_included_code(jobs, graph, contents), diags, files
 
 

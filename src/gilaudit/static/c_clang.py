@@ -121,6 +121,7 @@ class ParseJob:
     located_toplevel: bool = True
     # Project files with code that this unit, and no other, analyses in its context.
     included_code: tuple[str, ...] = ()
+    limited_api: bool = False  # the file or the build defines Py_LIMITED_API
 
 
 def empty_facts(rel: str, diags: list[Diag], lines: int = 0) -> FileFacts:
@@ -481,7 +482,7 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
         suppressions=tuple(sup),
         diagnostics=tuple(diags),
         deps=tuple(_deps(tu, job)) if is_main else (),
-        limited_api=any(a.startswith("-DPy_LIMITED_API") for a in job.args),
+        limited_api=job.limited_api,
         bindings=tuple(bindings),
     )
 

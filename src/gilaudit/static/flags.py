@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["Toolchain", "base_args", "detect_toolchain", "file_args"]
+__all__ = ["Toolchain", "base_args", "detect_toolchain", "file_args", "uses_limited_api"]
 
 _LIMITED = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+Py_LIMITED_API\b[ \t]*([^\n]*)", re.MULTILINE)
 
@@ -81,10 +81,9 @@ def base_args(tool: Toolchain, *, language: str, head: bytes,
             "-Wno-error=implicit-function-declaration", "-Wno-error=int-conversion",
             "-Wno-error=incompatible-pointer-types", "-Wno-error=implicit-int",
             "-DPy_GIL_DISABLED=1", "-DNDEBUG"]
-    m = _LIMITED.search(head)
-    if m:
-        value = m.group(1).split(b"/")[0].strip().decode("latin-1")
-        args.append(f"-DPy_LIMITED_API={value}" if value else "-DPy_LIMITED_API")
+    # Py_LIMITED_API is not passed on: free-threaded builds before abi3t (3.15) refuse the
+    # limited API outright (`#error` in 3.13's Python.h), so such a file is analysed as the
+    # full-API build a free-threaded wheel needs; `uses_limited_api` keeps the fact.
     for d in defines:
         args.append(f"-D{d}")
     args += ["-isystem", tool.python_include]
@@ -93,6 +92,11 @@ def base_args(tool: Toolchain, *, language: str, head: bytes,
     # Searched last: a project's own copy always wins over the stand-ins.
     args += ["-idirafter", str(Path(tool.prelude).parent / "fallback")]
     return tuple(args)
+
+
+def uses_limited_api(head: bytes, defines: list[str]) -> bool:
+    return bool(_LIMITED.search(head)) or any(d.split("=")[0] == "Py_LIMITED_API"
+                                              for d in defines)
 
 
 def file_args(tool: Toolchain, *, language: str, head: bytes, include_dirs: list[str],
