@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-progress", action="store_true")
     rules = sub.add_parser("rules", help="list the rule catalogue")
     rules.add_argument("--json", action="store_true")
+    interp = sub.add_parser("interpreters",
+                            help="find and describe the interpreters the dynamic phase can use")
+    interp.add_argument("--python", action="append", default=[], metavar="PY",
+                        help="describe this interpreter (a path or a name on PATH) instead of "
+                             "searching PATH, pyenv and uv")
+    interp.add_argument("--json", action="store_true")
     explain = sub.add_parser("explain", help="explain one rule")
     explain.add_argument("rule", metavar="FTnnn")
     explain.add_argument("--json", action="store_true")
@@ -165,6 +171,41 @@ def _cmd_rules(args: argparse.Namespace, book: RuleBook) -> int:
     return 0
 
 
+def _cmd_interpreters(args: argparse.Namespace) -> int:
+    from gilaudit.dynamic import interpreters as it  # noqa: PLC0415
+
+    if args.python:
+        wanted = [(it.which(p) or p, "--python") for p in args.python]
+    else:
+        wanted = it.candidates()
+    found: list[it.Interpreter] = []
+    problems = []
+    for exe, how in wanted:
+        described = it.describe(exe, found_by=how)
+        if isinstance(described, it.Interpreter):
+            found.append(described)
+        else:
+            problems.append(described)
+    chosen = it.choose(found)
+    if args.json:
+        print(json.dumps({"interpreters": [i.to_dict() for i in found],
+                          "chosen": chosen.executable if chosen else None,
+                          "diagnostics": [d.to_dict() for d in problems]}, indent=2))
+    else:
+        for i in sorted(found, key=lambda i: (not i.free_threaded, tuple(-v for v in i.version))):
+            mark = "*" if chosen is not None and i is chosen else " "
+            print(f"{mark} {i.label}  [{i.found_by}]")
+        for d in problems:
+            print(f"  {d.kind}: {d.message}")
+        if chosen is None:
+            print("no usable interpreter found")
+        elif not chosen.free_threaded:
+            print("no free-threaded interpreter found: the stress phase would run on a GIL "
+                  "build, where races the GIL protects cannot show (it still finds code that "
+                  "releases the GIL around shared state, crashes and hangs)")
+    return 0 if chosen is not None else 3
+
+
 def _matcher_location(rule_id: str) -> dict[str, object] | None:
     import inspect  # noqa: PLC0415
 
@@ -220,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_scan(args, book)
         if args.command == "rules":
             return _cmd_rules(args, book)
+        if args.command == "interpreters":
+            return _cmd_interpreters(args)
         return _cmd_explain(args, book)
     except GilauditError as exc:
         print(f"gilaudit: error: {exc}", file=sys.stderr)
