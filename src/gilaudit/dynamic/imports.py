@@ -1,0 +1,139 @@
+"""Import one extension module in a fresh child of the interpreter under test, and say what
+happened: imported, failed, crashed, hung, exited, and whether importing it turned the GIL
+back on. One module per process, because once the GIL is re-enabled it stays on."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ImportOutcome", "check_import", "gil_warning_module"]
+
+_CHILD = str(Path(__file__).with_name("child.py"))
+_TAIL = 4096
+# CPython's wording (Python/import.c, the same in 3.13, 3.14 and main).
+_GIL_WARNING = re.compile(
+    r"The global interpreter lock \(GIL\) has been enabled to load module '([^']+)'")
+
+
+def gil_warning_module(text: str) -> str | None:
+    """The module named by the interpreter's "GIL has been enabled" warning, if any."""
+    m = _GIL_WARNING.search(text)
+    return m.group(1) if m else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImportOutcome:
+    module: str
+    status: str  # ok | failed | crashed | hung | exited | child-error
+    detail: str = ""  # the exception, the signal or the exit status
+    traceback: str = ""
+    gil_before: bool | None = None
+    gil_after: bool | None = None
+    gil_warning: str = ""  # the module the interpreter named when it re-enabled the GIL
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+
+    @property
+    def gil_reenabled(self) -> bool:
+        return bool(self.gil_warning) or (self.gil_before is False and self.gil_after is True)
+
+
+def _limits(memory_bytes: int, cpu_seconds: int) -> None:
+    # Runs in the child before exec: no core dumps, bounded memory and CPU time.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+
+
+def _tail(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - _TAIL))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _journal(path: Path) -> list[dict[str, Any]]:
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def check_import(python: str, module: str, *, import_paths: list[str], timeout: float = 30.0,
+                 memory_bytes: int = 4 << 30) -> ImportOutcome:
+    with tempfile.TemporaryDirectory(prefix="gilaudit-child-") as scratch:
+        work = Path(scratch)
+        journal = work / "journal.jsonl"
+        out, err = work / "stdout", work / "stderr"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(work), "TMPDIR": str(work),
+            "PYTHONPATH": os.pathsep.join(import_paths),
+            "GILAUDIT_JOURNAL": str(journal), "PYTHONFAULTHANDLER": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        cpu = max(1, int(timeout * 2))
+        with out.open("wb") as fo, err.open("wb") as fe:
+            proc = subprocess.Popen(
+                [python, _CHILD, "import", module], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                stdout=fo, stderr=fe, start_new_session=True,
+                preexec_fn=lambda: _limits(memory_bytes, cpu))  # noqa: PLW1509 - limits only
+            try:
+                code: int | None = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                code = None
+        records = _journal(journal)
+        stdout_tail, stderr_tail = _tail(out), _tail(err)
+    start = next((r for r in records if r.get("kind") == "start"), {})
+    end = next((r for r in records if r.get("kind") == "import-end"), None)
+    warning = ""
+    if end is not None:
+        for w in end.get("warnings", []):
+            named = gil_warning_module(str(w.get("message", "")))
+            warning = warning or (named or "")
+    warning = warning or (gil_warning_module(stderr_tail) or "")
+    common: dict[str, Any] = {
+        "module": module, "gil_before": start.get("gil_enabled"),
+        "gil_after": end.get("gil_enabled") if end else None, "gil_warning": warning,
+        "stdout_tail": stdout_tail, "stderr_tail": stderr_tail,
+    }
+    if any(r.get("kind") == "child-error" for r in records):
+        tb = next(str(r.get("traceback", "")) for r in records if r.get("kind") == "child-error")
+        return ImportOutcome(status="child-error", detail="the child script failed",
+                             traceback=tb, **common)
+    if code is None:
+        return ImportOutcome(status="hung", detail=f"no answer within {timeout:g} s", **common)
+    if end is None:
+        if code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            return ImportOutcome(status="crashed", detail=f"killed by {name}", **common)
+        return ImportOutcome(status="exited", detail=f"the process exited with status {code} "
+                                                     "while importing", **common)
+    if not end.get("ok"):
+        return ImportOutcome(status="failed", detail=str(end.get("error") or ""),
+                             traceback=str(end.get("traceback") or ""), **common)
+    return ImportOutcome(status="ok", **common)
