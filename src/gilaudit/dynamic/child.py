@@ -6,7 +6,8 @@ from gilaudit; the parent copies this file's path into the command line.
 
 Protocol
 --------
-argv:   child.py import MODULE
+argv:   child.py import MODULE       import it and report how it went
+        child.py surface MODULE      import it, then list what could be driven
 env:    GILAUDIT_JOURNAL  path of the JSON-lines journal to append to (required)
         PYTHONPATH        where the extension modules are (set by the parent)
 Each record is one JSON object on its own line, flushed and fsynced before the next step, so
@@ -18,7 +19,13 @@ that a child killed by a signal or a timeout leaves a journal that says how far 
   {"kind": "import-end", "module": str, "ok": bool, "error": str|null,
    "traceback": str|null, "warnings": [{"category": str, "message": str}],
    "gil_enabled": bool|null}
+  {"kind": "surface", "module": str, "items": [{"name": str, "kind": str,
+   "signature": str|null, "skip": str|null}]}          (surface only)
   {"kind": "done"}
+
+Surface kinds: function, class, method, property, special (`__len__`, `__getitem__`, ...).
+Names that look like process exit, fork/exec, signals, the OS, the file system or the
+network are listed with a skip reason and never called.
 
 An exception in the child itself is recorded as {"kind": "child-error", "traceback": str}
 before it exits with status 70.
@@ -65,6 +72,73 @@ def import_module(journal: Journal, name: str) -> None:
                    "traceback": tb, "warnings": caught, "gil_enabled": _gil_enabled()})
 
 
+_SPECIAL = ("__len__", "__getitem__", "__setitem__", "__delitem__", "__iter__", "__next__",
+            "__contains__", "__call__", "__enter__", "__exit__", "__hash__", "__eq__",
+            "__repr__", "__str__", "__bool__", "__add__", "__iadd__")
+_DANGEROUS = (
+    ("exit", "ends the process"), ("abort", "ends the process"), ("quit", "ends the process"),
+    ("fork", "forks the process"), ("exec", "replaces the process"),
+    ("spawn", "starts processes"), ("system", "runs shell commands"),
+    ("popen", "runs shell commands"), ("kill", "sends signals"), ("signal", "changes signals"),
+    ("setuid", "changes the process identity"), ("chdir", "changes the working directory"),
+    ("remove", "deletes files"), ("unlink", "deletes files"), ("rmtree", "deletes files"),
+    ("rmdir", "deletes files"), ("rename", "moves files"), ("chmod", "changes permissions"),
+    ("truncate", "changes files"), ("socket", "opens network connections"),
+    ("connect", "opens network connections"), ("sleep", "only waits"),
+    ("daemon", "detaches the process"), ("shutdown", "stops services"),
+)
+
+
+def _skip_reason(name: str) -> Optional[str]:
+    lowered = name.lower()
+    for word, why in _DANGEROUS:
+        if word in lowered:
+            return "named like something that %s (%r)" % (why, word)
+    return None
+
+
+def _signature(obj: Any) -> Optional[str]:
+    sig = getattr(obj, "__text_signature__", None)
+    return sig if isinstance(sig, str) else None
+
+
+def surface(journal: Journal, name: str) -> None:
+    module = sys.modules.get(name)
+    items = []  # type: List[Dict[str, Any]]
+    if module is None:
+        journal.write({"kind": "surface", "module": name, "items": items})
+        return
+    for attr in sorted(vars(module)):
+        if attr.startswith("_"):
+            continue
+        obj = getattr(module, attr)
+        if isinstance(obj, type) and getattr(obj, "__module__", None) == name:
+            items.append({"name": attr, "kind": "class", "signature": _signature(obj),
+                          "skip": _skip_reason(attr)})
+            for member in sorted(vars(obj)):
+                value = vars(obj)[member]
+                qual = "%s.%s" % (attr, member)
+                if member in _SPECIAL:
+                    items.append({"name": qual, "kind": "special", "signature": None,
+                                  "skip": None})
+                elif member.startswith("_"):
+                    continue
+                elif type(value).__name__ in ("getset_descriptor", "member_descriptor",
+                                              "property"):
+                    items.append({"name": qual, "kind": "property", "signature": None,
+                                  "skip": _skip_reason(member)})
+                elif callable(value):
+                    items.append({"name": qual, "kind": "method",
+                                  "signature": _signature(value), "skip": _skip_reason(member)})
+        elif callable(obj) and not isinstance(obj, type):
+            owner = getattr(obj, "__module__", None)
+            if owner not in (None, name):
+                continue  # re-exported from elsewhere: not this module's to drive
+            items.append({"name": attr, "kind": "function", "signature": _signature(obj),
+                          "skip": _skip_reason(attr)})
+    journal.write({"kind": "surface", "module": name, "items": items})
+
+
 def main(argv: List[str]) -> int:
     journal = Journal(os.environ["GILAUDIT_JOURNAL"])
     try:
@@ -73,9 +147,11 @@ def main(argv: List[str]) -> int:
             "gil_enabled": _gil_enabled(),
             "free_threaded_build": str(sysconfig.get_config_var("Py_GIL_DISABLED")) == "1",
         })
-        if len(argv) != 2 or argv[0] != "import":
-            raise SystemExit("usage: child.py import MODULE")
+        if len(argv) != 2 or argv[0] not in ("import", "surface"):
+            raise SystemExit("usage: child.py import|surface MODULE")
         import_module(journal, argv[1])
+        if argv[0] == "surface":
+            surface(journal, argv[1])
         journal.write({"kind": "done"})
     except BaseException:
         journal.write({"kind": "child-error", "traceback": traceback.format_exc()})

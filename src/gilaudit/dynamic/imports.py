@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ImportOutcome", "check_import", "gil_warning_module"]
+__all__ = ["ChildRun", "ImportOutcome", "check_import", "gil_warning_module", "outcome_of",
+           "run_child"]
 
 _CHILD = str(Path(__file__).with_name("child.py"))
 _TAIL = 4096
@@ -81,8 +82,17 @@ def _journal(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def check_import(python: str, module: str, *, import_paths: list[str], timeout: float = 30.0,
-                 memory_bytes: int = 4 << 30) -> ImportOutcome:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChildRun:
+    records: list[dict[str, Any]]
+    code: int | None  # None: killed after the timeout
+    stdout_tail: str
+    stderr_tail: str
+
+
+def run_child(python: str, command: str, module: str, *, import_paths: list[str],
+              timeout: float, memory_bytes: int = 4 << 30) -> ChildRun:
+    """One child of the interpreter under test, confined; its journal and output tails."""
     with tempfile.TemporaryDirectory(prefix="gilaudit-child-") as scratch:
         work = Path(scratch)
         journal = work / "journal.jsonl"
@@ -97,7 +107,7 @@ def check_import(python: str, module: str, *, import_paths: list[str], timeout: 
         cpu = max(1, int(timeout * 2))
         with out.open("wb") as fo, err.open("wb") as fe:
             proc = subprocess.Popen(
-                [python, _CHILD, "import", module], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                [python, _CHILD, command, module], cwd=work, env=env, stdin=subprocess.DEVNULL,
                 stdout=fo, stderr=fe, start_new_session=True,
                 preexec_fn=lambda: _limits(memory_bytes, cpu))  # noqa: PLW1509 - limits only
             try:
@@ -106,8 +116,21 @@ def check_import(python: str, module: str, *, import_paths: list[str], timeout: 
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 code = None
-        records = _journal(journal)
-        stdout_tail, stderr_tail = _tail(out), _tail(err)
+        return ChildRun(records=_journal(journal), code=code, stdout_tail=_tail(out),
+                        stderr_tail=_tail(err))
+
+
+def check_import(python: str, module: str, *, import_paths: list[str], timeout: float = 30.0,
+                 memory_bytes: int = 4 << 30) -> ImportOutcome:
+    run = run_child(python, "import", module, import_paths=import_paths, timeout=timeout,
+                    memory_bytes=memory_bytes)
+    return outcome_of(run, module, timeout)
+
+
+def outcome_of(run: ChildRun, module: str, timeout: float) -> ImportOutcome:
+    """What a child's journal, exit status and output say about importing ``module``."""
+    records, code = run.records, run.code
+    stdout_tail, stderr_tail = run.stdout_tail, run.stderr_tail
     start = next((r for r in records if r.get("kind") == "start"), {})
     end = next((r for r in records if r.get("kind") == "import-end"), None)
     warning = ""
