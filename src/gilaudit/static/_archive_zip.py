@@ -3,6 +3,7 @@ directory, bytes inflated on demand and counted against the declared sizes and t
 
 from __future__ import annotations
 
+import io
 import lzma
 import os
 import stat
@@ -262,18 +263,8 @@ class ZipReader:
 
     def read(self, name: str) -> bytes | None:
         """The member's bytes, or None (with a diagnostic) when it cannot be read safely."""
-        if name not in self._infos or self._zf is None:
-            return None
-        try:
-            return b"".join(self._chunks(name))
-        except TooMuch as exc:
-            self.read_diagnostics.append(self._diag(exc.kind, str(exc), name))
-        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError,
-                RuntimeError, NotImplementedError, ValueError, struct.error) as exc:
-            # RuntimeError: encrypted member; NotImplementedError: unknown compression.
-            self.read_diagnostics.append(self._diag(
-                "corrupt-archive", f"member cannot be read: {exc}", name))
-        return None
+        buffer = io.BytesIO()
+        return buffer.getvalue() if self.copy(name, buffer) else None
 
     def copy(self, name: str, out: IO[bytes]) -> bool:
         """Stream one member into ``out``; False (with a diagnostic) when it cannot be."""
@@ -287,6 +278,7 @@ class ZipReader:
             self.read_diagnostics.append(self._diag(exc.kind, str(exc), name))
         except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError,
                 RuntimeError, NotImplementedError, ValueError, struct.error) as exc:
+            # RuntimeError: encrypted member; NotImplementedError: unknown compression.
             self.read_diagnostics.append(self._diag(
                 "corrupt-archive", f"member cannot be read: {exc}", name))
         return False

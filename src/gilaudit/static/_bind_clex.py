@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gilaudit.static.textscan import LineIndex
+from gilaudit.static.textscan import LineIndex, blank
 
 __all__ = ["CText", "Tri", "evaluate_condition", "scan_c"]
 
@@ -27,15 +27,10 @@ _TOKEN = re.compile(
     """,
     re.DOTALL | re.VERBOSE,
 )
-_NOT_NEWLINE = re.compile(r"[^\n]")
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(\w+)(.*)$")
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?!\()[ \t]*(.*)$")
 _EXPR_TOKEN = re.compile(r"\s*(defined\b|[A-Za-z_]\w*|0[xX][0-9A-Fa-f]+|\d+|&&|\|\||==|!=|"
                          r"<=|>=|[()!<>])")
-
-
-def _blank(text: str) -> str:
-    return _NOT_NEWLINE.sub(" ", text)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -59,13 +54,13 @@ def _strip(text: str) -> str:
         parts.append(text[last:start])
         token = m.group(0)
         if token.startswith(("//", "/*")):
-            parts.append(_blank(token))
+            parts.append(blank(token))
         else:
             # Keep the prefix and the quotes so a blanked literal still reads as one token.
             first = min(i for i in (token.find('"'), token.find("'")) if i >= 0)
             closed = len(token) > first + 1 and token[-1] == token[first]
             body = token[first + 1:-1] if closed else token[first + 1:]
-            parts.append(token[: first + 1] + _blank(body) + (token[-1] if closed else ""))
+            parts.append(token[: first + 1] + blank(body) + (token[-1] if closed else ""))
         last = end
     parts.append(text[last:])
     return "".join(parts)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gilaudit.static.textscan import LineIndex
+from gilaudit.static.textscan import LineIndex, blank
 
 __all__ = ["PyModuleDecl", "RustText", "find_pymodules", "scan_rust"]
 
-_NOT_NEWLINE = re.compile(r"[^\n]")
 _RAW_OPEN = re.compile(r"b?r(#*)\"")
 _CHAR = re.compile(r"'(?:\\(?:x[0-9A-Fa-f]{2}|u\{[0-9A-Fa-f]{1,6}\}|.)|[^'\\\n])'")
 _ATTR_START = re.compile(r"#\s*\[")
@@ -24,10 +23,6 @@ _GIL_USED = re.compile(r"\bgil_used\s*=\s*(true|false)\b")
 _NAME = re.compile(r"\bname\s*=\s*\"([^\"]+)\"")
 _ITEM = re.compile(r"\s*(?:pub\s*(?:\([^)]*\))?\s*)?(?:(?:unsafe|async|extern\s+\"C\")\s+)*"
                    r"(fn|mod)\s+(r#)?([A-Za-z_]\w*)")
-
-
-def _blank(text: str) -> str:
-    return _NOT_NEWLINE.sub(" ", text)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,12 +43,12 @@ def scan_rust(text: str) -> RustText:
         nonlocal last
         chunk = text[last:upto]
         if comment:
-            code.append(_blank(chunk))
-            bare.append(_blank(chunk))
+            code.append(blank(chunk))
+            bare.append(blank(chunk))
         elif literal:
             code.append(chunk)
-            bare.append(chunk[:1] + _blank(chunk[1:-1]) + chunk[-1:] if len(chunk) > 1
-                        else _blank(chunk))
+            bare.append(chunk[:1] + blank(chunk[1:-1]) + chunk[-1:] if len(chunk) > 1
+                        else blank(chunk))
         else:
             code.append(chunk)
             bare.append(chunk)

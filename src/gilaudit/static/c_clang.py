@@ -319,9 +319,12 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
     seed = tuple(v for v in main.globals if v.storage != "function-static")
     for rel, abspath in _included_code(tu, job):
         try:
-            raw_inc = Path(abspath).read_bytes().decode("latin-1")
+            data = Path(abspath).read_bytes()
         except OSError:
             continue
+        if b"\0" in data[:_BINARY_SNIFF]:
+            continue
+        raw_inc = data.decode("latin-1")
         facts = _file_facts(tu, ci, job, abspath, rel, raw_inc,
                             _skipped_ranges(_HOLDER.get(), tu, abspath), [], seed=seed)
         if facts.functions:
@@ -329,29 +332,16 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
     return replace(main, included=tuple(included))
 
 
-_DEFINITION = re.compile(r"\)\s*\{")
-
-
 def _included_code(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
-    """Project files this unit includes that define functions (not just declare them)."""
+    """(relative, absolute path) of the included code files the scan gave this unit (it
+    already chose those that define functions), as this unit really includes them."""
     root = job.root.rstrip("/") + "/"
-    out: dict[str, str] = {}
     wanted = set(job.included_code)
-    if not wanted:
-        return []
-    for inc in tu.get_includes():
+    out: dict[str, str] = {}
+    for inc in tu.get_includes() if wanted else ():
         name = inc.include.name if inc.include else ""
-        if not name.startswith(root) or name[len(root):] not in wanted or name in out.values():
-            continue
-        try:
-            data = Path(name).read_bytes()
-        except OSError:
-            continue
-        if b"\0" in data[:_BINARY_SNIFF]:
-            continue
-        _code, bare = textscan.strip_comments_and_strings(data.decode("latin-1"))
-        if _DEFINITION.search(bare):
-            out[name[len(root):]] = name
+        if name.startswith(root) and name[len(root):] in wanted:
+            out.setdefault(name[len(root):], name)
     return sorted(out.items())
 
 

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "KEYWORDS", "LineIndex", "blank_ranges", "find_close", "hash_suppressions", "if_conditions",
-    "split_args", "strip_comments_and_strings", "suppression_ids", "suppressions",
+    "KEYWORDS", "LineIndex", "blank", "blank_ranges", "find_close", "hash_suppressions",
+    "if_conditions", "split_args", "strip_comments_and_strings", "suppression_ids", "suppressions",
 ]
 
 KEYWORDS = frozenset({
@@ -33,7 +33,8 @@ _SUPPRESS = re.compile(r"(?://|/\*)\s*gilaudit:\s*ignore\b(?:\[([^\]]*)\])?")
 _NOT_NEWLINE = re.compile(r"[^\n]")
 
 
-def _blank(text: str) -> str:
+def blank(text: str) -> str:
+    """Spaces for every character but newlines: offsets and line numbers stay."""
     return _NOT_NEWLINE.sub(" ", text)
 
 
@@ -51,8 +52,8 @@ def strip_comments_and_strings(text: str) -> tuple[str, str]:
         bare_parts.append(text[last:start])
         token = m.group(0)
         if token.startswith(("//", "/*")):
-            code_parts.append(_blank(token))
-            bare_parts.append(_blank(token))
+            code_parts.append(blank(token))
+            bare_parts.append(blank(token))
         else:
             code_parts.append(token)
             # Keep the quotes so that a blanked string still reads as one token.
@@ -73,7 +74,7 @@ def blank_ranges(text: str, ranges: list[tuple[int, int]]) -> str:
         if end <= start:
             continue
         parts.append(text[last:start])
-        parts.append(_blank(text[start:end]))
+        parts.append(blank(text[start:end]))
         last = end
     parts.append(text[last:])
     return "".join(parts)
