@@ -27,7 +27,7 @@ from fixtures.dynamic.build import FIXTURES, BuildError, build_extension, interp
 SOURCES = sorted(FIXTURES.glob("*.c"))
 EXPECTED = {
     "racy_counter", "clean_counter", "crashy", "deadlock", "racy_raise", "undeclared",
-    "legacy", "clean_funcs", "import_crash", "import_hang", "import_exit", "chatty",
+    "legacy", "clean_funcs", "import_crash", "import_hang", "import_exit", "chatty", "gil_racy",
 }
 HANG_TIMEOUT = 3.0   # a call or import still running after this long is a hang
 RUN_TIMEOUT = 20.0   # generous upper bound for checks that must finish

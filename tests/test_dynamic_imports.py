@@ -52,7 +52,8 @@ def test_crash_at_import(tmp_path: Path) -> None:
     ext = _built(tmp_path, "import_crash")
     got = check_import(sys.executable, "import_crash", import_paths=[str(ext)], timeout=20)
     assert got.status == "crashed" and "SIG" in got.detail
-    assert "Fatal Python error" in got.stderr_tail  # faulthandler's dump
+    assert "Fatal Python error" in got.traceback  # faulthandler's dump, from its own file
+    assert "import_crash" in got.traceback
 
 
 def test_hang_at_import_is_killed(tmp_path: Path) -> None:

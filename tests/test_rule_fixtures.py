@@ -112,7 +112,9 @@ def _no_parse_problems(report: dict) -> None:
     assert not bad, f"fixture did not parse cleanly: {bad}"
 
 
-RULE_IDS = sorted(BOOK.rules)
+# Dynamic rules have no source fixtures: tests/test_stress.py fires and clears each one on
+# fixture extensions (DYNAMIC_FIXTURES there).
+RULE_IDS = sorted(r.id for r in BOOK.rules.values() if r.phase == "static")
 
 
 @pytest.mark.parametrize("rule", RULE_IDS)
@@ -158,6 +160,8 @@ def test_every_rule_has_matcher_fixtures_and_docs() -> None:
         covered |= rules
     meta = {"FT008", "FT900", "FT901"}  # produced by the engine itself, not a matcher
     for rule in BOOK.rules.values():
+        if rule.phase == "dynamic":
+            continue
         assert rule.id in covered | meta, f"{rule.id} has no matcher"
         for kind in ("fire", "pass"):
             _fixture(rule.id, kind)

@@ -7,6 +7,7 @@ above it, 2 usage or configuration error, 3 nothing could be analysed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -53,6 +54,25 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--cache-dir", type=Path, default=None)
     scan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     scan.add_argument("--no-progress", action="store_true")
+    scan.add_argument("--stress", action="store_true",
+                      help="also run the dynamic phase: install the target under --python "
+                           "and hammer its extension modules")
+    _stress_arguments(scan)
+    stress = sub.add_parser(
+        "stress", help="import and hammer extension modules under a (free-threaded) "
+                       "interpreter",
+        description="TARGET is a module name (importable by --python, or from --import-path), "
+                    "a project directory, a wheel or an sdist (installed into a fresh virtual "
+                    "environment of --python first).")
+    stress.add_argument("targets", nargs="+", metavar="TARGET")
+    stress.add_argument("--import-path", action="append", default=[], metavar="DIR",
+                        help="where already built modules are (added to the child's path)")
+    stress.add_argument("--format", choices=("text", "json"), default="text")
+    stress.add_argument("-o", "--output", type=Path, help="write the report here")
+    stress.add_argument("--fail-on", choices=FAIL_ON, default="error")
+    stress.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    stress.add_argument("--no-progress", action="store_true")
+    _stress_arguments(stress)
     rules = sub.add_parser("rules", help="list the rule catalogue")
     rules.add_argument("--json", action="store_true")
     interp = sub.add_parser("interpreters",
@@ -65,6 +85,95 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("rule", metavar="FTnnn")
     explain.add_argument("--json", action="store_true")
     return p
+
+
+def _stress_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("stress phase")
+    g.add_argument("--python", metavar="PY", default=None,
+                   help="the interpreter to stress under (default: the newest free-threaded "
+                        "one on PATH, pyenv or uv; else the newest GIL build)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="threads per hammer (default: 4 per core, at least 4)")
+    g.add_argument("--iterations", type=int, default=100, help="calls per thread per trial")
+    g.add_argument("--trials", type=int, default=5,
+                   help="repetitions with different seeds (races are probabilistic)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--budget", type=float, default=60.0, metavar="SECONDS",
+                   help="time per module, everything included (default 60)")
+    g.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="no call returning for this long is a hang (default 10)")
+    g.add_argument("--repro-dir", type=Path, default=None, metavar="DIR",
+                   help="where reproducer scripts go (default: gilaudit-repro/ beside the "
+                        "report, or in the current directory)")
+    g.add_argument("--pip-arg", action="append", default=[], metavar="ARG",
+                   help="an extra argument for pip when installing the target")
+
+
+def _stress_request(args: argparse.Namespace, targets: tuple[str, ...],
+                    import_paths: tuple[str, ...]) -> object:
+    from gilaudit.dynamic.session import StressRequest  # noqa: PLC0415
+    from gilaudit.dynamic.stress import StressOptions, default_threads  # noqa: PLC0415
+
+    for name in ("iterations", "trials", "budget", "timeout"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name} must be more than 0")
+    if args.threads is not None and not 1 <= args.threads <= 256:
+        raise UsageError("--threads must be between 1 and 256")
+    options = StressOptions(threads=args.threads or default_threads(),
+                            iterations=args.iterations, trials=args.trials, seed=args.seed,
+                            budget=args.budget, timeout=args.timeout)
+    repro = args.repro_dir
+    if repro is None:
+        base = args.output.parent if args.output is not None else Path.cwd()
+        repro = base / "gilaudit-repro"
+    return StressRequest(targets=targets, python=args.python,
+                         import_paths=tuple(str(Path(d).resolve()) for d in import_paths),
+                         options=options, repro_dir=repro.resolve(),
+                         pip_args=tuple(args.pip_arg))
+
+
+def _run_stress(args: argparse.Namespace, book: RuleBook, targets: tuple[str, ...],
+                import_paths: tuple[str, ...]) -> Report:
+    from gilaudit.dynamic.session import StressRequest, run_stress  # noqa: PLC0415
+    from gilaudit.model import ModuleStress  # noqa: PLC0415
+
+    request = _stress_request(args, targets, import_paths)
+    assert isinstance(request, StressRequest)
+    show = sys.stderr.isatty() and not args.no_progress
+
+    def on_module(module: str, got: ModuleStress) -> None:
+        if show:
+            print(f"gilaudit: stressed {module}: {got.verdict} ({got.seconds:.1f} s)",
+                  file=sys.stderr)
+
+    if show:
+        print(f"gilaudit: stress phase, up to {request.options.budget:g} s per module ...",
+              file=sys.stderr)
+    return run_stress(request, book, on_module=on_module)
+
+
+def _write_report(args: argparse.Namespace, report: Report) -> None:
+    from gilaudit.report.json_report import render_json  # noqa: PLC0415
+    from gilaudit.report.text import render_text  # noqa: PLC0415
+
+    with _output(args.output) as out:
+        if args.format == "json":
+            out.write(render_json(report))
+        else:
+            color = {"always": True, "never": False}.get(args.color)
+            if args.output is not None and color is None:
+                color = False
+            render_text(report, out, color=color)
+
+
+def _cmd_stress(args: argparse.Namespace, book: RuleBook) -> int:
+    from gilaudit.dynamic.session import nothing_ran  # noqa: PLC0415
+
+    report = _run_stress(args, book, tuple(args.targets), tuple(args.import_path))
+    _write_report(args, report)
+    if nothing_ran(report):
+        return 3
+    return _exit_code(report, args.fail_on, analysed=True)
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
@@ -104,8 +213,6 @@ def _progress_bar(enabled: bool) -> Iterator[object]:
 
 
 def _cmd_scan(args: argparse.Namespace, book: RuleBook) -> int:
-    from gilaudit.report.json_report import render_json  # noqa: PLC0415
-    from gilaudit.report.text import render_text  # noqa: PLC0415
     from gilaudit.scan import ScanOptions, run_scan  # noqa: PLC0415
 
     if args.jobs < 0:
@@ -139,19 +246,20 @@ def _cmd_scan(args: argparse.Namespace, book: RuleBook) -> int:
     finally:
         for _ in gen:
             pass
-    with _output(args.output) as out:
-        if args.format == "json":
-            out.write(render_json(report))
-        else:
-            color = {"always": True, "never": False}.get(args.color)
-            if args.output is not None and color is None:
-                color = False
-            render_text(report, out, color=color)
+    if args.stress:
+        dynamic = _run_stress(args, book, tuple(str(t) for t in args.paths), ())
+        report = dataclasses.replace(
+            report, findings=report.findings + dynamic.findings,
+            diagnostics=report.diagnostics + dynamic.diagnostics, stress=dynamic.stress,
+            seconds=report.seconds + dynamic.seconds,
+            options={**report.options, "stress": dynamic.options})
+    _write_report(args, report)
     return _exit_code(report, fail_on)
 
 
-def _exit_code(report: Report, fail_on: str) -> int:
-    analysed = any(v.startswith("parsed") for v in report.files.values())
+def _exit_code(report: Report, fail_on: str, *, analysed: bool | None = None) -> int:
+    if analysed is None:
+        analysed = any(v.startswith("parsed") for v in report.files.values())
     if fail_on != "never":
         threshold = severity_rank(fail_on)
         if any(severity_rank(f.severity) >= threshold and not f.preview
@@ -254,8 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("gilaudit: a command is needed: scan, rules or explain "
-                             "(see --help)")
+            raise UsageError("gilaudit: a command is needed: scan, stress, rules, explain or "
+                             "interpreters (see --help)")
         book = load_rulebook()
         if args.command == "scan":
             return _cmd_scan(args, book)
@@ -263,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_rules(args, book)
         if args.command == "interpreters":
             return _cmd_interpreters(args)
+        if args.command == "stress":
+            return _cmd_stress(args, book)
         return _cmd_explain(args, book)
     except GilauditError as exc:
         print(f"gilaudit: error: {exc}", file=sys.stderr)

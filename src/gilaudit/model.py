@@ -8,13 +8,17 @@ from typing import Any, Literal
 __all__ = [
     "SEVERITIES",
     "Diagnostic",
+    "Driven",
     "Finding",
     "Location",
+    "ModuleStress",
     "Note",
     "Project",
     "Report",
     "Severity",
     "SourceFile",
+    "StressSummary",
+    "Undriven",
     "severity_rank",
 ]
 
@@ -75,6 +79,7 @@ class Finding:
     notes: tuple[Note, ...] = ()
     preview: bool = False
     evidence: Literal["static", "dynamic"] = "static"
+    reproducer: str | None = None  # a dynamic finding's standalone script, when written
     # Stable across edits that move code: rule, path, symbol, function and the code itself,
     # never the line number (baselines and SARIF partial fingerprints use it).
     fingerprint: str = ""
@@ -104,7 +109,8 @@ class Finding:
                    symbol=d.get("symbol"), fix=d.get("fix", ""), module=d.get("module"),
                    callable=d.get("callable"), function=d.get("function"),
                    code=d.get("code", ""), notes=notes, preview=bool(d.get("preview")),
-                   evidence=d.get("evidence", "static"), fingerprint=d.get("fingerprint", ""))
+                   evidence=d.get("evidence", "static"), fingerprint=d.get("fingerprint", ""),
+                   reproducer=d.get("reproducer"))
 
     def to_dict(self) -> dict[str, Any]:
         loc = self.location
@@ -128,6 +134,7 @@ class Finding:
             "notes": [n.to_dict() for n in self.notes],
             "preview": self.preview,
             "evidence": self.evidence,
+            "reproducer": self.reproducer,
             "fingerprint": self.fingerprint,
         }
 
@@ -183,3 +190,101 @@ class Report:
     lines_analysed: int = 0
     seconds: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
+    stress: StressSummary | None = None  # the dynamic phase, when it ran
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Driven:
+    """A callable the stress phase drove, and how hard."""
+
+    name: str  # "add", "Counter.increment"
+    kind: str  # function | class | method | property | special
+    call: str  # the expression called: "mod.add(1)", "obj.increment()"
+    setup: str | None  # how the shared object was made: "mod.Counter()"
+    signature: str  # "text signature" | "probed" | "attribute"
+    threads: int
+    iterations: int  # calls per thread per trial
+    trials: int
+    calls: int  # every call made, serial baselines included
+    compared: tuple[str, ...] = ()  # what of the object the oracle compared
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "call": self.call, "setup": self.setup,
+                "signature": self.signature, "threads": self.threads,
+                "iterations": self.iterations, "trials": self.trials, "calls": self.calls,
+                "compared": list(self.compared)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Driven:
+        return cls(name=d["name"], kind=d["kind"], call=d["call"], setup=d.get("setup"),
+                   signature=d.get("signature", ""), threads=d["threads"],
+                   iterations=d["iterations"], trials=d["trials"], calls=d["calls"],
+                   compared=tuple(d.get("compared", ())))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Undriven:
+    """A callable that was not driven: skipped on purpose, or could not be."""
+
+    name: str
+    reason: str
+    skipped: bool  # True: never called on purpose (its name); False: could not be driven
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "reason": self.reason, "skipped": self.skipped}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Undriven:
+        return cls(name=d["name"], reason=d["reason"], skipped=bool(d.get("skipped")))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModuleStress:
+    """One extension module's stress run: its verdict and its exercised surface."""
+
+    module: str
+    verdict: str  # clean | problems | not exercised | could not run
+    reason: str
+    imported: str  # ok | failed | crashed | hung | exited | child-error
+    gil_reenabled: bool | None  # None: the interpreter has a GIL anyway
+    driven: tuple[Driven, ...] = ()
+    undriven: tuple[Undriven, ...] = ()
+    calls: int = 0
+    seconds: float = 0.0
+    children: int = 0  # child processes started (restarts after crashes and hangs included)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"module": self.module, "verdict": self.verdict, "reason": self.reason,
+                "imported": self.imported, "gil_reenabled": self.gil_reenabled,
+                "driven": [d.to_dict() for d in self.driven],
+                "undriven": [u.to_dict() for u in self.undriven], "calls": self.calls,
+                "seconds": round(self.seconds, 3), "children": self.children}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModuleStress:
+        return cls(module=d["module"], verdict=d["verdict"], reason=d.get("reason", ""),
+                   imported=d.get("imported", ""), gil_reenabled=d.get("gil_reenabled"),
+                   driven=tuple(Driven.from_dict(x) for x in d.get("driven", ())),
+                   undriven=tuple(Undriven.from_dict(x) for x in d.get("undriven", ())),
+                   calls=d.get("calls", 0), seconds=d.get("seconds", 0.0),
+                   children=d.get("children", 0))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StressSummary:
+    """The dynamic phase of a run: on which interpreter, with which settings, per module."""
+
+    interpreter: dict[str, Any]  # path, version, free_threaded, gil_enabled
+    settings: dict[str, Any]  # threads, iterations, trials, seed, budget, timeout
+    modules: tuple[ModuleStress, ...]
+    caveat: str = ""  # e.g. "a GIL build: races the GIL prevents cannot show"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"interpreter": self.interpreter, "settings": self.settings,
+                "caveat": self.caveat, "modules": [m.to_dict() for m in self.modules]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StressSummary:
+        return cls(interpreter=dict(d.get("interpreter", {})),
+                   settings=dict(d.get("settings", {})), caveat=d.get("caveat", ""),
+                   modules=tuple(ModuleStress.from_dict(m) for m in d.get("modules", ())))

@@ -40,6 +40,7 @@ class Rule:
     references: tuple[str, ...]
     docs: tuple[tuple[str, str], ...]  # (heading key, text) in DOC_HEADINGS order
     source: str  # the TOML file it came from
+    phase: str = "static"  # "dynamic": found by the stress phase, never by a matcher
 
     @property
     def preview(self) -> bool:
@@ -61,6 +62,7 @@ class Rule:
             "replacement": self.replacement,
             "since": self.since,
             "compat": self.compat,
+            "phase": self.phase,
             "references": list(self.references),
             "docs": dict(self.docs),
         }
@@ -92,6 +94,8 @@ def _rule_from_table(table: dict[str, Any], source: str) -> Rule:
     if table["severity"] not in SEVERITIES:
         raise RuleCatalogueError(
             f"{where}: severity {table['severity']!r} is not one of {SEVERITIES}")
+    if table.get("phase", "static") not in ("static", "dynamic"):
+        raise RuleCatalogueError(f"{where}: phase {table['phase']!r} is not static or dynamic")
     if table["status"] not in _STATUSES:
         raise RuleCatalogueError(f"{where}: status {table['status']!r} is not one of {_STATUSES}")
     try:
@@ -116,6 +120,7 @@ def _rule_from_table(table: dict[str, Any], source: str) -> Rule:
         references=tuple(str(r) for r in refs),
         docs=docs,
         source=source,
+        phase=str(table.get("phase", "static")),
     )
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ChildRun", "ImportOutcome", "check_import", "gil_warning_module", "outcome_of",
-           "run_child"]
+           "run_child", "signal_name"]
 
-_CHILD = str(Path(__file__).with_name("child.py"))
+_CHILD = str(Path(__file__).with_name("childside") / "gilaudit_child.py")
 _TAIL = 4096
 # CPython's wording (Python/import.c, the same in 3.13, 3.14 and main).
 _GIL_WARNING = re.compile(
@@ -55,12 +55,12 @@ def _limits(memory_bytes: int, cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
 
 
-def _tail(path: Path) -> str:
+def _tail(path: Path, size_limit: int = _TAIL) -> str:
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
-            fh.seek(max(0, size - _TAIL))
+            fh.seek(max(0, size - size_limit))
             return fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
@@ -88,26 +88,35 @@ class ChildRun:
     code: int | None  # None: killed after the timeout
     stdout_tail: str
     stderr_tail: str
+    fault: str = ""  # faulthandler's dump: a crash's or a hang's stacks
 
 
 def run_child(python: str, command: str, module: str, *, import_paths: list[str],
-              timeout: float, memory_bytes: int = 4 << 30) -> ChildRun:
+              timeout: float, memory_bytes: int = 8 << 30,
+              plan: dict[str, Any] | None = None,
+              extra_env: dict[str, str] | None = None) -> ChildRun:
     """One child of the interpreter under test, confined; its journal and output tails."""
     with tempfile.TemporaryDirectory(prefix="gilaudit-child-") as scratch:
         work = Path(scratch)
-        journal = work / "journal.jsonl"
+        journal, fault = work / "journal.jsonl", work / "fault.txt"
         out, err = work / "stdout", work / "stderr"
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(work), "TMPDIR": str(work),
             "PYTHONPATH": os.pathsep.join(import_paths),
-            "GILAUDIT_JOURNAL": str(journal), "PYTHONFAULTHANDLER": "1",
+            "GILAUDIT_JOURNAL": str(journal), "GILAUDIT_FAULT": str(fault),
             "PYTHONDONTWRITEBYTECODE": "1",
+            **(extra_env or {}),
         }
+        argv = [python, _CHILD, command, module]
+        if plan is not None:
+            plan_file = work / "plan.json"
+            plan_file.write_text(json.dumps(plan), encoding="utf-8")
+            argv.append(str(plan_file))
         cpu = max(1, int(timeout * 2))
         with out.open("wb") as fo, err.open("wb") as fe:
             proc = subprocess.Popen(
-                [python, _CHILD, command, module], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                argv, cwd=work, env=env, stdin=subprocess.DEVNULL,
                 stdout=fo, stderr=fe, start_new_session=True,
                 preexec_fn=lambda: _limits(memory_bytes, cpu))  # noqa: PLW1509 - limits only
             try:
@@ -117,7 +126,14 @@ def run_child(python: str, command: str, module: str, *, import_paths: list[str]
                 proc.wait()
                 code = None
         return ChildRun(records=_journal(journal), code=code, stdout_tail=_tail(out),
-                        stderr_tail=_tail(err))
+                        stderr_tail=_tail(err), fault=_tail(fault, 16384))
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def check_import(python: str, module: str, *, import_paths: list[str], timeout: float = 30.0,
@@ -144,19 +160,20 @@ def outcome_of(run: ChildRun, module: str, timeout: float) -> ImportOutcome:
         "gil_after": end.get("gil_enabled") if end else None, "gil_warning": warning,
         "stdout_tail": stdout_tail, "stderr_tail": stderr_tail,
     }
+    if end is not None:  # the import finished; what the child did afterwards is not ours
+        if not end.get("ok"):
+            return ImportOutcome(status="failed", detail=str(end.get("error") or ""),
+                                 traceback=str(end.get("traceback") or ""), **common)
+        return ImportOutcome(status="ok", **common)
     if any(r.get("kind") == "child-error" for r in records):
         tb = next(str(r.get("traceback", "")) for r in records if r.get("kind") == "child-error")
         return ImportOutcome(status="child-error", detail="the child script failed",
                              traceback=tb, **common)
-    if code is None:
-        return ImportOutcome(status="hung", detail=f"no answer within {timeout:g} s", **common)
-    if end is None:
-        if code < 0:
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-            return ImportOutcome(status="crashed", detail=f"killed by {name}", **common)
-        return ImportOutcome(status="exited", detail=f"the process exited with status {code} "
-                                                     "while importing", **common)
-    if not end.get("ok"):
-        return ImportOutcome(status="failed", detail=str(end.get("error") or ""),
-                             traceback=str(end.get("traceback") or ""), **common)
-    return ImportOutcome(status="ok", **common)
+    if code is None or "Timeout (" in run.fault:
+        return ImportOutcome(status="hung", detail=f"no answer within {timeout:g} s",
+                             traceback=run.fault, **common)
+    if code < 0:
+        return ImportOutcome(status="crashed", detail=f"killed by {signal_name(-code)}",
+                             traceback=run.fault, **common)
+    return ImportOutcome(status="exited", detail=f"the process exited with status {code} "
+                                                 "while importing", **common)

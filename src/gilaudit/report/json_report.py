@@ -22,6 +22,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "findings": [f.to_dict() for f in report.findings],
         "diagnostics": [d.to_dict() for d in report.diagnostics],
         "files": dict(sorted(report.files.items())),
+        "stress": report.stress.to_dict() if report.stress is not None else None,
         "summary": summarise(report),
     }
 

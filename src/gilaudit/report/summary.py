@@ -12,6 +12,7 @@ __all__ = ["summarise"]
 
 def summarise(report: Report) -> dict[str, Any]:
     sev = Counter(f.severity for f in report.findings)
+    stress = report.stress
     states = Counter(v.split(":")[0].split(" ")[0] for v in report.files.values())
     return {
         "errors": sev.get("error", 0),
@@ -24,5 +25,11 @@ def summarise(report: Report) -> dict[str, Any]:
         "files_skipped": states.get("skipped", 0),
         "lines_analysed": report.lines_analysed,
         "diagnostics": len(report.diagnostics),
+        "modules_stressed": sum(1 for m in stress.modules if m.verdict in ("clean", "problems"))
+        if stress else 0,
+        "modules_not_run": sum(1 for m in stress.modules
+                               if m.verdict in ("could not run", "not exercised"))
+        if stress else 0,
+        "verdicts": {m.module: m.verdict for m in stress.modules} if stress else {},
         "seconds": round(report.seconds, 3),
     }

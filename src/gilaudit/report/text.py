@@ -8,12 +8,15 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from gilaudit.model import Finding, Report
+from gilaudit.model import Finding, Report, StressSummary
 from gilaudit.report.summary import summarise
 
 __all__ = ["render_text"]
 
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+_VERDICT = {"clean": "bold green", "problems": "bold red", "not exercised": "bold yellow",
+            "could not run": "bold magenta"}
+_NOTE_LINES = 14  # of a stack dump; the JSON report and the reproducer have all of it
 
 
 def _finding(console: Console, f: Finding) -> None:
@@ -30,10 +33,44 @@ def _finding(console: Console, f: Finding) -> None:
                       highlight=False)
     for n in f.notes:
         at = f"{n.location.path}:{n.location.line}: " if n.location else ""
-        console.print(f"  [cyan]note:[/] {escape(at + n.message)}", soft_wrap=True,
+        lines = (at + n.message).rstrip().splitlines() or [""]
+        if len(lines) > _NOTE_LINES:
+            lines = [*lines[:_NOTE_LINES], f"... ({len(lines) - _NOTE_LINES} more lines)"]
+        text = "\n        ".join(lines)
+        console.print(f"  [cyan]note:[/] {escape(text)}", soft_wrap=True, highlight=False)
+    if f.reproducer:
+        console.print(f"  [cyan]reproduce:[/] {escape(f.reproducer)}", soft_wrap=True,
                       highlight=False)
     if f.fix:
         console.print(f"  [green]help:[/] {escape(f.fix)}", soft_wrap=True, highlight=False)
+
+
+def _stress(console: Console, stress: StressSummary) -> None:
+    interp = stress.interpreter
+    kind = ("free-threaded" if interp.get("free_threaded") else
+            "free-threaded build, GIL enabled" if interp.get("free_threaded_build") else
+            "GIL build")
+    st = stress.settings
+    console.print(f"[bold]Stress phase[/] on CPython {escape(str(interp.get('version', '?')))} "
+                  f"({kind}) {escape(str(interp.get('executable', '')))}: "
+                  f"{st.get('threads')} threads x {st.get('iterations')} calls x "
+                  f"{st.get('trials')} trials, seed {st.get('seed')}", soft_wrap=True)
+    if stress.caveat:
+        console.print(f"  [yellow]note:[/] {escape(stress.caveat)}", soft_wrap=True)
+    for m in stress.modules:
+        console.print(f"  [bold]{escape(m.module)}[/]: [{_VERDICT.get(m.verdict, 'bold')}]"
+                      f"{m.verdict}[/] - {escape(m.reason)} [dim]({m.calls:,} calls, "
+                      f"{m.seconds:.1f} s, {m.children} child process(es))[/]", soft_wrap=True)
+        for d in m.driven:
+            on = f" on {d.setup}" if d.setup else ""
+            console.print(f"      [dim]driven[/] {escape(d.name)}: {escape(d.call + on)} "
+                          f"[dim]({d.threads} threads x {d.iterations} x {d.trials} trials; "
+                          f"{d.signature})[/]", soft_wrap=True)
+        for u in m.undriven:
+            word = "skipped" if u.skipped else "not driven"
+            console.print(f"      [yellow]{word}[/] {escape(u.name)}: {escape(u.reason)}",
+                          soft_wrap=True)
+    console.print()
 
 
 def render_text(report: Report, out: TextIO, *, color: bool | None = None) -> None:
@@ -42,6 +79,8 @@ def render_text(report: Report, out: TextIO, *, color: bool | None = None) -> No
     for f in report.findings:
         _finding(console, f)
         console.print()
+    if report.stress is not None:
+        _stress(console, report.stress)
     if report.diagnostics:
         console.print("[bold]Not fully analysed:[/]")
         for d in report.diagnostics:
@@ -50,11 +89,16 @@ def render_text(report: Report, out: TextIO, *, color: bool | None = None) -> No
                           soft_wrap=True, highlight=False)
         console.print()
     s = summarise(report)
+    where = []
+    if s["files_analysed"] or report.stress is None:
+        where.append(f"{s['files_analysed']} file(s), {s['lines_analysed']} lines")
+    if report.stress is not None:
+        where.append(f"{s['modules_stressed']} module(s) stressed")
     counts = (f"{s['errors']} error(s), {s['warnings']} warning(s), {s['info']} info "
-              f"in {s['files_analysed']} file(s), {s['lines_analysed']} lines, "
-              f"{s['seconds']:.2f} s")
-    not_checked = s["files_failed"] + s["diagnostics"]
-    if not report.findings and not_checked == 0 and s["files_analysed"]:
+              f"in {', '.join(where)}, {s['seconds']:.2f} s")
+    not_checked = s["files_failed"] + s["diagnostics"] + s["modules_not_run"]
+    analysed = s["files_analysed"] or s["modules_stressed"]
+    if not report.findings and not_checked == 0 and analysed:
         console.print(f"[bold green]No issues found[/] ({counts})")
     elif not report.findings:
         console.print(f"No issues in what was analysed; {not_checked} problem(s) kept parts "

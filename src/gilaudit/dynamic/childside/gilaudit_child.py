@@ -6,12 +6,17 @@ from gilaudit; the parent copies this file's path into the command line.
 
 Protocol
 --------
-argv:   child.py import MODULE       import it and report how it went
-        child.py surface MODULE      import it, then list what could be driven
+argv:   gilaudit_child.py import MODULE          import it and report how it went
+        gilaudit_child.py surface MODULE         import it, then list what could be driven
+        gilaudit_child.py drive MODULE PLAN      ... then probe and hammer it (gilaudit_drive)
+        gilaudit_child.py sequence MODULE PLAN   ... then run its module-state sequence
 env:    GILAUDIT_JOURNAL  path of the JSON-lines journal to append to (required)
+        GILAUDIT_FAULT    file for faulthandler's crash and hang dumps (optional)
         PYTHONPATH        where the extension modules are (set by the parent)
-Each record is one JSON object on its own line, flushed and fsynced before the next step, so
-that a child killed by a signal or a timeout leaves a journal that says how far it got:
+PLAN is a JSON file written by the parent (threads, iterations, trials, seed, budget, timeout,
+and what an earlier child already did). Each record is one JSON object on its own line, written
+with one write(2) before the next step, so a child killed by a signal or a timeout leaves a
+journal that says how far it got (the data is in the kernel's page cache once written):
 
   {"kind": "start", "pid": int, "version": str, "gil_enabled": bool|null,
    "free_threaded_build": bool}
@@ -31,6 +36,7 @@ An exception in the child itself is recorded as {"kind": "child-error", "traceba
 before it exits with status 70.
 """
 
+import faulthandler
 import json
 import os
 import sys
@@ -52,10 +58,17 @@ class Journal(object):
     def write(self, record: Dict[str, Any]) -> None:
         self._fh.write(json.dumps(record) + "\n")
         self._fh.flush()
-        os.fsync(self._fh.fileno())
 
 
-def import_module(journal: Journal, name: str) -> None:
+class _nothing(object):
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def import_module(journal: Journal, name: str) -> bool:
     journal.write({"kind": "import-begin", "module": name})
     caught = []  # type: List[Dict[str, str]]
     ok, error, tb = True, None, None  # type: bool, Optional[str], Optional[str]
@@ -70,6 +83,7 @@ def import_module(journal: Journal, name: str) -> None:
         caught = [{"category": w.category.__name__, "message": str(w.message)} for w in seen]
     journal.write({"kind": "import-end", "module": name, "ok": ok, "error": error,
                    "traceback": tb, "warnings": caught, "gil_enabled": _gil_enabled()})
+    return ok
 
 
 _SPECIAL = ("__len__", "__getitem__", "__setitem__", "__delitem__", "__iter__", "__next__",
@@ -102,12 +116,12 @@ def _signature(obj: Any) -> Optional[str]:
     return sig if isinstance(sig, str) else None
 
 
-def surface(journal: Journal, name: str) -> None:
+def surface(journal: Journal, name: str) -> List[Dict[str, Any]]:
     module = sys.modules.get(name)
     items = []  # type: List[Dict[str, Any]]
     if module is None:
         journal.write({"kind": "surface", "module": name, "items": items})
-        return
+        return items
     for attr in sorted(vars(module)):
         if attr.startswith("_"):
             continue
@@ -137,21 +151,44 @@ def surface(journal: Journal, name: str) -> None:
             items.append({"name": attr, "kind": "function", "signature": _signature(obj),
                           "skip": _skip_reason(attr)})
     journal.write({"kind": "surface", "module": name, "items": items})
+    return items
+
+
+_COMMANDS = ("import", "surface", "drive", "sequence")
 
 
 def main(argv: List[str]) -> int:
     journal = Journal(os.environ["GILAUDIT_JOURNAL"])
+    fault_path = os.environ.get("GILAUDIT_FAULT")
+    fault = open(fault_path, "w") if fault_path else sys.stderr
+    # The crashing thread only: walking the other threads while they run (the crash may
+    # come with the GIL released) can fault again and cut the dump short.
+    faulthandler.enable(file=fault, all_threads=False)
     try:
         journal.write({
             "kind": "start", "pid": os.getpid(), "version": sys.version,
             "gil_enabled": _gil_enabled(),
             "free_threaded_build": str(sysconfig.get_config_var("Py_GIL_DISABLED")) == "1",
         })
-        if len(argv) != 2 or argv[0] not in ("import", "surface"):
-            raise SystemExit("usage: child.py import|surface MODULE")
-        import_module(journal, argv[1])
-        if argv[0] == "surface":
-            surface(journal, argv[1])
+        if len(argv) not in (2, 3) or argv[0] not in _COMMANDS:
+            raise SystemExit("usage: gilaudit_child.py import|surface|drive|sequence MODULE "
+                             "[PLAN]")
+        command, name = argv[0], argv[1]
+        with open(argv[2], encoding="utf-8") if len(argv) == 3 else _nothing() as fh:
+            plan = json.load(fh) if fh is not None else {}
+        if not import_module(journal, name):
+            journal.write({"kind": "done"})
+            return 0
+        if command in ("surface", "drive"):
+            items = surface(journal, name)
+        if command in ("drive", "sequence"):
+            import gilaudit_drive as drive  # beside this file: the script's directory
+            sys.setswitchinterval(float(plan.get("switch_interval", 5e-6)))
+            dog = drive.Watchdog(float(plan.get("timeout", 10.0)), fault, journal)
+            if command == "drive":
+                drive.Driver(journal, sys.modules[name], plan, dog).run(items)
+            else:
+                drive.state_sequence(journal, sys.modules[name], plan, dog)
         journal.write({"kind": "done"})
     except BaseException:
         journal.write({"kind": "child-error", "traceback": traceback.format_exc()})

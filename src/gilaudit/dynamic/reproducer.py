@@ -1,0 +1,40 @@
+"""Reproducer scripts: gilaudit_repro.py with its PARAMS filled in, one file per problem."""
+
+from __future__ import annotations
+
+import pprint
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render_reproducer", "write_reproducer"]
+
+_TEMPLATE = Path(__file__).with_name("childside") / "gilaudit_repro.py"
+_PLACEHOLDER = "PARAMS = {}  # type: Dict[str, Any]  # filled in by gilaudit\n"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+
+
+def render_reproducer(params: dict[str, Any], *, python: str) -> str:
+    """The script's text. ``params`` holds only JSON-like values, so its pprint is valid
+    Python for any interpreter the script may run under."""
+    text = _TEMPLATE.read_text(encoding="utf-8")
+    body = "PARAMS = " + pprint.pformat(params, width=96, sort_dicts=True) + "\n"
+    header = (f"# Run it with the interpreter gilaudit used:\n#   {python} THIS_FILE\n")
+    return text.replace(_PLACEHOLDER, header + body, 1)
+
+
+def write_reproducer(params: dict[str, Any], *, python: str, directory: Path,
+                     taken: set[str]) -> Path:
+    """Write one script under ``directory``; ``taken`` keeps names unique within a run."""
+    who = params.get("calls") or []
+    label = "+".join(c["name"] for c in who) if who else "import"
+    stem = _UNSAFE.sub("_", f"{params['module']}-{label}-{params['category']}")[:120]
+    name, n = f"{stem}.py", 2
+    while name in taken:
+        name, n = f"{stem}-{n}.py", n + 1
+    taken.add(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(render_reproducer(params, python=python), encoding="utf-8")
+    path.chmod(0o755)
+    return path

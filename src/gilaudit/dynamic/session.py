@@ -1,0 +1,153 @@
+"""One `gilaudit stress` run: choose the interpreter, install what must be installed, stress
+every module, and return a Report (the same contract as a static scan, plus its stress part)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gilaudit import __version__
+from gilaudit.dynamic import interpreters as it
+from gilaudit.dynamic.install import InstallError, install_target
+from gilaudit.dynamic.stress import StressOptions, StressResult, stress_modules
+from gilaudit.model import Diagnostic, Finding, ModuleStress, Report, StressSummary
+from gilaudit.rulebook import RuleBook
+
+__all__ = ["StressRequest", "choose_interpreter", "is_path_target", "run_stress"]
+
+_ARCHIVES = (".whl", ".tar.gz", ".zip", ".tgz", ".tar.bz2")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StressRequest:
+    targets: tuple[str, ...]  # module names, or a project directory, a wheel or an sdist
+    python: str | None = None  # None: search PATH, pyenv and uv for a free-threaded one
+    import_paths: tuple[str, ...] = ()
+    options: StressOptions = dataclasses.field(default_factory=StressOptions)
+    repro_dir: Path | None = None
+    pip_args: tuple[str, ...] = ()
+    install_timeout: float = 900.0
+
+
+def is_path_target(target: str) -> bool:
+    """A project, wheel or sdist to install; anything else is a module name."""
+    return ("/" in target or target.endswith(_ARCHIVES) or target in (".", "..")
+            or Path(target).exists())
+
+
+def choose_interpreter(python: str | None) -> tuple[it.Interpreter | None, list[Diagnostic]]:
+    if python is not None:
+        exe = it.which(python) or python
+        got = it.describe(exe, found_by="--python")
+        return (got, []) if isinstance(got, it.Interpreter) else (None, [got])
+    found, problems = [], []
+    for exe, how in it.candidates():
+        got = it.describe(exe, found_by=how)
+        if isinstance(got, it.Interpreter):
+            found.append(got)
+        else:
+            problems.append(got)
+    return it.choose(found), problems
+
+
+def run_stress(request: StressRequest, book: RuleBook,
+               on_module: Callable[[str, ModuleStress], None] | None = None) -> Report:
+    started = time.perf_counter()
+    interpreter, diagnostics = choose_interpreter(request.python)
+    findings: list[Finding] = []
+    summaries: list[StressSummary] = []
+    if interpreter is None:
+        diagnostics.append(Diagnostic(
+            path=request.python, kind="no-interpreter",
+            message="no usable Python interpreter to run the stress phase with"
+                    + (f": {request.python} is not one" if request.python else
+                       " (searched PATH, pyenv and uv)")))
+    else:
+        modules = [t for t in request.targets if not is_path_target(t)]
+        paths = [t for t in request.targets if is_path_target(t)]
+        with tempfile.TemporaryDirectory(prefix="gilaudit-stress-") as scratch:
+            if modules:
+                result = stress_modules(interpreter, modules,
+                                        import_paths=list(request.import_paths),
+                                        options=request.options, book=book,
+                                        repro_dir=request.repro_dir, on_module=on_module)
+                _collect(result, findings, diagnostics, summaries)
+            for index, target in enumerate(paths):
+                work = Path(scratch) / f"target-{index}"
+                try:
+                    installed = install_target(interpreter.executable, _copy(Path(target), work),
+                                               workdir=work, timeout=request.install_timeout,
+                                               pip_args=request.pip_args)
+                except InstallError as exc:
+                    diagnostics.append(Diagnostic(
+                        path=target, kind="install-failed",
+                        message=f"{exc.message}" + (f"\n{exc.log_tail.strip()[-1500:]}"
+                                                    if exc.log_tail.strip() else "")))
+                    continue
+                except OSError as exc:
+                    diagnostics.append(Diagnostic(path=target, kind="install-failed",
+                                                  message=f"cannot copy {target} to build "
+                                                          f"it: {exc}"))
+                    continue
+                if not installed.modules:
+                    diagnostics.append(Diagnostic(
+                        path=target, kind="no-extension-modules",
+                        message=f"{installed.distribution} {installed.version} installed no "
+                                "extension modules: nothing to stress"))
+                    continue
+                venv_python = dataclasses.replace(interpreter, executable=installed.python)
+                result = stress_modules(venv_python, list(installed.modules),
+                                        import_paths=list(request.import_paths),
+                                        options=request.options, book=book,
+                                        repro_dir=request.repro_dir, on_module=on_module)
+                _collect(result, findings, diagnostics, summaries)
+    stress = _merged(summaries, interpreter, request.options)
+    return Report(
+        tool={"name": "gilaudit", "version": __version__, "rules_version": book.version},
+        targets=request.targets, findings=tuple(findings), diagnostics=tuple(diagnostics),
+        seconds=time.perf_counter() - started,
+        options={"python": request.python, **request.options.to_dict()}, stress=stress)
+
+
+def _copy(target: Path, work: Path) -> Path:
+    """A source tree is built from a copy: pip and setuptools write build/ and *.egg-info
+    into the tree they build, and the user's tree is not ours to change."""
+    if not target.is_dir():
+        return target
+    copy = work / "source" / (target.resolve().name or "project")
+    shutil.copytree(target, copy, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".hg", ".venv", "venv", ".tox", ".nox", "build", "dist", "*.egg-info",
+        "__pycache__", ".mypy_cache", ".pytest_cache"))
+    return copy
+
+
+def _collect(result: StressResult, findings: list[Finding], diagnostics: list[Diagnostic],
+             summaries: list[StressSummary]) -> None:
+    findings.extend(result.findings)
+    diagnostics.extend(result.diagnostics)
+    summaries.append(result.summary)
+
+
+def _merged(summaries: list[StressSummary], interpreter: it.Interpreter | None,
+            options: StressOptions) -> StressSummary:
+    if summaries:
+        first = summaries[0]
+        modules = tuple(m for s in summaries for m in s.modules)
+        return dataclasses.replace(first, modules=modules,
+                                   interpreter=interpreter.to_dict() if interpreter
+                                   else first.interpreter)
+    return StressSummary(interpreter=interpreter.to_dict() if interpreter else {},
+                         settings=options.to_dict(), modules=(),
+                         caveat="" if interpreter is None or interpreter.free_threaded else
+                         "this interpreter runs with the GIL")
+
+
+def nothing_ran(report: Report) -> bool:
+    """True when no module could be imported and driven: exit status 3, never 'clean'."""
+    stress = report.stress
+    return stress is None or not any(m.verdict in ("clean", "problems") for m in stress.modules)

@@ -1,0 +1,476 @@
+"""The stress phase end to end on real fixture extensions, built for the interpreter at hand.
+
+Every dynamic rule fires on a fixture that misbehaves even with the GIL (it releases the GIL
+around shared state, crashes, deadlocks or raises only concurrently) and stays silent on a
+clean control. The tests that need a free-threaded build (the GIL re-enabled at import, a race
+the GIL used to prevent) run when GILAUDIT_TEST_PYTHON names one or a python3.1Nt is on PATH,
+and are skipped with that reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.dynamic.build import FIXTURES, build_extension
+from gilaudit.cli import main
+from gilaudit.dynamic.evidence import death_of
+from gilaudit.dynamic.imports import ChildRun
+from gilaudit.dynamic.interpreters import Interpreter, describe
+from gilaudit.dynamic.stress import StressOptions, StressResult, stress_modules
+from gilaudit.rulebook import load_rulebook
+
+BOOK = load_rulebook()
+FAST = StressOptions(threads=8, iterations=100, trials=5, seed=0, budget=40.0, timeout=2.0)
+# rule -> (a fixture module it must fire on, a clean control it must stay silent on)
+DYNAMIC_FIXTURES = {
+    "FT200": ("undeclared", "clean_counter"),  # needs a free-threaded build to fire
+    "FT201": ("import_crash", "clean_funcs"),
+    "FT202": ("crashy", "clean_counter"),
+    "FT203": ("deadlock", "clean_funcs"),
+    "FT204": ("racy_counter", "clean_counter"),
+    "FT205": ("racy_raise", "clean_funcs"),
+}
+NEEDS_FREE_THREADING = {"FT200"}
+
+
+def _interpreter(python: str = sys.executable) -> Interpreter:
+    got = describe(python, found_by="--python")
+    assert isinstance(got, Interpreter), got
+    return got
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dynamic-fixtures")
+    for source in sorted(FIXTURES.glob("*.c")):
+        build_extension(source, out)
+    return out
+
+
+def _stress(modules: list[str], paths: list[Path], tmp_path: Path,
+            options: StressOptions = FAST, python: str = sys.executable) -> StressResult:
+    return stress_modules(_interpreter(python), modules,
+                          import_paths=[str(p) for p in paths], options=options, book=BOOK,
+                          repro_dir=tmp_path / "repro")
+
+
+def _rules(result: StressResult, module: str) -> set[str]:
+    return {f.rule for f in result.findings if f.module == module}
+
+
+def test_every_dynamic_rule_has_a_fire_and_a_pass_fixture() -> None:
+    dynamic = {r.id for r in BOOK.rules.values() if r.phase == "dynamic"}
+    assert dynamic == set(DYNAMIC_FIXTURES)
+    for fire, clean in DYNAMIC_FIXTURES.values():
+        assert (FIXTURES / f"{fire}.c").is_file() and (FIXTURES / f"{clean}.c").is_file()
+
+
+GIL_BUILD_RULES = sorted(set(DYNAMIC_FIXTURES) - NEEDS_FREE_THREADING)
+
+
+@pytest.mark.parametrize("rule", GIL_BUILD_RULES)
+def test_fires(rule: str, built: Path, tmp_path: Path) -> None:
+    module = DYNAMIC_FIXTURES[rule][0]
+    options = FAST
+    if module == "deadlock":  # each call sleeps: fewer calls, the hang shows all the same
+        options = StressOptions(threads=8, iterations=20, trials=2, budget=40.0, timeout=2.0)
+    got = _stress([module], [built], tmp_path, options)
+    assert rule in _rules(got, module), [f.message for f in got.findings]
+    for f in got.findings:
+        assert f.module == module and f.location is None and f.evidence == "dynamic"
+        assert f.message and "{" not in f.message and f.fix
+        assert f.reproducer and Path(f.reproducer).is_file()
+
+
+@pytest.mark.parametrize("rule", sorted(DYNAMIC_FIXTURES))
+def test_stays_silent(rule: str, built: Path, tmp_path: Path) -> None:
+    module = DYNAMIC_FIXTURES[rule][1]
+    got = _stress([module], [built], tmp_path)
+    assert got.findings == (), [f.message for f in got.findings]
+    assert got.summary.modules[0].verdict == "clean"
+
+
+def test_racy_counter_is_found_through_the_object_and_the_module_state(built: Path,
+                                                                        tmp_path: Path) -> None:
+    got = _stress(["racy_counter"], [built], tmp_path)
+    wrong = {f.callable: f for f in got.findings if f.rule == "FT204"}
+    assert set(wrong) == {"Counter.increment", "add"}
+    assert "obj.value is" in wrong["Counter.increment"].message
+    assert "(serially 800)" in wrong["Counter.increment"].message  # 8 threads x 100 calls
+    assert "mod.get() is" in wrong["add"].message
+    module = got.summary.modules[0]
+    assert module.verdict == "problems"
+    driven = {d.name: d for d in module.driven}
+    assert driven["Counter.increment"].setup == "mod.Counter()"
+    assert driven["Counter.increment"].signature == "text signature"
+    assert "obj.value" in driven["Counter.increment"].compared
+
+
+def test_crashes_are_attributed_and_the_rest_of_the_module_goes_on(built: Path,
+                                                                   tmp_path: Path) -> None:
+    got = _stress(["crashy"], [built], tmp_path)
+    crashes = {f.callable: f for f in got.findings if f.rule == "FT202"}
+    assert set(crashes) == {"boom", "touch"}
+    assert "probed its arguments, serially" in crashes["boom"].message
+    assert "threads x" in crashes["touch"].message and "SIGSEGV" in crashes["touch"].message
+    notes = "\n".join(n.message for n in crashes["touch"].notes)
+    assert '<gilaudit: touch>' in notes  # faulthandler names the crashing callable
+    assert got.summary.modules[0].children >= 3  # a fresh child after each crash
+    stopped = {u.name: u.reason for u in got.summary.modules[0].undriven}
+    assert "crash" in stopped["touch"] and "crash" in stopped["boom"]
+
+
+def test_a_deadlock_between_two_entry_points_is_a_hang_with_both_stacks(built: Path,
+                                                                        tmp_path: Path) -> None:
+    options = StressOptions(threads=8, iterations=20, trials=2, budget=40.0, timeout=2.0)
+    got = _stress(["deadlock"], [built], tmp_path, options)
+    (hang,) = [f for f in got.findings if f.rule == "FT203"]
+    assert hang.callable == "lock_a_then_b + lock_b_then_a"
+    dump = "\n".join(n.message for n in hang.notes)
+    assert "Timeout (" in dump
+    assert "<gilaudit: lock_a_then_b>" in dump and "<gilaudit: lock_b_then_a>" in dump
+    assert {d.name for d in got.summary.modules[0].driven} == {"lock_a_then_b",
+                                                                "lock_b_then_a"}
+
+
+def test_exceptions_only_under_concurrency(built: Path, tmp_path: Path) -> None:
+    got = _stress(["racy_raise"], [built], tmp_path)
+    (found,) = got.findings
+    assert found.rule == "FT205" and found.callable == "check"
+    assert "RuntimeError: concurrent use" in found.message
+    assert "serially raised nothing" in found.message
+
+
+def _run_repro(path: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, path], capture_output=True, text=True,
+                          timeout=timeout, check=False, cwd=Path(path).parent)
+
+
+def test_every_reproducer_reproduces(built: Path, tmp_path: Path) -> None:
+    got = _stress(["racy_counter", "racy_raise", "crashy"], [built], tmp_path)
+    assert len(got.findings) == 5
+    for f in got.findings:
+        assert f.reproducer is not None
+        proc = _run_repro(f.reproducer)
+        assert proc.returncode != 0, (f.message, proc.stdout, proc.stderr)
+        assert proc.stdout.startswith("gilaudit reproducer:")
+
+
+def test_a_reproducer_on_a_clean_module_does_not_cry_wolf(built: Path, tmp_path: Path) -> None:
+    from gilaudit.dynamic.reproducer import write_reproducer  # noqa: PLC0415
+
+    params = {"category": "wrong-result", "module": "clean_counter", "mode": "state",
+              "calls": [{"name": "Counter.increment", "call": "obj.increment()",
+                         "setup": "mod.Counter()"}],
+              "threads": 8, "iterations": 100, "trials": 3, "seed": 0, "timeout": 20,
+              "import_paths": [str(built)], "readers": ["obj.value"],
+              "expected_state": {"obj.value": "800"}}
+    path = write_reproducer(params, python=sys.executable, directory=tmp_path, taken=set())
+    proc = _run_repro(str(path))
+    assert proc.returncode == 0 and "not reproduced in 3 trial(s)" in proc.stdout, proc.stdout
+
+
+def _python_module(tmp_path: Path, name: str, source: str) -> Path:
+    folder = tmp_path / "pymods"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.py").write_text(textwrap.dedent(source))
+    return folder
+
+
+def test_a_module_that_crashes_exits_and_hangs_loses_nothing_else(tmp_path: Path) -> None:
+    folder = _python_module(tmp_path, "mixed", """
+        import ctypes, os, threading
+        def alpha(x):
+            return x * 2
+        def crash_me():
+            ctypes.string_at(0)
+        def beta(x):
+            return [x]
+        def wait_forever():
+            threading.Event().wait()
+        def leave():
+            os._exit(3)
+        def gamma(x, y):
+            return (x, y)
+        """)
+    got = _stress(["mixed"], [folder], tmp_path)
+    by = {f.callable: f for f in got.findings}
+    assert by["crash_me"].rule == "FT202" and "SIGSEGV" in by["crash_me"].message
+    assert by["wait_forever"].rule == "FT203"
+    assert by["leave"].rule == "FT202" and "exited with status 3" in by["leave"].message
+    module = got.summary.modules[0]
+    assert {d.name for d in module.driven} == {"alpha", "beta", "gamma"}
+    assert module.verdict == "problems" and module.children >= 4
+
+
+def test_dangerous_names_are_skipped_and_listed(tmp_path: Path) -> None:
+    marker = tmp_path / "touched"
+    folder = _python_module(tmp_path, "tools", f"""
+        def compute(x):
+            return x + 1
+        def remove_everything():
+            open({str(marker)!r}, "w").close()
+        """)
+    got = _stress(["tools"], [folder], tmp_path)
+    module = got.summary.modules[0]
+    assert [d.name for d in module.driven] == ["compute"]
+    (skipped,) = module.undriven
+    assert skipped.name == "remove_everything" and skipped.skipped and "deletes" in skipped.reason
+    assert not marker.exists()
+
+
+def test_verdicts_never_call_an_unexercised_module_clean(built: Path, tmp_path: Path) -> None:
+    folder = _python_module(tmp_path, "empty_mod", "VALUE = 1\n")
+    got = _stress(["empty_mod", "import_crash", "import_hang", "import_exit", "no_such_module",
+                   "clean_funcs"], [built, folder], tmp_path,
+                  StressOptions(threads=4, iterations=20, trials=1, budget=20, timeout=2,
+                                import_timeout=3))
+    verdicts = {m.module: m.verdict for m in got.summary.modules}
+    assert verdicts == {"empty_mod": "not exercised", "import_crash": "could not run",
+                        "import_hang": "could not run", "import_exit": "could not run",
+                        "no_such_module": "could not run", "clean_funcs": "clean"}
+    failures = {f.module: f.message for f in got.findings if f.rule == "FT201"}
+    assert set(failures) == {"import_crash", "import_hang", "import_exit", "no_such_module"}
+    assert "SIGSEGV" in failures["import_crash"] and "hung" in failures["import_hang"]
+    assert "ModuleNotFoundError" in failures["no_such_module"]
+
+
+def test_megabytes_of_output_and_unbounded_allocation_do_not_stop_the_run(
+        built: Path, tmp_path: Path) -> None:
+    folder = _python_module(tmp_path, "hog", """
+        def grab(x):
+            chunks = []
+            while True:
+                chunks.append(bytearray(50 * 1024 * 1024))
+        def fine(x):
+            return x
+        """)
+    options = StressOptions(threads=4, iterations=5, trials=1, budget=60, timeout=10,
+                            memory_bytes=1 << 30)
+    got = _stress(["chatty", "hog"], [built, folder], tmp_path, options)
+    verdicts = {m.module: m for m in got.summary.modules}
+    assert verdicts["chatty"].verdict == "clean"
+    assert "fine" in {d.name for d in verdicts["hog"].driven}  # MemoryError, not a dead run
+
+
+def test_a_gil_build_says_what_it_cannot_see(built: Path, tmp_path: Path) -> None:
+    got = _stress(["undeclared"], [built], tmp_path)
+    if _interpreter().free_threaded:
+        pytest.skip("the running interpreter is free-threaded")
+    assert got.findings == ()
+    assert got.summary.modules[0].gil_reenabled is None
+    assert "GIL" in got.summary.caveat and "cannot" in got.summary.caveat
+
+
+def test_code_that_holds_the_gil_is_clean_on_a_gil_build(built: Path, tmp_path: Path) -> None:
+    if _interpreter().free_threaded:
+        pytest.skip("the running interpreter is free-threaded: see the ft tests below")
+    got = _stress(["gil_racy"], [built], tmp_path,
+                  StressOptions(threads=8, iterations=500, trials=5, budget=60, timeout=5))
+    assert got.findings == () and got.summary.modules[0].verdict == "clean"
+
+
+# -- the parts that read free-threaded output, on recorded real output ------------------------
+
+RECORDED_CRASH = """\
+Fatal Python error: Segmentation fault
+
+<Cannot show all threads while the GIL is disabled>
+Stack (most recent call first):
+  File "<gilaudit: touch>", line 1 in <module>
+  File "<prefix>/lib/python3.15t/threading.py", line 1016 in run
+  File "<prefix>/lib/python3.15t/threading.py", line 1074 in _bootstrap_inner
+  File "<prefix>/lib/python3.15t/threading.py", line 1036 in _bootstrap
+
+Current thread's C stack trace (most recent call first):
+  Binary file "<prefix>/bin/python3.15t", at _Py_DumpStack+0x2e [0xXXXXXXXXXXXX]
+  Binary file "<builddir>/crashy.cpython-315t-x86_64-linux-gnu.so", at +0x1109 [0xXXXXXXXXXXXX]
+"""
+RECORDED_HANG = """\
+Timeout (0:00:02)!
+Thread 0xXXXXXXXXXXXXXXXX [t-two] (most recent call first):
+  File "<gilaudit: lock_b_then_a>", line 1 in <module>
+  File "<prefix>/lib/python3.15t/threading.py", line 1016 in run
+
+Thread 0xXXXXXXXXXXXXXXXX [t-one] (most recent call first):
+  File "<gilaudit: lock_a_then_b>", line 1 in <module>
+  File "<prefix>/lib/python3.15t/threading.py", line 1016 in run
+
+Thread 0xXXXXXXXXXXXXXXXX [python3.15t] (most recent call first):
+  File "<prefix>/lib/python3.15t/threading.py", line 1125 in join
+"""
+
+
+def _run(records: list[dict[str, object]], code: int | None, fault: str) -> ChildRun:
+    return ChildRun(records=records, code=code, stdout_tail="", stderr_tail="", fault=fault)
+
+
+def test_a_free_threaded_crash_dump_names_the_crashing_callable() -> None:
+    begin = {"kind": "begin", "target": "*", "phase": "together", "trial": 0, "seed": 0,
+             "threads": 8, "iterations": 100, "call": "mod.touch(1); mod.other()"}
+    death = death_of(_run([begin], -11, RECORDED_CRASH), 10)
+    assert death is not None and death.category == "crash"
+    assert death.callables == ("touch",) and "SIGSEGV" in death.how
+    assert death.dump.index("Stack (most recent") < death.dump.index("C stack trace")
+
+
+def test_a_free_threaded_hang_dump_names_every_waiting_callable() -> None:
+    begin = {"kind": "begin", "target": "*", "phase": "together", "trial": 1, "seed": 1,
+             "threads": 8, "iterations": 100, "call": "mod.lock_a_then_b(); mod.lock_b_then_a()"}
+    death = death_of(_run([begin], 1, RECORDED_HANG), 2)
+    assert death is not None and death.category == "hang"
+    assert death.callables == ("lock_a_then_b", "lock_b_then_a")
+    assert "join" not in death.dump  # the main thread only waits for the workers
+
+
+def test_a_journal_that_ends_cleanly_is_no_death() -> None:
+    assert death_of(_run([{"kind": "done"}], 0, ""), 10) is None
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+def test_cli_stress_json_and_exit_codes(built: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out" / "report.json"
+    out.parent.mkdir()
+    common = ["--import-path", str(built), "--python", sys.executable, "--timeout", "2",
+              "--trials", "3", "--format", "json", "-o", str(out), "--no-progress"]
+    assert main(["stress", "racy_counter", *common]) == 1
+    data = json.loads(out.read_text())
+    assert data["schema"] == 1 and data["stress"]["modules"][0]["verdict"] == "problems"
+    assert data["stress"]["interpreter"]["executable"] == sys.executable
+    assert data["stress"]["settings"]["trials"] == 3
+    for f in data["findings"]:
+        assert f["path"] is None and f["line"] is None and f["module"] == "racy_counter"
+        assert f["callable"] and f["evidence"] == "dynamic"
+        assert Path(f["reproducer"]).parent == out.parent / "gilaudit-repro"
+    assert data["summary"]["verdicts"] == {"racy_counter": "problems"}
+    assert main(["stress", "clean_funcs", *common]) == 0
+    assert main(["stress", "import_crash", *common]) == 3  # nothing could be run
+    assert main(["stress", "clean_funcs", *common[:-5], "--threads", "0"]) == 2
+    capsys.readouterr()
+
+
+def test_cli_stress_with_no_interpreter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_python = tmp_path / "python3.14t"
+    not_python.write_text("#!/bin/sh\necho hello\n")
+    not_python.chmod(0o755)
+    code = main(["stress", "anything", "--python", str(not_python), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "no-interpreter" in out and "bad-interpreter" in out
+
+
+def test_cli_text_report_shows_the_exercised_surface(built: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["stress", "clean_counter", "--import-path", str(built), "--python",
+                 sys.executable, "--timeout", "2", "--trials", "2", "--no-progress",
+                 "--color", "never", "--repro-dir", os.devnull + "-unused"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "clean_counter: clean" in out
+    assert "driven Counter.increment: obj.increment() on mod.Counter()" in out
+    assert "No issues found" in out
+
+
+@pytest.fixture
+def _offline_pip(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("PIP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    yield
+
+
+@pytest.mark.usefixtures("_offline_pip")
+def test_scan_with_stress_installs_the_project_and_merges_both_phases(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "project", project)
+    shutil.copy(FIXTURES / "racy_counter.c", project / "fixturepkg" / "clean_funcs.c")
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    start, end = text.index("\n[build-system]\n"), text.index("\n[project]\n")
+    pyproject.write_text(text[:start + 1] + '[build-system]\nrequires = []\n'
+                         'build-backend = "stdlib_backend"\nbackend-path = ["."]\n' + text[end:])
+    # The module is built as fixturepkg.clean_funcs; its PyInit name must follow.
+    source = project / "fixturepkg" / "clean_funcs.c"
+    source.write_text(source.read_text().replace("PyInit_racy_counter", "PyInit_clean_funcs")
+                      .replace('"racy_counter"', '"clean_funcs"'))
+    out = tmp_path / "report.json"
+    code = main(["scan", str(project), "--stress", "--python", sys.executable,
+                 "--pip-arg=--no-index", "--timeout", "2", "--trials", "3", "--format", "json",
+                 "-o", str(out), "--no-cache", "--jobs", "1", "--no-progress"])
+    capsys.readouterr()
+    data = json.loads(out.read_text())
+    assert code == 1, data["diagnostics"]
+    evidence = {f["evidence"] for f in data["findings"]}
+    assert evidence == {"static", "dynamic"}
+    (module,) = data["stress"]["modules"]
+    assert module["module"] == "fixturepkg.clean_funcs" and module["verdict"] == "problems"
+    assert not list(project.glob("*.egg-info")) and not (project / "build").exists()
+
+
+# -- on a free-threaded build --------------------------------------------------------------------
+
+def _free_threaded_python() -> tuple[str | None, str]:
+    wanted = os.environ.get("GILAUDIT_TEST_PYTHON")
+    names = [wanted] if wanted else ["python3.15t", "python3.14t", "python3.13t", "python3t"]
+    for name in names:
+        exe = shutil.which(name) if os.sep not in name else name
+        if exe is None:
+            continue
+        got = describe(exe, found_by="test")
+        if isinstance(got, Interpreter) and got.free_threaded:
+            return exe, ""
+        if wanted:
+            return None, f"GILAUDIT_TEST_PYTHON={wanted} is not a free-threaded interpreter"
+    return None, ("no free-threaded interpreter: set GILAUDIT_TEST_PYTHON=/path/to/python3.14t "
+                  "or put python3.13t/python3.14t on PATH")
+
+
+@pytest.fixture(scope="module")
+def ft_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    python, why = _free_threaded_python()
+    if python is None:
+        pytest.skip(why)
+    out = tmp_path_factory.mktemp("ft-fixtures")
+    for name in ("undeclared", "legacy", "racy_counter", "gil_racy", "clean_counter",
+                 "clean_funcs"):
+        build_extension(FIXTURES / f"{name}.c", out, python=python)
+    return python, out
+
+
+def test_ft_importing_an_undeclared_module_reenables_the_gil(ft_built: tuple[str, Path],
+                                                             tmp_path: Path) -> None:
+    python, out = ft_built
+    got = _stress(["undeclared", "legacy", "clean_counter"], [out], tmp_path, python=python)
+    reenabled = {f.module for f in got.findings if f.rule == "FT200"}
+    assert reenabled == {"undeclared", "legacy"}
+    by = {m.module: m for m in got.summary.modules}
+    assert by["undeclared"].gil_reenabled is True and by["clean_counter"].gil_reenabled is False
+    assert "undeclared" in next(f.message for f in got.findings if f.module == "undeclared")
+    assert got.summary.caveat == "" and got.summary.interpreter["free_threaded"] is True
+    # driven with the GIL kept off, so what would break without it still shows
+    assert got.summary.settings["python_gil_env"] == "0"
+    assert by["undeclared"].verdict == "problems" and by["undeclared"].driven
+
+
+def test_ft_a_race_the_gil_used_to_prevent_is_a_wrong_result(ft_built: tuple[str, Path],
+                                                             tmp_path: Path) -> None:
+    python, out = ft_built
+    got = _stress(["gil_racy", "clean_counter", "clean_funcs"], [out], tmp_path,
+                  StressOptions(threads=8, iterations=2000, trials=10, budget=60, timeout=5),
+                  python=python)
+    assert {(f.module, f.rule) for f in got.findings} == {("gil_racy", "FT204")}
+    verdicts = {m.module: m.verdict for m in got.summary.modules}
+    assert verdicts == {"gil_racy": "problems", "clean_counter": "clean", "clean_funcs": "clean"}
