@@ -29,6 +29,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bench_scan.py
+	$(BIN)/python bench/bench_stress.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

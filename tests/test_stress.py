@@ -336,6 +336,16 @@ def test_a_journal_that_ends_cleanly_is_no_death() -> None:
     assert death_of(_run([{"kind": "done"}], 0, ""), 10) is None
 
 
+@pytest.fixture
+def _offline_pip(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("PIP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    yield
+
+
+
 # -- the command line ---------------------------------------------------------------------------
 
 def test_cli_stress_json_and_exit_codes(built: Path, tmp_path: Path,
@@ -370,6 +380,33 @@ def test_cli_stress_with_no_interpreter(tmp_path: Path, capsys: pytest.CaptureFi
     assert "no-interpreter" in out and "bad-interpreter" in out
 
 
+@pytest.mark.usefixtures("_offline_pip")
+def test_cli_stress_of_a_wheel_that_does_not_install(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    wheel = tmp_path / "broken-1.0-cp311-cp311-linux_x86_64.whl"
+    wheel.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    out = tmp_path / "r.json"
+    code = main(["stress", str(wheel), "--python", sys.executable, "--format", "json",
+                 "-o", str(out), "--no-progress", "--pip-arg=--no-index"])
+    capsys.readouterr()
+    data = json.loads(out.read_text())
+    assert code == 3
+    assert [d["kind"] for d in data["diagnostics"]] == ["install-failed"]
+    assert data["stress"]["modules"] == []
+
+
+def test_a_whole_run_budget_is_shared_and_kept(built: Path, tmp_path: Path) -> None:
+    import time  # noqa: PLC0415
+
+    options = StressOptions(threads=8, iterations=100, trials=5, timeout=2.0, total_budget=8.0)
+    started = time.monotonic()
+    got = _stress(["deadlock", "clean_funcs"], [built], tmp_path, options)
+    took = time.monotonic() - started
+    assert took < 8.0 + 2 * options.timeout + 5, took
+    verdicts = {m.module: m.verdict for m in got.summary.modules}
+    assert verdicts["clean_funcs"] == "clean"
+
+
 def test_cli_text_report_shows_the_exercised_surface(built: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["stress", "clean_counter", "--import-path", str(built), "--python",
@@ -380,15 +417,6 @@ def test_cli_text_report_shows_the_exercised_surface(built: Path,
     assert "clean_counter: clean" in out
     assert "driven Counter.increment: obj.increment() on mod.Counter()" in out
     assert "No issues found" in out
-
-
-@pytest.fixture
-def _offline_pip(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("PIP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    yield
 
 
 @pytest.mark.usefixtures("_offline_pip")

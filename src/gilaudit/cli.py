@@ -98,8 +98,9 @@ def _stress_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--trials", type=int, default=5,
                    help="repetitions with different seeds (races are probabilistic)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--budget", type=float, default=60.0, metavar="SECONDS",
-                   help="time per module, everything included (default 60)")
+    g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="time for the whole stress run, shared fairly by the modules "
+                        "(default: 60 s per module)")
     g.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="no call returning for this long is a hang (default 10)")
     g.add_argument("--repro-dir", type=Path, default=None, metavar="DIR",
@@ -115,13 +116,14 @@ def _stress_request(args: argparse.Namespace, targets: tuple[str, ...],
     from gilaudit.dynamic.stress import StressOptions, default_threads  # noqa: PLC0415
 
     for name in ("iterations", "trials", "budget", "timeout"):
-        if getattr(args, name) <= 0:
+        value = getattr(args, name)
+        if value is not None and value <= 0:
             raise UsageError(f"--{name} must be more than 0")
     if args.threads is not None and not 1 <= args.threads <= 256:
         raise UsageError("--threads must be between 1 and 256")
     options = StressOptions(threads=args.threads or default_threads(),
                             iterations=args.iterations, trials=args.trials, seed=args.seed,
-                            budget=args.budget, timeout=args.timeout)
+                            total_budget=args.budget, timeout=args.timeout)
     repro = args.repro_dir
     if repro is None:
         base = args.output.parent if args.output is not None else Path.cwd()
@@ -146,10 +148,15 @@ def _run_stress(args: argparse.Namespace, book: RuleBook, targets: tuple[str, ..
             print(f"gilaudit: stressed {module}: {got.verdict} ({got.seconds:.1f} s)",
                   file=sys.stderr)
 
-    if show:
-        print(f"gilaudit: stress phase, up to {request.options.budget:g} s per module ...",
-              file=sys.stderr)
-    return run_stress(request, book, on_module=on_module)
+    def on_interpreter(label: str, free_threaded: bool) -> None:
+        # Said even without a terminal: which interpreter ran decides what the result means.
+        print(f"gilaudit: stress phase under {label}", file=sys.stderr)
+        if not free_threaded:
+            print("gilaudit: not a free-threaded interpreter: races the GIL prevents cannot "
+                  "show (code that releases the GIL around shared state, crashes and hangs "
+                  "still do)", file=sys.stderr)
+
+    return run_stress(request, book, on_module=on_module, on_interpreter=on_interpreter)
 
 
 def _write_report(args: argparse.Namespace, report: Report) -> None:
@@ -317,9 +324,10 @@ def _cmd_interpreters(args: argparse.Namespace) -> int:
 def _matcher_location(rule_id: str) -> dict[str, object] | None:
     import inspect  # noqa: PLC0415
 
+    from gilaudit.dynamic.evidence import EVIDENCE  # noqa: PLC0415
     from gilaudit.static.matchers import REGISTRY  # noqa: PLC0415
 
-    for matcher, ids in REGISTRY:
+    for matcher, ids in [*REGISTRY, *EVIDENCE]:
         if rule_id in ids:
             _lines, start = inspect.getsourcelines(matcher)
             return {"function": matcher.__name__, "file": inspect.getsourcefile(matcher),

@@ -8,13 +8,14 @@ the parameters a reproducer script needs to do the same thing again.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gilaudit.dynamic.imports import ChildRun, ImportOutcome, signal_name
 
-__all__ = ["Death", "Problem", "death_of", "import_problems", "result_problems",
-           "sequence_problem"]
+__all__ = ["EVIDENCE", "Death", "Problem", "death_of", "death_problem", "import_problems",
+           "result_problems", "sequence_problem"]
 
 _FRAME = re.compile(r'File "<gilaudit: ([^>]+)>"')
 _MAX_NOTE = 6000
@@ -277,3 +278,12 @@ def sequence_problem(module: str, serial: list[dict[str, Any]], again: list[dict
                    "threads": threads, "iterations": iterations, "trials": 1, "seed": seed,
                    "expected_state": diffs})
     return None
+
+
+# Where each dynamic rule's evidence is turned into a problem (`gilaudit explain --json`).
+EVIDENCE: tuple[tuple[Callable[..., Any], frozenset[str]], ...] = (
+    (import_problems, frozenset({"FT200", "FT201"})),
+    (death_problem, frozenset({"FT202", "FT203"})),
+    (result_problems, frozenset({"FT204", "FT205"})),
+    (sequence_problem, frozenset({"FT204"})),
+)

@@ -56,11 +56,24 @@ def choose_interpreter(python: str | None) -> tuple[it.Interpreter | None, list[
 
 
 def run_stress(request: StressRequest, book: RuleBook,
-               on_module: Callable[[str, ModuleStress], None] | None = None) -> Report:
+               on_module: Callable[[str, ModuleStress], None] | None = None,
+               on_interpreter: Callable[[str, bool], None] | None = None) -> Report:
     started = time.perf_counter()
     interpreter, diagnostics = choose_interpreter(request.python)
+    if interpreter is not None and on_interpreter is not None:
+        on_interpreter(f"{interpreter.label} [{interpreter.found_by}]",
+                       interpreter.free_threaded)
     findings: list[Finding] = []
     summaries: list[StressSummary] = []
+    total = request.options.total_budget
+    deadline = time.monotonic() + total if total is not None else None
+
+    def options_now() -> StressOptions:
+        if deadline is None:
+            return request.options
+        return dataclasses.replace(request.options,
+                                   total_budget=max(1.0, deadline - time.monotonic()))
+
     if interpreter is None:
         diagnostics.append(Diagnostic(
             path=request.python, kind="no-interpreter",
@@ -74,7 +87,7 @@ def run_stress(request: StressRequest, book: RuleBook,
             if modules:
                 result = stress_modules(interpreter, modules,
                                         import_paths=list(request.import_paths),
-                                        options=request.options, book=book,
+                                        options=options_now(), book=book,
                                         repro_dir=request.repro_dir, on_module=on_module)
                 _collect(result, findings, diagnostics, summaries)
             for index, target in enumerate(paths):
@@ -103,7 +116,7 @@ def run_stress(request: StressRequest, book: RuleBook,
                 venv_python = dataclasses.replace(interpreter, executable=installed.python)
                 result = stress_modules(venv_python, list(installed.modules),
                                         import_paths=list(request.import_paths),
-                                        options=request.options, book=book,
+                                        options=options_now(), book=book,
                                         repro_dir=request.repro_dir, on_module=on_module)
                 _collect(result, findings, diagnostics, summaries)
     stress = _merged(summaries, interpreter, request.options)

@@ -9,6 +9,7 @@ then concurrent). What the journals say becomes problems, the exercised surface 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class StressOptions:
     trials: int = 5
     seed: int = 0
     budget: float = 60.0  # seconds per module, everything included
+    total_budget: float | None = None  # the whole run; modules share what is left fairly
     timeout: float = 10.0  # seconds without any call returning before a hang is declared
     import_timeout: float = 60.0
     memory_bytes: int = 8 << 30
@@ -66,6 +68,7 @@ class StressOptions:
     def to_dict(self) -> dict[str, Any]:
         return {"threads": self.threads, "iterations": self.iterations,
                 "trials": self.trials, "seed": self.seed, "budget": self.budget,
+                "total_budget": self.total_budget,
                 "timeout": self.timeout, "import_timeout": self.import_timeout,
                 "memory_bytes": self.memory_bytes}
 
@@ -352,9 +355,15 @@ def stress_modules(interpreter: Interpreter, modules: list[str], *, import_paths
     results: list[ModuleStress] = []
     problems: list[Problem] = []
     diagnostics: list[Diagnostic] = []
-    for module in modules:
+    run_deadline = (time.monotonic() + options.total_budget
+                    if options.total_budget is not None else None)
+    for index, module in enumerate(modules):
+        share = options
+        if run_deadline is not None:
+            left = (run_deadline - time.monotonic()) / (len(modules) - index)
+            share = dataclasses.replace(options, budget=max(1.0, left))
         got = stress_module(interpreter.executable, module, import_paths=import_paths,
-                            options=options, free_threaded=free_threaded)
+                            options=share, free_threaded=free_threaded)
         results.append(got.stress)
         problems.extend(got.problems)
         diagnostics.extend(got.diagnostics)
