@@ -15,6 +15,7 @@ import pytest
 from gilaudit.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
+REPORT_SCHEMA = Path(__file__).parent.parent / "src/gilaudit/report/schema/report-1.schema.json"
 RULE_FIXTURES = FIXTURES / "rules"
 REPO = Path(__file__).parent.parent
 
@@ -31,6 +32,8 @@ def scan_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> ScanJson:
                      "--jobs", "1", "--no-progress"])
         capsys.readouterr()
         data = json.loads(out.read_text()) if out.exists() and out.stat().st_size else {}
+        if data:
+            validate_report(data)
         return code, data
 
     return run
@@ -56,3 +59,11 @@ def compile_shared(source: Path, output: Path) -> subprocess.CompletedProcess[st
     cmd = [gcc, "-shared", "-fPIC", "-O0", f"-I{include}", f"-I{RULE_FIXTURES}", "-x", "c",
            str(source), "-o", str(output)]
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def validate_report(data: dict[str, Any]) -> None:
+    """Every JSON report the tests write must match the schema gilaudit ships."""
+    import jsonschema  # noqa: PLC0415 - a dev dependency, only for the tests
+
+    schema = json.loads(REPORT_SCHEMA.read_text())
+    jsonschema.Draft202012Validator(schema).validate(data)

@@ -37,8 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     scan = sub.add_parser("scan", help="static analysis of extension sources")
     scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    scan.add_argument("--format", choices=("text", "json"), default="text")
-    scan.add_argument("-o", "--output", type=Path, help="write the report here (default stdout)")
+    _output_arguments(scan)
     scan.add_argument("--fail-on", choices=FAIL_ON, default=None,
                       help="lowest severity that makes the exit code 1 (default: config, "
                            "else error)")
@@ -52,7 +51,6 @@ def _parser() -> argparse.ArgumentParser:
                                                                 "all cores)")
     scan.add_argument("--no-cache", action="store_true", help="parse everything again")
     scan.add_argument("--cache-dir", type=Path, default=None)
-    scan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     scan.add_argument("--no-progress", action="store_true")
     scan.add_argument("--stress", action="store_true",
                       help="also run the dynamic phase: install the target under --python "
@@ -67,12 +65,25 @@ def _parser() -> argparse.ArgumentParser:
     stress.add_argument("targets", nargs="+", metavar="TARGET")
     stress.add_argument("--import-path", action="append", default=[], metavar="DIR",
                         help="where already built modules are (added to the child's path)")
-    stress.add_argument("--format", choices=("text", "json"), default="text")
-    stress.add_argument("-o", "--output", type=Path, help="write the report here")
+    _output_arguments(stress)
     stress.add_argument("--fail-on", choices=FAIL_ON, default="error")
-    stress.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     stress.add_argument("--no-progress", action="store_true")
     _stress_arguments(stress)
+    report = sub.add_parser(
+        "report", help="merge saved JSON reports (scan and stress runs) and render them again",
+        description="Nothing is re-run: the JSON reports are merged (one verdict per module, "
+                    "duplicates collapsed, static findings a stress run confirms marked) and "
+                    "written in every format asked for.")
+    report.add_argument("results", nargs="+", type=Path, metavar="RESULTS.json")
+    _output_arguments(report)
+    report.add_argument("--fail-on", choices=FAIL_ON, default="error")
+    baseline = sub.add_parser(
+        "baseline", help="write a baseline: the findings to accept as known",
+        description="PATH is a saved JSON report or a project to scan now. With "
+                    "`--baseline FILE`, scan, stress and report count only findings that are "
+                    "not in FILE towards --fail-on.")
+    baseline.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    baseline.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     rules = sub.add_parser("rules", help="list the rule catalogue")
     rules.add_argument("--json", action="store_true")
     interp = sub.add_parser("interpreters",
@@ -85,6 +96,45 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("rule", metavar="FTnnn")
     explain.add_argument("--json", action="store_true")
     return p
+
+
+FORMATS = ("text", "json", "html", "sarif", "junit", "markdown")
+
+
+def _output_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("--format", action="append", choices=FORMATS, default=None,
+                   help="text (default), json, html, sarif, junit or markdown; repeat it with "
+                        "-o to write several formats in one run")
+    g.add_argument("-o", "--output", action="append", type=Path, default=None, metavar="FILE",
+                   help="where the matching --format goes (default: standard output)")
+    for fmt in FORMATS[1:]:
+        g.add_argument(f"--{fmt}", dest=f"to_{fmt}", type=Path, default=None, metavar="FILE",
+                       help=f"also write the {fmt} report to FILE")
+    g.add_argument("--baseline", type=Path, default=None, metavar="FILE",
+                   help="only findings not in this baseline count towards --fail-on")
+    g.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
+def _destinations(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    """(format, file or None for standard output), from --format/-o pairs and --html FILE..."""
+    formats: list[str] = list(args.format or [])
+    outputs: list[Path] = list(args.output or [])
+    if len(outputs) > max(len(formats), 1):
+        raise UsageError("more -o/--output than --format: give each output its --format")
+    if not formats:
+        formats = ["text"] if outputs or not _shortcuts(args) else []
+    pairs: list[tuple[str, Path | None]] = [
+        (fmt, outputs[i] if i < len(outputs) else None) for i, fmt in enumerate(formats)]
+    pairs += _shortcuts(args)
+    if sum(1 for _f, out in pairs if out is None) > 1:
+        raise UsageError("only one format can go to standard output: give the others -o FILE")
+    return pairs
+
+
+def _shortcuts(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    return [(fmt, getattr(args, f"to_{fmt}")) for fmt in FORMATS[1:]
+            if getattr(args, f"to_{fmt}", None) is not None]
 
 
 def _stress_arguments(p: argparse.ArgumentParser) -> None:
@@ -126,7 +176,8 @@ def _stress_request(args: argparse.Namespace, targets: tuple[str, ...],
                             total_budget=args.budget, timeout=args.timeout)
     repro = args.repro_dir
     if repro is None:
-        base = args.output.parent if args.output is not None else Path.cwd()
+        files = [out for _fmt, out in _destinations(args) if out is not None]
+        base = files[0].parent if files else Path.cwd()
         repro = base / "gilaudit-repro"
     return StressRequest(targets=targets, python=args.python,
                          import_paths=tuple(str(Path(d).resolve()) for d in import_paths),
@@ -159,28 +210,79 @@ def _run_stress(args: argparse.Namespace, book: RuleBook, targets: tuple[str, ..
     return run_stress(request, book, on_module=on_module, on_interpreter=on_interpreter)
 
 
-def _write_report(args: argparse.Namespace, report: Report) -> None:
-    from gilaudit.report.json_report import render_json  # noqa: PLC0415
+def _finish(args: argparse.Namespace, report: Report) -> Report:
+    """Verdicts, confirmation marks and the baseline comparison, before any writer runs."""
+    from gilaudit.report.merge import apply_baseline, finalise, load_baseline  # noqa: PLC0415
+
+    if args.baseline is not None:
+        report = apply_baseline(report, load_baseline(args.baseline), str(args.baseline))
+    return finalise(report)
+
+
+def _write_report(args: argparse.Namespace, report: Report, book: RuleBook) -> None:
+    from gilaudit.report.writers import render  # noqa: PLC0415
+
+    pairs = _destinations(args)
+    for fmt, path in pairs:
+        if fmt == "text":
+            color = {"always": True, "never": False}.get(args.color)
+            if path is not None and color is None:
+                color = False
+            with _output(path) as out:
+                render_text_to(report, out, color)
+            continue
+        text = render(fmt, report, book)
+        with _output(path) as out:
+            out.write(text)
+
+
+def render_text_to(report: Report, out: TextIO, color: bool | None) -> None:
     from gilaudit.report.text import render_text  # noqa: PLC0415
 
-    with _output(args.output) as out:
-        if args.format == "json":
-            out.write(render_json(report))
-        else:
-            color = {"always": True, "never": False}.get(args.color)
-            if args.output is not None and color is None:
-                color = False
-            render_text(report, out, color=color)
+    render_text(report, out, color=color)
 
 
 def _cmd_stress(args: argparse.Namespace, book: RuleBook) -> int:
     from gilaudit.dynamic.session import nothing_ran  # noqa: PLC0415
 
-    report = _run_stress(args, book, tuple(args.targets), tuple(args.import_path))
-    _write_report(args, report)
+    _destinations(args)  # a usage error before minutes of work, not after
+    report = _finish(args, _run_stress(args, book, tuple(args.targets),
+                                       tuple(args.import_path)))
+    _write_report(args, report, book)
     if nothing_ran(report):
         return 3
     return _exit_code(report, args.fail_on, analysed=True)
+
+
+def _cmd_report(args: argparse.Namespace, book: RuleBook) -> int:
+    from gilaudit.report.merge import load_report, merge  # noqa: PLC0415
+
+    _destinations(args)
+    report = _finish(args, merge([load_report(p) for p in args.results]))
+    _write_report(args, report, book)
+    return _exit_code(report, args.fail_on, analysed=True)
+
+
+def _cmd_baseline(args: argparse.Namespace, book: RuleBook) -> int:
+    from gilaudit.report.merge import baseline_dict, load_report, merge  # noqa: PLC0415
+    from gilaudit.scan import ScanOptions, run_scan  # noqa: PLC0415
+
+    reports = []
+    to_scan = []
+    for path in args.paths:
+        if path.suffix == ".json" and path.is_file():
+            reports.append(load_report(path))  # a bad one is an error, not a project to scan
+        else:
+            to_scan.append(path)
+    if to_scan:
+        scanned, _fail_on = run_scan(ScanOptions(targets=tuple(to_scan)), book)
+        reports.append(scanned)
+    data = baseline_dict(merge(reports))
+    with _output(args.output) as out:
+        out.write(json.dumps(data, indent=2) + "\n")
+    print(f"gilaudit: wrote a baseline of {len(data['findings'])} finding(s) to {args.output}",
+          file=sys.stderr)
+    return 0
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
@@ -224,6 +326,7 @@ def _cmd_scan(args: argparse.Namespace, book: RuleBook) -> int:
 
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (all cores) or more")
+    _destinations(args)
     interactive = sys.stderr.isatty() and not args.no_progress
     gen = _progress_bar(interactive)
     bar = next(gen)
@@ -260,18 +363,18 @@ def _cmd_scan(args: argparse.Namespace, book: RuleBook) -> int:
             diagnostics=report.diagnostics + dynamic.diagnostics, stress=dynamic.stress,
             seconds=report.seconds + dynamic.seconds,
             options={**report.options, "stress": dynamic.options})
-    _write_report(args, report)
+    report = _finish(args, report)
+    _write_report(args, report, book)
     return _exit_code(report, fail_on)
 
 
 def _exit_code(report: Report, fail_on: str, *, analysed: bool | None = None) -> int:
     if analysed is None:
         analysed = any(v.startswith("parsed") for v in report.files.values())
-    if fail_on != "never":
-        threshold = severity_rank(fail_on)
-        if any(severity_rank(f.severity) >= threshold and not f.preview
-               for f in report.findings):
-            return 1
+    if fail_on != "never" and any(
+            severity_rank(f.severity) >= severity_rank(fail_on) and not f.preview
+            and f.baseline != "known" for f in report.findings):
+        return 1
     return 0 if analysed else 3
 
 
@@ -381,6 +484,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_interpreters(args)
         if args.command == "stress":
             return _cmd_stress(args, book)
+        if args.command == "report":
+            return _cmd_report(args, book)
+        if args.command == "baseline":
+            return _cmd_baseline(args, book)
         return _cmd_explain(args, book)
     except GilauditError as exc:
         print(f"gilaudit: error: {exc}", file=sys.stderr)

@@ -7,11 +7,13 @@ from typing import Any, Literal
 
 __all__ = [
     "SEVERITIES",
+    "VERDICTS",
     "Diagnostic",
     "Driven",
     "Finding",
     "Location",
     "ModuleStress",
+    "ModuleVerdict",
     "Note",
     "Project",
     "Report",
@@ -80,6 +82,8 @@ class Finding:
     preview: bool = False
     evidence: Literal["static", "dynamic"] = "static"
     reproducer: str | None = None  # a dynamic finding's standalone script, when written
+    confirmed: bool = False  # a static finding that a dynamic one confirmed (merge)
+    baseline: Literal["new", "known"] | None = None  # set when compared with a baseline
     # Stable across edits that move code: rule, path, symbol, function and the code itself,
     # never the line number (baselines and SARIF partial fingerprints use it).
     fingerprint: str = ""
@@ -110,7 +114,9 @@ class Finding:
                    callable=d.get("callable"), function=d.get("function"),
                    code=d.get("code", ""), notes=notes, preview=bool(d.get("preview")),
                    evidence=d.get("evidence", "static"), fingerprint=d.get("fingerprint", ""),
-                   reproducer=d.get("reproducer"))
+                   reproducer=d.get("reproducer"), confirmed=bool(d.get("confirmed")),
+                   baseline=d.get("baseline") if d.get("baseline") in ("new", "known")
+                   else None)
 
     def to_dict(self) -> dict[str, Any]:
         loc = self.location
@@ -135,6 +141,8 @@ class Finding:
             "preview": self.preview,
             "evidence": self.evidence,
             "reproducer": self.reproducer,
+            "confirmed": self.confirmed,
+            "baseline": self.baseline,
             "fingerprint": self.fingerprint,
         }
 
@@ -191,6 +199,44 @@ class Report:
     seconds: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
     stress: StressSummary | None = None  # the dynamic phase, when it ran
+    file_modules: dict[str, str] = field(default_factory=dict)  # path -> extension module
+    modules: tuple[ModuleVerdict, ...] = ()  # one verdict per extension module (merge)
+    generated: str = ""  # when the report was made, ISO 8601 UTC
+    baseline: dict[str, Any] | None = None  # {"path", "known", "new"} when one was given
+
+
+VERDICTS = ("ready", "declared but hazards", "not ready", "not declared", "not exercised",
+            "unknown")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModuleVerdict:
+    """One extension module's answer: ready for free-threaded CPython or not, and why."""
+
+    module: str  # "(project)" for findings that belong to no one module
+    verdict: str  # one of VERDICTS
+    reason: str
+    declared: bool | None  # declares free-threading support; None when nothing says
+    files: tuple[str, ...] = ()
+    errors: int = 0
+    warnings: int = 0
+    info: int = 0
+    stress: str | None = None  # the stress phase's verdict for it, when it was stressed
+    free_threaded_evidence: bool = False  # stressed on a free-threaded interpreter
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"module": self.module, "verdict": self.verdict, "reason": self.reason,
+                "declared": self.declared, "files": list(self.files), "errors": self.errors,
+                "warnings": self.warnings, "info": self.info, "stress": self.stress,
+                "free_threaded_evidence": self.free_threaded_evidence}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModuleVerdict:
+        return cls(module=d["module"], verdict=d["verdict"], reason=d.get("reason", ""),
+                   declared=d.get("declared"), files=tuple(d.get("files", ())),
+                   errors=int(d.get("errors", 0)), warnings=int(d.get("warnings", 0)),
+                   info=int(d.get("info", 0)), stress=d.get("stress"),
+                   free_threaded_evidence=bool(d.get("free_threaded_evidence")))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

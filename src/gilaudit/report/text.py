@@ -15,17 +15,22 @@ __all__ = ["render_text"]
 
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
 _VERDICT = {"clean": "bold green", "problems": "bold red", "not exercised": "bold yellow",
-            "could not run": "bold magenta"}
+            "could not run": "bold magenta", "ready": "bold green", "not ready": "bold red",
+            "declared but hazards": "bold yellow", "not declared": "bold red",
+            "unknown": "bold"}
 _NOTE_LINES = 14  # of a stack dump; the JSON report and the reproducer have all of it
 
 
 def _finding(console: Console, f: Finding) -> None:
     loc = f.location
     where = f"{loc.path}:{loc.line}:{loc.column}" if loc else (f.module or "?")
-    preview = " (preview)" if f.preview else ""
+    marks = (" (preview)" if f.preview else "") + (" (confirmed by the stress phase)"
+                                                   if f.confirmed else "")
+    if f.baseline == "known":
+        marks += " (in the baseline)"
     console.print(
         f"[bold]{escape(where)}[/]: [{_STYLE[f.severity]}]{f.severity}[/]: "
-        f"{escape(f.message)} [dim]\\[{f.rule}]{preview}[/]",
+        f"{escape(f.message)} [dim]\\[{f.rule}]{marks}[/]",
         soft_wrap=True, highlight=False,
     )
     if f.code and loc:
@@ -81,6 +86,17 @@ def render_text(report: Report, out: TextIO, *, color: bool | None = None) -> No
         console.print()
     if report.stress is not None:
         _stress(console, report.stress)
+    if report.modules:
+        console.print("[bold]Verdicts:[/]")
+        for v in report.modules:
+            console.print(f"  {escape(v.module)}: [{_VERDICT.get(v.verdict, 'bold')}]"
+                          f"{v.verdict}[/] - {escape(v.reason)}", soft_wrap=True)
+        console.print()
+    if report.baseline:
+        console.print(f"Baseline {escape(str(report.baseline.get('path')))}: "
+                      f"{report.baseline.get('new')} new, {report.baseline.get('known')} "
+                      "known (known findings do not fail the run)")
+        console.print()
     if report.diagnostics:
         console.print("[bold]Not fully analysed:[/]")
         for d in report.diagnostics:
