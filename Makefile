@@ -14,9 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Scan the bundled example extension; it has real problems, so exit status 1 is expected.
+# Scan the bundled example extension and write every report format into demo-report/; it has
+# real problems, so exit status 1 is expected.
 demo: install
-	$(BIN)/gilaudit scan examples/spamcache; test $$? -eq 1
+	mkdir -p demo-report
+	$(BIN)/gilaudit scan examples/spamcache --no-progress \
+	    --json demo-report/report.json --html demo-report/report.html \
+	    --sarif demo-report/report.sarif --junit demo-report/junit.xml \
+	    --markdown demo-report/summary.md --format text; test $$? -eq 1
 
 test: lint unit
 

@@ -228,6 +228,117 @@ def test_dangerous_names_are_skipped_and_listed(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_the_surface_is_what_the_module_exposes_not_what_its_objects_say(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "pymods"
+    (folder / "pkgx").mkdir(parents=True)
+    (folder / "pkgx" / "__init__.py").write_text("from pkgx._impl import dumps, Box\n")
+    (folder / "pkgx" / "_impl.py").write_text(textwrap.dedent("""
+        from os.path import join
+        def dumps(x):
+            return repr(x)
+        dumps.__module__ = "pkgx"          # as orjson.orjson's functions say "orjson"
+        class Box:
+            def __init__(self):
+                self.items = []
+            def remove(self, x):            # a container operation, not a file deletion
+                if x in self.items:
+                    self.items.remove(x)
+            def add(self, *args):           # *args: tried with one and two arguments too
+                if not args:
+                    raise TypeError("add() needs something")
+                self.items.extend(args)
+        Box.__module__ = "pkgx"
+        def remove_all_files(path):
+            raise AssertionError("must never be called")
+        class Trouble(Exception):
+            pass
+        """))
+    (folder / "privmod.py").write_text("def _escape(s):\n    return s.replace('<', '&lt;')\n")
+    got = _stress(["pkgx._impl", "privmod"], [folder], tmp_path,
+                  StressOptions(threads=4, iterations=20, trials=1, budget=30, timeout=2))
+    by = {m.module: m for m in got.summary.modules}
+    driven = {d.name: d for d in by["pkgx._impl"].driven}
+    assert {"dumps", "Box.remove", "Box.add"} <= set(driven)
+    assert driven["Box.add"].call.startswith("obj.add(") and driven["Box.add"].call != \
+        "obj.add()"
+    undriven = {u.name: u for u in by["pkgx._impl"].undriven}
+    assert undriven["remove_all_files"].skipped and "deletes files" in \
+        undriven["remove_all_files"].reason
+    assert "exception class" in undriven["Trouble"].reason
+    assert "join" not in driven and "join" not in undriven  # os.path's, not this module's
+    assert [d.name for d in by["privmod"].driven] == ["_escape"]  # only private names: used
+    assert got.findings == ()
+
+
+def test_a_module_whose_every_call_raises_is_not_exercised(tmp_path: Path) -> None:
+    folder = _python_module(tmp_path, "grumpy", """
+        def no(*args):
+            raise ValueError("never")
+        """)
+    got = _stress(["grumpy"], [folder], tmp_path,
+                  StressOptions(threads=4, iterations=20, trials=1, budget=30, timeout=2))
+    (module,) = got.summary.modules
+    assert module.verdict == "not exercised" and "raised" in module.reason
+    assert module.driven[0].raises == "ValueError"
+
+
+def test_a_missing_optional_dependency_is_a_diagnostic_not_a_finding(tmp_path: Path) -> None:
+    folder = _python_module(tmp_path, "needs_backend", "import _no_such_backend_here\n")
+    got = _stress(["needs_backend", "no_such_module_at_all"], [folder], tmp_path)
+    assert {f.module for f in got.findings} == {"no_such_module_at_all"}  # itself missing
+    (diag,) = got.diagnostics
+    assert diag.kind == "missing-dependency" and "_no_such_backend_here" in diag.message
+    verdicts = {m.module: m.verdict for m in got.summary.modules}
+    assert verdicts["needs_backend"] == "could not run"
+
+
+def test_a_deliberate_guard_is_a_warning_and_a_reproducer_that_cannot_start_says_so(
+        built: Path, tmp_path: Path) -> None:
+    got = _stress(["racy_raise"], [built], tmp_path)
+    (found,) = got.findings
+    assert found.severity == "warning" and "deliberate" in found.notes[0].message
+    assert found.reproducer is not None
+    script = Path(found.reproducer)
+    script.write_text(script.read_text().replace("'racy_raise'", "'racy_raise_gone'"))
+    proc = _run_repro(str(script))
+    assert proc.returncode == 2 and "could not run the reproducer" in proc.stdout
+
+
+@pytest.mark.usefixtures("_offline_pip")
+def test_a_wheel_targets_reproducers_keep_their_environment(built: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            ) -> None:
+    import zipfile  # noqa: PLC0415
+
+    from packaging.tags import sys_tags  # noqa: PLC0415
+
+    so = next(built.glob("crashy.*"))
+    tag = str(next(iter(sys_tags())))
+    wheel = tmp_path / f"crashy-1.0-{tag}.whl"
+    info = "crashy-1.0.dist-info"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr(so.name, so.read_bytes())
+        z.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: crashy\nVersion: 1.0\n")
+        z.writestr(f"{info}/WHEEL", f"Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: "
+                                    f"false\nTag: {tag}\n")
+        z.writestr(f"{info}/RECORD", f"{so.name},,\n{info}/METADATA,,\n{info}/WHEEL,,\n"
+                                     f"{info}/RECORD,,\n")
+    out = tmp_path / "r.json"
+    code = main(["stress", str(wheel), "--python", sys.executable, "--timeout", "2",
+                 "--trials", "2", "--format", "json", "-o", str(out), "--no-progress",
+                 "--pip-arg=--no-index"])
+    capsys.readouterr()
+    data = json.loads(out.read_text())
+    assert code == 1, data["diagnostics"]
+    repro = next(f["reproducer"] for f in data["findings"] if f["callable"] == "boom")
+    python = data["stress"]["interpreter"]["executable"]
+    assert "gilaudit-repro/envs/" in python and Path(python).exists()
+    proc = subprocess.run([python, repro], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode < 0 or proc.returncode == 139, proc.stdout + proc.stderr
+
+
 def test_verdicts_never_call_an_unexercised_module_clean(built: Path, tmp_path: Path) -> None:
     folder = _python_module(tmp_path, "empty_mod", "VALUE = 1\n")
     got = _stress(["empty_mod", "import_crash", "import_hang", "import_exit", "no_such_module",

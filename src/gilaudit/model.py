@@ -253,19 +253,20 @@ class Driven:
     trials: int
     calls: int  # every call made, serial baselines included
     compared: tuple[str, ...] = ()  # what of the object the oracle compared
+    raises: str | None = None  # no arguments worked: only its error path was driven
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "call": self.call, "setup": self.setup,
                 "signature": self.signature, "threads": self.threads,
                 "iterations": self.iterations, "trials": self.trials, "calls": self.calls,
-                "compared": list(self.compared)}
+                "compared": list(self.compared), "raises": self.raises}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Driven:
         return cls(name=d["name"], kind=d["kind"], call=d["call"], setup=d.get("setup"),
                    signature=d.get("signature", ""), threads=d["threads"],
                    iterations=d["iterations"], trials=d["trials"], calls=d["calls"],
-                   compared=tuple(d.get("compared", ())))
+                   compared=tuple(d.get("compared", ())), raises=d.get("raises"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

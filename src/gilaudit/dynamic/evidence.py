@@ -15,7 +15,7 @@ from typing import Any
 from gilaudit.dynamic.imports import ChildRun, ImportOutcome, signal_name
 
 __all__ = ["EVIDENCE", "Death", "Problem", "death_of", "death_problem", "import_problems",
-           "result_problems", "sequence_problem"]
+           "looks_like_a_guard", "missing_dependency", "result_problems", "sequence_problem"]
 
 _FRAME = re.compile(r'File "<gilaudit: ([^>]+)>"')
 _MAX_NOTE = 6000
@@ -31,6 +31,7 @@ class Problem:
     detail: str
     notes: tuple[str, ...] = ()
     repro: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None  # instead of the rule's own
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,7 +76,8 @@ def death_of(run: ChildRun, timeout: float) -> Death | None:
     begin = _open_begin(records)
     dump = run.fault.strip()
     if run.code is None or "Timeout (" in dump:
-        category, how = "hang", f"no call returned within {timeout:g} s"
+        waited = float(begin.get("timeout") or timeout)
+        category, how = "hang", f"no call returned within {waited:g} s"
     elif run.code < 0:
         category, how = "crash", f"killed by {signal_name(-run.code)}"
     else:
@@ -186,12 +188,14 @@ def _setup_for(name: str, setups: dict[str, str]) -> str | None:
 def import_problems(outcome: ImportOutcome, free_threaded: bool) -> list[Problem]:
     module = outcome.module
     out: list[Problem] = []
-    if outcome.status != "ok":
+    if outcome.status != "ok" and missing_dependency(outcome) is None:
         notes = tuple(n for n in (outcome.traceback.strip(),
                                   ("stderr:\n" + outcome.stderr_tail.strip())
                                   if outcome.stderr_tail.strip() else "") if n)
+        detail = outcome.detail if outcome.status == "failed" else \
+            f"{outcome.status} ({outcome.detail})"
         out.append(Problem(category="import-failure", module=module, callable="",
-                           detail=f"{outcome.status}: {outcome.detail}", notes=notes,
+                           detail=detail, notes=notes,
                            repro={**_base_repro(module, "import-failure"), "mode": "import"}))
     if free_threaded and outcome.gil_reenabled:
         said = (f" (the interpreter's warning names `{outcome.gil_warning}`)"
@@ -202,6 +206,34 @@ def import_problems(outcome: ImportOutcome, free_threaded: bool) -> list[Problem
                    f"and {outcome.gil_after} after it",
             repro={**_base_repro(module, "gil-reenabled"), "mode": "import"}))
     return out
+
+
+_MISSING = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")
+
+
+def missing_dependency(outcome: ImportOutcome) -> str | None:
+    """The other module whose absence made the import fail (an optional backend, an extra
+    that is not installed): not the extension's fault, reported as a diagnostic."""
+    if outcome.status != "failed":
+        return None
+    m = _MISSING.match(outcome.detail)
+    if m is None:
+        return None
+    missing = m.group(1)
+    mine = outcome.module == missing or outcome.module.startswith(missing + ".") \
+        or missing.startswith(outcome.module + ".")
+    return None if mine else missing
+
+
+# A deliberate refusal of concurrent use (brotli's "encoder concurrent access", a generator's
+# "already executing") is correct behaviour the maintainer should confirm, not a crash-class
+# bug: reported as a warning, not an error.
+_GUARD = re.compile(r"concurren|already (?:executing|running|in use)|\bin use\b|re-?entr|"
+                    r"another thread|not thread.?safe|\bbusy\b", re.IGNORECASE)
+
+
+def looks_like_a_guard(message: str) -> bool:
+    return bool(_GUARD.search(message))
 
 
 def result_problems(module: str, result: dict[str, Any]) -> list[Problem]:
@@ -220,11 +252,17 @@ def result_problems(module: str, result: dict[str, Any]) -> list[Problem]:
                 + f" (trial {f.get('trial')}, seed {f.get('seed')})")
         if f["category"] == "concurrency-exception":
             serial = ", ".join(f.get("serial_errors", [])) or "nothing"
+            guard = looks_like_a_guard(str(f.get("message", "")))
+            notes = [f"first traceback:\n{f.get('traceback', '')}"]
+            if guard:
+                notes.insert(0, "the message reads like a deliberate refusal of concurrent use: "
+                                "correct if the object is documented as not shareable between "
+                                "threads (reported as a warning)")
             out.append(Problem(
                 category="concurrency-exception", module=module, callable=name,
                 detail=f"{f['error']}: {f['message']} in {f['count']} of {n * m} calls when "
                        f"{when}; the same calls made serially raised {serial}",
-                notes=(f"first traceback:\n{f.get('traceback', '')}",),
+                notes=tuple(notes), severity="warning" if guard else None,
                 repro={**base, "mode": "hammer", "error": f["error"]}))
         elif f.get("what") == "result":
             got = ", ".join(f.get("got", []))

@@ -137,9 +137,10 @@ def signal_name(number: int) -> str:
 
 
 def check_import(python: str, module: str, *, import_paths: list[str], timeout: float = 30.0,
-                 memory_bytes: int = 4 << 30) -> ImportOutcome:
+                 memory_bytes: int = 8 << 30,
+                 extra_env: dict[str, str] | None = None) -> ImportOutcome:
     run = run_child(python, "import", module, import_paths=import_paths, timeout=timeout,
-                    memory_bytes=memory_bytes)
+                    memory_bytes=memory_bytes, extra_env=extra_env)
     return outcome_of(run, module, timeout)
 
 

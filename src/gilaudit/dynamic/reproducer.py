@@ -27,7 +27,7 @@ def write_reproducer(params: dict[str, Any], *, python: str, directory: Path,
                      taken: set[str]) -> Path:
     """Write one script under ``directory``; ``taken`` keeps names unique within a run."""
     who = params.get("calls") or []
-    label = "+".join(c["name"] for c in who) if who else "import"
+    label = "+".join(c["name"] for c in who) if who else "module"
     stem = _UNSAFE.sub("_", f"{params['module']}-{label}-{params['category']}")[:120]
     name, n = f"{stem}.py", 2
     while name in taken:

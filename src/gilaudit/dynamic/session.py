@@ -92,22 +92,29 @@ def run_stress(request: StressRequest, book: RuleBook,
                 _collect(result, findings, diagnostics, summaries)
             for index, target in enumerate(paths):
                 work = Path(scratch) / f"target-{index}"
+                # The environment lives beside the reproducers, which run its interpreter;
+                # it is removed again when no reproducer needs it.
+                env_dir = (request.repro_dir / "envs" / _env_name(target, index)
+                           if request.repro_dir is not None else work / "env")
                 try:
                     installed = install_target(interpreter.executable, _copy(Path(target), work),
-                                               workdir=work, timeout=request.install_timeout,
+                                               workdir=env_dir, timeout=request.install_timeout,
                                                pip_args=request.pip_args)
                 except InstallError as exc:
+                    shutil.rmtree(env_dir, ignore_errors=True)
                     diagnostics.append(Diagnostic(
                         path=target, kind="install-failed",
                         message=f"{exc.message}" + (f"\n{exc.log_tail.strip()[-1500:]}"
                                                     if exc.log_tail.strip() else "")))
                     continue
                 except OSError as exc:
+                    shutil.rmtree(env_dir, ignore_errors=True)
                     diagnostics.append(Diagnostic(path=target, kind="install-failed",
                                                   message=f"cannot copy {target} to build "
                                                           f"it: {exc}"))
                     continue
                 if not installed.modules:
+                    shutil.rmtree(env_dir, ignore_errors=True)
                     diagnostics.append(Diagnostic(
                         path=target, kind="no-extension-modules",
                         message=f"{installed.distribution} {installed.version} installed no "
@@ -119,12 +126,19 @@ def run_stress(request: StressRequest, book: RuleBook,
                                         options=options_now(), book=book,
                                         repro_dir=request.repro_dir, on_module=on_module)
                 _collect(result, findings, diagnostics, summaries)
+                if not any(f.reproducer for f in result.findings):
+                    shutil.rmtree(env_dir, ignore_errors=True)
     stress = _merged(summaries, interpreter, request.options)
     return Report(
         tool={"name": "gilaudit", "version": __version__, "rules_version": book.version},
         targets=request.targets, findings=tuple(findings), diagnostics=tuple(diagnostics),
         seconds=time.perf_counter() - started,
         options={"python": request.python, **request.options.to_dict()}, stress=stress)
+
+
+def _env_name(target: str, index: int) -> str:
+    stem = Path(target.rstrip("/")).name or "target"
+    return f"{index}-" + "".join(c if c.isalnum() or c in "._-" else "_" for c in stem)[:80]
 
 
 def _copy(target: Path, work: Path) -> Path:
@@ -151,9 +165,12 @@ def _merged(summaries: list[StressSummary], interpreter: it.Interpreter | None,
     if summaries:
         first = summaries[0]
         modules = tuple(m for s in summaries for m in s.modules)
-        return dataclasses.replace(first, modules=modules,
-                                   interpreter=interpreter.to_dict() if interpreter
-                                   else first.interpreter)
+        # The interpreter that ran the children (a target's fresh environment, whose python
+        # the reproducers name), and the one it was made from.
+        described = dict(first.interpreter)
+        if interpreter is not None and described.get("executable") != interpreter.executable:
+            described["base_executable"] = interpreter.executable
+        return dataclasses.replace(first, modules=modules, interpreter=described)
     return StressSummary(interpreter=interpreter.to_dict() if interpreter else {},
                          settings=options.to_dict(), modules=(),
                          caveat="" if interpreter is None or interpreter.free_threaded else

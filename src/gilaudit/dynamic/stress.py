@@ -22,6 +22,7 @@ from gilaudit.dynamic.evidence import (
     death_of,
     death_problem,
     import_problems,
+    missing_dependency,
     result_problems,
     sequence_problem,
 )
@@ -140,7 +141,9 @@ def _child_env(gil_build: bool) -> dict[str, str]:
     # On a free-threaded build the module is driven with the GIL kept off even when its import
     # would turn it back on (that is reported from the import check): the question is what
     # breaks once it runs without the GIL. A GIL build refuses PYTHON_GIL=0 outright.
-    return {} if gil_build else {"PYTHON_GIL": "0"}
+    # One hash seed for every child, so that what a reader returns cannot differ between the
+    # serial and the concurrent processes by the order of a set.
+    return {"PYTHONHASHSEED": "0"} if gil_build else {"PYTHONHASHSEED": "0", "PYTHON_GIL": "0"}
 
 
 def _drive(python: str, module: str, import_paths: list[str], options: StressOptions,
@@ -237,11 +240,12 @@ def _surface(progress: _Progress) -> tuple[tuple[Driven, ...], tuple[Undriven, .
     calls = 0
     for name, r in sorted(progress.results.items()):
         probe = progress.probes.get(name, {})
+        raises = r.get("raises") if r.get("outcome") == "raises" else None
         driven.append(Driven(
             name=name, kind=kinds.get(name, ""), call=str(r["call"]), setup=r.get("setup"),
             signature=str(probe.get("signature", "")), threads=int(r["threads"]),
             iterations=int(r["iterations"]), trials=int(r["trials"]), calls=int(r["calls"]),
-            compared=tuple(r.get("compared", ()))))
+            compared=tuple(r.get("compared", ())), raises=raises))
         calls += int(r["calls"])
     together = progress.together
     if together.get("trials"):
@@ -279,15 +283,20 @@ def stress_module(python: str, module: str, *, import_paths: list[str],
     deadline = started + options.budget
     outcome = check_import(python, module, import_paths=import_paths,
                            timeout=min(options.import_timeout, options.budget),
-                           memory_bytes=options.memory_bytes)
+                           memory_bytes=options.memory_bytes,
+                           extra_env=_child_env(True))
     problems = import_problems(outcome, free_threaded)
     gil_reenabled = outcome.gil_reenabled if free_threaded else None
     if outcome.status != "ok":
-        stress = ModuleStress(module=module, verdict="could not run",
-                              reason=f"import {outcome.status}: {outcome.detail}",
+        missing = missing_dependency(outcome)
+        why = (f"it needs `{missing}`, which is not installed (an optional dependency?)"
+               if missing else f"importing it {outcome.status}: {outcome.detail}")
+        stress = ModuleStress(module=module, verdict="could not run", reason=why,
                               imported=outcome.status, gil_reenabled=gil_reenabled,
                               seconds=time.monotonic() - started, children=1)
-        return ModuleOutcome(stress=stress, problems=tuple(problems), diagnostics=())
+        diags = (Diagnostic(path=None, kind="missing-dependency",
+                            message=f"{module}: not stressed: {why}"),) if missing else ()
+        return ModuleOutcome(stress=stress, problems=tuple(problems), diagnostics=diags)
     progress = _Progress(problems=problems, children=1)
     _drive(python, module, import_paths, options, progress, deadline, not free_threaded)
     state_calls = _sequence(python, module, import_paths, options, progress, deadline,
@@ -305,12 +314,18 @@ def stress_module(python: str, module: str, *, import_paths: list[str],
         verdict = "not exercised"
         reason = ("imported, but nothing could be driven: " +
                   ("; ".join(f"{u.name}: {u.reason}" for u in undriven[:5]) or
-                   "it exposes no functions or classes"))
+                   "it exposes no functions or classes of its own"))
+    elif all(d.raises for d in driven):
+        verdict = "not exercised"
+        reason = ("every call it could make raised (no arguments were found that work), e.g. "
+                  + "; ".join(f"{d.call} raises {d.raises}" for d in driven[:3]))
     else:
         verdict = "clean"
-        reason = (f"{len(driven)} callables driven, {calls + state_calls} calls, nothing found"
+        errors_only = sum(1 for d in driven if d.raises)
+        reason = (f"nothing found in {len(driven)} callable(s)"
+                  + (f" ({errors_only} only on their error path)" if errors_only else "")
                   + ("" if free_threaded else
-                     " (a GIL build: races the GIL prevents cannot show here)"))
+                     "; a GIL build: races the GIL prevents cannot show here"))
     stress = ModuleStress(module=module, verdict=verdict, reason=reason, imported="ok",
                           gil_reenabled=gil_reenabled, driven=driven, undriven=undriven,
                           calls=calls + state_calls, seconds=time.monotonic() - started,
@@ -336,8 +351,10 @@ def findings_of(problems: list[Problem], book: RuleBook,
         rule = book.get(RULE_OF[p.category])
         symbol = f"{p.module}.{p.callable}" if p.callable else p.module
         repro = reproducers.get(index)
+        severity = p.severity if p.severity in ("error", "warning", "info") else rule.severity
         out.append(Finding(
-            rule=rule.id, name=rule.name, category=rule.category, severity=rule.severity,
+            rule=rule.id, name=rule.name, category=rule.category,
+            severity=severity,  # type: ignore[arg-type]
             message=rule.format_message(symbol=symbol, where=p.detail), location=None,
             symbol=symbol, fix=rule.fix, module=p.module, callable=p.callable or None,
             notes=tuple(Note(message=n) for n in p.notes), preview=rule.preview,

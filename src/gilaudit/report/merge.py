@@ -248,7 +248,8 @@ def _count(findings: list[Finding], severity: str) -> int:
 def _verdict(name: str, found: list[Finding], declared: bool | None,
              stress: ModuleStress | None, ft: bool) -> tuple[str, str]:
     dynamic = sorted({f.category for f in found if f.rule in DYNAMIC_FAILURES})
-    errors = [f for f in found if f.severity == "error" and f.rule not in UNDECLARED]
+    errors = [f for f in found if f.severity == "error" and f.rule not in UNDECLARED
+              and f.evidence == "static"]
     warnings = _count(found, "warning")
     if dynamic:
         return "not ready", "the stress phase found: " + ", ".join(dynamic)
@@ -262,12 +263,13 @@ def _verdict(name: str, found: list[Finding], declared: bool | None,
         why = "importing it re-enabled the GIL" if stress and stress.gil_reenabled else \
             "no declaration of free-threading support was found"
         return "not declared", why + (f"; {len(errors)} error(s) as well" if errors else "")
+    if stress is not None and stress.verdict == "could not run":
+        return "not ready", f"the stress phase could not run it: {stress.reason}" + (
+            f"; {len(errors)} error(s) from static analysis" if errors else "")
     if errors:
         return "not ready", f"{len(errors)} error(s) from static analysis" + (
             f" ({sum(1 for f in errors if f.confirmed)} confirmed by the stress phase)"
             if any(f.confirmed for f in errors) else "")
-    if stress is not None and stress.verdict == "could not run":
-        return "not ready", f"the stress phase could not import it: {stress.reason}"
     if warnings:
         return "declared but hazards", f"declares support; {warnings} warning(s) to review"
     if declared is None:

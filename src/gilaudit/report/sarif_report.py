@@ -5,11 +5,12 @@ catalogue), sorted by id, each with its documentation as help text and markdown.
 declared as ``unicodeCodePoints``: they are the analysers' 1-based columns, passed through
 unchanged (the same thing on ASCII lines; libclang counts bytes on others).
 
-A dynamic finding has no source location. It is attached to its module's init file (at line 1,
-since GitHub's upload check wants a region on every result): the file of a module-declaration finding of that module when there is one (with that
-finding's line), else the likeliest file mapped to the module (``report.file_modules`` and the
+A dynamic finding has no source location. It is attached to its module's init file: the file
+of a module-declaration finding of that module when there is one (with that finding's line),
+else the likeliest file mapped to the module (``report.file_modules`` and the
 module's verdict), else the project manifest (pyproject.toml, setup.py or setup.cfg among the
-report's files; "pyproject.toml" when none is known). The message says so, and
+report's files; "pyproject.toml" when none is known), at line 1 since GitHub's upload check
+wants a region on every result. The message says so, and
 ``properties.locationKind`` tells which ("source", "module-init", "manifest").
 """
 

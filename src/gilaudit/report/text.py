@@ -68,9 +68,11 @@ def _stress(console: Console, stress: StressSummary) -> None:
                       f"{m.seconds:.1f} s, {m.children} child process(es))[/]", soft_wrap=True)
         for d in m.driven:
             on = f" on {d.setup}" if d.setup else ""
+            trials = "1 trial" if d.trials == 1 else f"{d.trials} trials"
+            raises = f", raises {d.raises} every time" if d.raises else ""
             console.print(f"      [dim]driven[/] {escape(d.name)}: {escape(d.call + on)} "
-                          f"[dim]({d.threads} threads x {d.iterations} x {d.trials} trials; "
-                          f"{d.signature})[/]", soft_wrap=True)
+                          f"[dim]({d.threads} threads x {d.iterations} calls x {trials}; "
+                          f"{escape(d.signature)}{escape(raises)})[/]", soft_wrap=True)
         for u in m.undriven:
             word = "skipped" if u.skipped else "not driven"
             console.print(f"      [yellow]{word}[/] {escape(u.name)}: {escape(u.reason)}",

@@ -39,6 +39,7 @@ before it exits with status 70.
 import faulthandler
 import json
 import os
+import re
 import sys
 import sysconfig
 import traceback
@@ -89,24 +90,31 @@ def import_module(journal: Journal, name: str) -> bool:
 _SPECIAL = ("__len__", "__getitem__", "__setitem__", "__delitem__", "__iter__", "__next__",
             "__contains__", "__call__", "__enter__", "__exit__", "__hash__", "__eq__",
             "__repr__", "__str__", "__bool__", "__add__", "__iadd__")
-_DANGEROUS = (
-    ("exit", "ends the process"), ("abort", "ends the process"), ("quit", "ends the process"),
-    ("fork", "forks the process"), ("exec", "replaces the process"),
-    ("spawn", "starts processes"), ("system", "runs shell commands"),
-    ("popen", "runs shell commands"), ("kill", "sends signals"), ("signal", "changes signals"),
-    ("setuid", "changes the process identity"), ("chdir", "changes the working directory"),
-    ("remove", "deletes files"), ("unlink", "deletes files"), ("rmtree", "deletes files"),
-    ("rmdir", "deletes files"), ("rename", "moves files"), ("chmod", "changes permissions"),
-    ("truncate", "changes files"), ("socket", "opens network connections"),
-    ("connect", "opens network connections"), ("sleep", "only waits"),
-    ("daemon", "detaches the process"), ("shutdown", "stops services"),
-)
+# Words (whole parts of a name: "exit_now", "killAll", not "context") that mark a callable
+# never to call. The file-system words only count for module-level functions: on the module's
+# own objects "remove" and "truncate" are container operations.
+_DANGEROUS = {
+    "exit": "ends the process", "abort": "ends the process", "quit": "ends the process",
+    "fork": "forks the process", "exec": "replaces the process", "execv": "replaces the process",
+    "spawn": "starts processes", "system": "runs shell commands",
+    "popen": "runs shell commands", "kill": "sends signals", "signal": "changes signals",
+    "setuid": "changes the process identity", "chdir": "changes the working directory",
+    "socket": "opens network connections", "connect": "opens network connections",
+    "sleep": "only waits", "daemon": "detaches the process", "daemonize": "detaches the process",
+    "shutdown": "stops services", "reboot": "restarts the machine",
+}
+_FILE_SYSTEM = {
+    "remove": "deletes files", "unlink": "deletes files", "rmtree": "deletes files",
+    "rmdir": "deletes files", "rename": "moves files", "chmod": "changes permissions",
+    "chown": "changes ownership", "truncate": "changes files", "delete": "deletes files",
+}
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
-def _skip_reason(name: str) -> Optional[str]:
-    lowered = name.lower()
-    for word, why in _DANGEROUS:
-        if word in lowered:
+def _skip_reason(name: str, module_level: bool = True) -> Optional[str]:
+    for word in (w.lower() for w in _WORDS.findall(name)):
+        why = _DANGEROUS.get(word) or (_FILE_SYSTEM.get(word) if module_level else None)
+        if why is not None:
             return "named like something that %s (%r)" % (why, word)
     return None
 
@@ -116,17 +124,43 @@ def _signature(obj: Any) -> Optional[str]:
     return sig if isinstance(sig, str) else None
 
 
+def _belongs(obj: Any, module: Any, name: str) -> bool:
+    """Defined by this module, not re-exported from elsewhere. An extension often names its
+    package as the owner (orjson.orjson's functions say "orjson", bitarray._bitarray's class
+    says "bitarray"), and a builtin function is bound to the module object that made it."""
+    if getattr(obj, "__self__", None) is module:
+        return True
+    owner = getattr(obj, "__module__", None)
+    if not isinstance(owner, str):
+        return False
+    return owner == name or name.startswith(owner + ".") or owner.startswith(name + ".")
+
+
+def _names(module: Any, name: str) -> List[str]:
+    """The public names; a module that has only private ones (the C half of a package, like
+    markupsafe._speedups) is driven through those."""
+    every = sorted(vars(module))
+    def candidates(names: List[str]) -> List[str]:
+        return [a for a in names if callable(getattr(module, a, None))
+                and _belongs(getattr(module, a), module, name)]
+    public = candidates([a for a in every if not a.startswith("_")])
+    if public:
+        return public
+    return candidates([a for a in every if a.startswith("_") and not a.startswith("__")])
+
+
 def surface(journal: Journal, name: str) -> List[Dict[str, Any]]:
     module = sys.modules.get(name)
     items = []  # type: List[Dict[str, Any]]
     if module is None:
         journal.write({"kind": "surface", "module": name, "items": items})
         return items
-    for attr in sorted(vars(module)):
-        if attr.startswith("_"):
-            continue
+    for attr in _names(module, name):
         obj = getattr(module, attr)
-        if isinstance(obj, type) and getattr(obj, "__module__", None) == name:
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            items.append({"name": attr, "kind": "class", "signature": None,
+                          "skip": "an exception class: nothing to drive"})
+        elif isinstance(obj, type):
             items.append({"name": attr, "kind": "class", "signature": _signature(obj),
                           "skip": _skip_reason(attr)})
             for member in sorted(vars(obj)):
@@ -140,14 +174,12 @@ def surface(journal: Journal, name: str) -> List[Dict[str, Any]]:
                 elif type(value).__name__ in ("getset_descriptor", "member_descriptor",
                                               "property"):
                     items.append({"name": qual, "kind": "property", "signature": None,
-                                  "skip": _skip_reason(member)})
+                                  "skip": _skip_reason(member, False)})
                 elif callable(value):
                     items.append({"name": qual, "kind": "method",
-                                  "signature": _signature(value), "skip": _skip_reason(member)})
-        elif callable(obj) and not isinstance(obj, type):
-            owner = getattr(obj, "__module__", None)
-            if owner not in (None, name):
-                continue  # re-exported from elsewhere: not this module's to drive
+                                  "signature": _signature(value),
+                                  "skip": _skip_reason(member, False)})
+        else:
             items.append({"name": attr, "kind": "function", "signature": _signature(obj),
                           "skip": _skip_reason(attr)})
     journal.write({"kind": "surface", "module": name, "items": items})

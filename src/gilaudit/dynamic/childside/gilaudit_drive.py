@@ -49,7 +49,18 @@ def compiled(name: str, expr: str) -> Any:
 
 
 def error_key(exc: BaseException) -> str:
-    return type(exc).__name__
+    """The exception's type as a reader knows it: "ValueError", "brotli.error"."""
+    kind = type(exc)
+    owner = getattr(kind, "__module__", "builtins")
+    return kind.__qualname__ if owner == "builtins" else "%s.%s" % (owner, kind.__qualname__)
+
+
+def error_traceback(exc: BaseException) -> str:
+    """The traceback from the call expression down, without gilaudit's own frames."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.endswith(("gilaudit_drive.py", "gilaudit_child.py"))]
+    text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames[-6:]))
+    return text + "".join(traceback.format_exception_only(type(exc), exc))
 
 
 # --------------------------------------------------------------------------- the watchdog
@@ -65,6 +76,7 @@ class Watchdog(object):
 
     def __init__(self, timeout: float, fault_file: Any, journal: Any) -> None:
         self.timeout = timeout
+        self.base_timeout = timeout
         self.fault_file = fault_file
         self.journal = journal
         self.ticks = [0]        # one slot per thread; each thread writes only its own
@@ -72,7 +84,8 @@ class Watchdog(object):
         self._stop = threading.Event()
         self._thread = None  # type: Optional[threading.Thread]
 
-    def start(self, threads: int) -> None:
+    def start(self, threads: int, timeout: Optional[float] = None) -> None:
+        self.timeout = timeout if timeout is not None else self.base_timeout
         self.ticks = [0] * threads
         self.current = [""] * threads
         self._stop = threading.Event()
@@ -133,7 +146,7 @@ def run_calls(code: Any, env: Dict[str, Any], count: int, slot: int, dog: Watchd
             info = tally.errors.get(key)
             if info is None and len(tally.errors) < MAX_DISTINCT:
                 tally.errors[key] = {"count": 1, "message": str(exc)[:300],
-                                     "traceback": traceback.format_exc(limit=4)[-2000:]}
+                                     "traceback": error_traceback(exc)[-2000:]}
             elif info is not None:
                 info["count"] += 1
         else:
@@ -219,22 +232,26 @@ def _safe(fn: Callable[[], str]) -> str:
 
 # --------------------------------------------------------------------------- probing
 
-def required_arity(obj: Any) -> Optional[Tuple[int, List[str]]]:
-    """(positional arguments required, keyword-only names required) from the signature that
-    ``__text_signature__`` (or a Python/Cython signature) gives, or None when there is none."""
+def required_arity(obj: Any) -> Optional[List[Tuple[int, List[str]]]]:
+    """The argument counts to try, as (positional arguments, keyword-only names required),
+    from the signature that ``__text_signature__`` (or a Python/Cython signature) gives; None
+    when there is none. ``*args`` adds one and two more positional arguments."""
     try:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return None
-    positional, keywords = 0, []  # type: int, List[str]
+    positional, keywords, varargs = 0, [], False  # type: int, List[str], bool
     for param in sig.parameters.values():
+        if param.kind == param.VAR_POSITIONAL:
+            varargs = True
         if param.default is not param.empty:
             continue
         if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
             positional += 1
         elif param.kind == param.KEYWORD_ONLY:
             keywords.append(param.name)
-    return positional, keywords
+    extra = (0, 1, 2) if varargs else (0,)
+    return [(positional + n, keywords) for n in extra]
 
 
 def candidates(arity: int, keywords: List[str], pool: List[str],
@@ -264,7 +281,7 @@ def probe_call(name: str, prefix: str, target: Any, env: Dict[str, Any], pool: L
     """Find arguments for which ``prefix(...)`` returns normally; failing that, the first
     that raises something other than TypeError. Records which signature worked."""
     shape = required_arity(target)
-    arities = [shape] if shape is not None else [(n, []) for n in range(MAX_ARITY + 1)]
+    arities = shape if shape is not None else [(n, []) for n in range(MAX_ARITY + 1)]
     fallback = None  # type: Optional[Dict[str, Any]]
     last_type_error = ""
     for arity, keywords in arities:
@@ -316,6 +333,9 @@ class Driver(object):
         self.probes = dict(plan.get("probes", {}))  # type: Dict[str, Dict[str, Any]]
         self.dog = dog
         self.rnd = random.Random(self.seed)
+        # A serial call with sample arguments that does not return soon is waiting for
+        # something (input, a peer), not racing: give up on it sooner than on a hammer.
+        self.probe_timeout = float(plan.get("probe_timeout", min(dog.base_timeout, 3.0)))
 
     # -- probing ---------------------------------------------------------------------------
 
@@ -323,8 +343,9 @@ class Driver(object):
         known = self.probes.get(name)
         if known is not None:
             return known
-        self.journal.write({"kind": "begin", "target": name, "phase": "probe"})
-        self.dog.start(1)
+        self.journal.write({"kind": "begin", "target": name, "phase": "probe",
+                            "timeout": self.probe_timeout})
+        self.dog.start(1, self.probe_timeout)
         try:
             found = work()
         finally:
@@ -455,8 +476,10 @@ class Driver(object):
         self.dog.start(1)
         try:
             env1, env2 = env(), env()
-            serial = run_calls(code, env1, n * m, 0, self.dog, name, True)
-            again = run_calls(code, env2, n * m, 0, self.dog, name, True)
+            # On a thread like the concurrent calls, not the main thread: code that behaves
+            # differently off the main thread must not look like a race.
+            serial = hammer([(name, code, env1)], 1, n * m, self.seed, self.dog, True)
+            again = hammer([(name, code, env2)], 1, n * m, self.seed, self.dog, True)
             seen1 = observe(env1["obj"], readers, env1) if owner else {}
             seen2 = observe(env2["obj"], readers, env2) if owner else {}
         finally:
@@ -509,6 +532,7 @@ class Driver(object):
                         "readers": readers})
         self.journal.write({
             "kind": "result", "target": name, "call": call, "setup": setup,
+            "outcome": target.get("outcome"), "raises": target.get("raises"),
             "threads": n, "iterations": m, "trials": trials_run,
             "calls": serial.calls + again.calls + trials_run * n * m,
             "serial_errors": sorted(serial.errors), "deterministic": deterministic,

@@ -3,9 +3,10 @@
 
 It repeats what gilaudit's stress phase did when it found the problem described in PARAMS:
 the same calls, threads, iterations, trials and seeds. Exit status 1 means the problem showed
-again (a crash or a hang ends the process by itself, with faulthandler's stacks on stderr);
-0 means it did not show in these trials: races are probabilistic, so run it again, or raise
-"trials" below.
+again (a crash or a hang ends the process by itself, with faulthandler's stacks on stderr and
+a status of its own); 0 means it did not show in these trials: races are probabilistic, so
+run it again, or raise "trials" below; 2 means the reproducer could not set the problem up
+(the module did not import, an object could not be made).
 """
 
 import faulthandler
@@ -190,4 +191,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as exc:  # could not even set the problem up: neither 0 nor 1
+        print("could not run the reproducer: %s: %s" % (type(exc).__name__, exc))
+        sys.exit(2)
