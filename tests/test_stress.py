@@ -212,6 +212,31 @@ def test_a_module_that_crashes_exits_and_hangs_loses_nothing_else(tmp_path: Path
     assert module.verdict == "problems" and module.children >= 4
 
 
+def test_methods_of_an_unusable_bare_object_are_one_finding(tmp_path: Path) -> None:
+    folder = _python_module(tmp_path, "streams", """
+        import ctypes
+        class Reader:
+            def __init__(self, source=None):
+                self.source = source
+            def read(self):
+                if self.source is None:
+                    ctypes.string_at(0)   # like zstandard's readers made without a source
+                return self.source
+            def read_all(self):
+                if self.source is None:
+                    ctypes.string_at(0)
+                return [self.source]
+            def size(self):
+                return 0
+        """)
+    got = _stress(["streams"], [folder], tmp_path)
+    (crash,) = got.findings
+    assert crash.rule == "FT202" and crash.callable == "Reader"
+    assert "2 of its methods on an object made by mod.Reader()" in crash.message
+    assert "Py_TPFLAGS_DISALLOW_INSTANTIATION" in crash.notes[0].message
+    assert [d.name for d in got.summary.modules[0].driven] == ["Reader.size"]
+
+
 def test_dangerous_names_are_skipped_and_listed(tmp_path: Path) -> None:
     marker = tmp_path / "touched"
     folder = _python_module(tmp_path, "tools", f"""
@@ -255,7 +280,10 @@ def test_the_surface_is_what_the_module_exposes_not_what_its_objects_say(
             pass
         """))
     (folder / "privmod.py").write_text("def _escape(s):\n    return s.replace('<', '&lt;')\n")
-    got = _stress(["pkgx._impl", "privmod"], [folder], tmp_path,
+    # like _brotli, whose types say "brotli": a package that is not loaded claims them
+    (folder / "_claims.py").write_text("def compress(b):\n    return b * 2\n"
+                                       "compress.__module__ = 'claims'\n")
+    got = _stress(["pkgx._impl", "privmod", "_claims"], [folder], tmp_path,
                   StressOptions(threads=4, iterations=20, trials=1, budget=30, timeout=2))
     by = {m.module: m for m in got.summary.modules}
     driven = {d.name: d for d in by["pkgx._impl"].driven}
@@ -268,6 +296,7 @@ def test_the_surface_is_what_the_module_exposes_not_what_its_objects_say(
     assert "exception class" in undriven["Trouble"].reason
     assert "join" not in driven and "join" not in undriven  # os.path's, not this module's
     assert [d.name for d in by["privmod"].driven] == ["_escape"]  # only private names: used
+    assert [d.name for d in by["_claims"].driven] == ["compress"]
     assert got.findings == ()
 
 

@@ -14,8 +14,19 @@ from typing import Any
 
 from gilaudit.dynamic.imports import ChildRun, ImportOutcome, signal_name
 
-__all__ = ["EVIDENCE", "Death", "Problem", "death_of", "death_problem", "import_problems",
-           "looks_like_a_guard", "missing_dependency", "result_problems", "sequence_problem"]
+__all__ = [
+    "EVIDENCE",
+    "Death",
+    "Problem",
+    "death_of",
+    "death_problem",
+    "grouped_by_class",
+    "import_problems",
+    "looks_like_a_guard",
+    "missing_dependency",
+    "result_problems",
+    "sequence_problem",
+]
 
 _FRAME = re.compile(r'File "<gilaudit: ([^>]+)>"')
 _MAX_NOTE = 6000
@@ -32,6 +43,7 @@ class Problem:
     notes: tuple[str, ...] = ()
     repro: dict[str, Any] = field(default_factory=dict)
     severity: str | None = None  # instead of the rule's own
+    single_thread: bool = False  # it happened with one thread (probing, serial baseline)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -169,7 +181,39 @@ def death_problem(module: str, death: Death, setups: dict[str, str], calls: dict
         notes.append("on a GIL build: the code releases the GIL around shared state, or "
                      "crashes on any build")
     return Problem(category=death.category, module=module, callable=name,
-                   detail=f"({death.how}) {where}", notes=tuple(notes), repro=repro)
+                   detail=f"({death.how}) {where}", notes=tuple(notes), repro=repro,
+                   single_thread=phase in ("probe", "serial", "state-serial"))
+
+
+def grouped_by_class(problems: list[Problem]) -> list[Problem]:
+    """Several methods of one class that crash or hang in a single thread share a cause: an
+    object the type lets anyone make but that is not usable (an internal type meant to come
+    from a factory). One finding per class, listing them, says that better than one each."""
+    groups: dict[tuple[str, str], list[Problem]] = {}
+    for p in problems:
+        if p.single_thread and p.category in ("crash", "hang") and "." in p.callable:
+            groups.setdefault((p.module, p.callable.split(".", 1)[0]), []).append(p)
+    merged: dict[int, Problem] = {}
+    dropped: set[int] = set()
+    for (module, cls), members in groups.items():
+        if len(members) < 2:
+            continue
+        first = members[0]
+        names = ", ".join(f"{m.callable.split('.', 1)[1]} ({m.category})" for m in members)
+        setup = next((c.get("setup") for c in first.repro.get("calls", []) if c.get("setup")),
+                     None)
+        made = f" on an object made by {setup}" if setup else ""
+        merged[id(first)] = Problem(
+            category="crash" if any(m.category == "crash" for m in members) else "hang",
+            module=module, callable=cls,
+            detail=f"in a single thread, {len(members)} of its methods{made}: {names}",
+            notes=("the type can be instantiated directly, but such an object is not usable; "
+                   "if it is meant to come from a factory, set "
+                   "Py_TPFLAGS_DISALLOW_INSTANTIATION (or make tp_new fail)",
+                   *[f"{m.callable}: {m.detail}" for m in members], *first.notes[1:2]),
+            repro=first.repro, single_thread=True)
+        dropped.update(id(m) for m in members[1:])
+    return [merged.get(id(p), p) for p in problems if id(p) not in dropped]
 
 
 def _names_call(name: str, call: str, calls: dict[str, str]) -> bool:

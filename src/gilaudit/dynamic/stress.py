@@ -21,6 +21,7 @@ from gilaudit.dynamic.evidence import (
     Problem,
     death_of,
     death_problem,
+    grouped_by_class,
     import_problems,
     missing_dependency,
     result_problems,
@@ -304,7 +305,7 @@ def stress_module(python: str, module: str, *, import_paths: list[str],
     driven, undriven, calls = _surface(progress)
     for result in progress.results.values():
         progress.problems.extend(result_problems(module, result))
-    found = _unique(progress.problems)
+    found = grouped_by_class(_unique(progress.problems))
     if found:
         counts: dict[str, int] = {}
         for p in found:

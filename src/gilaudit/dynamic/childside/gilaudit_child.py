@@ -124,16 +124,21 @@ def _signature(obj: Any) -> Optional[str]:
     return sig if isinstance(sig, str) else None
 
 
-def _belongs(obj: Any, module: Any, name: str) -> bool:
-    """Defined by this module, not re-exported from elsewhere. An extension often names its
-    package as the owner (orjson.orjson's functions say "orjson", bitarray._bitarray's class
-    says "bitarray"), and a builtin function is bound to the module object that made it."""
+def _belongs(obj: Any, module: Any, name: str, attr: str) -> bool:
+    """Defined by this module, not re-exported from elsewhere. A builtin function is bound to
+    the module object that made it; a type or function names an owner, often the package
+    rather than the extension itself (orjson.orjson's functions say "orjson", _brotli's types
+    "brotli"). It is someone else's only when that owner is another module, already loaded,
+    that holds the very same object (``from os.path import join``)."""
     if getattr(obj, "__self__", None) is module:
         return True
     owner = getattr(obj, "__module__", None)
     if not isinstance(owner, str):
         return False
-    return owner == name or name.startswith(owner + ".") or owner.startswith(name + ".")
+    if owner == name or name.startswith(owner + ".") or owner.startswith(name + "."):
+        return True
+    other = sys.modules.get(owner)
+    return other is None or getattr(other, attr, None) is not obj
 
 
 def _names(module: Any, name: str) -> List[str]:
@@ -142,7 +147,7 @@ def _names(module: Any, name: str) -> List[str]:
     every = sorted(vars(module))
     def candidates(names: List[str]) -> List[str]:
         return [a for a in names if callable(getattr(module, a, None))
-                and _belongs(getattr(module, a), module, name)]
+                and _belongs(getattr(module, a), module, name, a)]
     public = candidates([a for a in every if not a.startswith("_")])
     if public:
         return public

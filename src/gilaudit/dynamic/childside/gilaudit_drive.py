@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 # Probed first: ordinary values a function is most likely to accept and act on (an increment
 # of 0 would hide a lost update). Then edge values. Instances of the module's own classes are
 # added between the two once their constructors are known.
-COMMON = ["1", "7", "'abc'", "b'abc'", "1.5", "[1, 2, 3]", "(1, 2)", "{'a': 1}"]
+COMMON = ["1", "7", "'abc'", "b'abc'", "1.5", "[1, 2, 3]", "(1, 2)", "{'a': 1}", "'[1, 2]'"]
 EDGE = ["0", "-1", "''", "b''", "None", "True", "[]", "{}", "()", "2 ** 31", "2 ** 70",
         "'h\\xe9llo \\u2603'", "bytearray(b'abc')", "-0.5"]
 MAX_TRIES = 40       # argument tuples tried per arity before giving up on it
