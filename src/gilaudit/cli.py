@@ -84,6 +84,40 @@ def _parser() -> argparse.ArgumentParser:
                     "not in FILE towards --fail-on.")
     baseline.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     baseline.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    dash = sub.add_parser(
+        "dashboard", help="analyse many packages from a package index and write a static site",
+        description="Each package's latest release on the index: its files (free-threaded "
+                    "wheels, abi3, platforms), metadata, the static scan of its sdist and "
+                    "wheels and, with --python, the stress phase; results go to a SQLite "
+                    "database (runs resume, history is kept) and a static site.")
+    dash.add_argument("names", nargs="*", metavar="NAME")
+    dash.add_argument("--packages", type=Path, metavar="FILE",
+                      help="a file of project names, one per line ('#' comments)")
+    dash.add_argument("--top", type=int, metavar="N",
+                      help="the first N of the shipped list of widely used packages with "
+                           "extension modules")
+    dash.add_argument("--index", default="https://pypi.org/simple/", metavar="URL",
+                      help="a PEP 503/691 simple index (default PyPI; a mirror or a private "
+                           "index works too)")
+    dash.add_argument("--python", default=None, metavar="FT_PY",
+                      help="a free-threaded interpreter: also run the stress phase")
+    dash.add_argument("--db", type=Path, default=Path("gilaudit-dashboard.sqlite"),
+                      metavar="PATH", help="the results database (default %(default)s)")
+    dash.add_argument("-o", "--output", type=Path, required=True, metavar="SITE_DIR")
+    dash.add_argument("--jobs", type=int, default=2, help="packages analysed at once")
+    dash.add_argument("--executor", choices=("local", "dask"), default="local")
+    dash.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="the Dask scheduler for --executor dask (tcp://host:8786)")
+    dash.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
+                      help="per package, everything included (default %(default)s)")
+    dash.add_argument("--memory", type=float, default=4.0, metavar="GIB",
+                      help="address space per package job, in GiB (default %(default)s)")
+    dash.add_argument("--http-timeout", type=float, default=30.0, metavar="SECONDS")
+    dash.add_argument("--stress-budget", type=float, default=120.0, metavar="SECONDS")
+    dash.add_argument("--cache-dir", type=Path, default=None)
+    dash.add_argument("--site-only", action="store_true",
+                      help="write the site from the database without analysing anything")
+    dash.add_argument("--no-progress", action="store_true")
     rules = sub.add_parser("rules", help="list the rule catalogue")
     rules.add_argument("--json", action="store_true")
     interp = sub.add_parser("interpreters",
@@ -486,6 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_stress(args, book)
         if args.command == "report":
             return _cmd_report(args, book)
+        if args.command == "dashboard":
+            from gilaudit.dashboard.command import run_command  # noqa: PLC0415
+
+            return run_command(args, book)
         if args.command == "baseline":
             return _cmd_baseline(args, book)
         return _cmd_explain(args, book)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ChildRun", "ImportOutcome", "check_import", "gil_warning_module", "outcome_of",
-           "run_child", "signal_name"]
+           "run_child", "set_limit", "signal_name"]
 
 _CHILD = str(Path(__file__).with_name("childside") / "gilaudit_child.py")
 _TAIL = 4096
@@ -49,10 +49,20 @@ class ImportOutcome:
 
 
 def _limits(memory_bytes: int, cpu_seconds: int) -> None:
-    # Runs in the child before exec: no core dumps, bounded memory and CPU time.
+    # Runs in the child before exec: no core dumps, bounded memory and CPU time. Never above
+    # what this process is allowed already (a dashboard job runs under its own limits).
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    set_limit(resource.RLIMIT_AS, memory_bytes, memory_bytes)
+    set_limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5)
+
+
+def set_limit(kind: int, soft: int, hard: int) -> None:
+    """Lower a resource limit to (soft, hard), clamped to the current hard limit."""
+    _cur_soft, cur_hard = resource.getrlimit(kind)
+    if cur_hard != resource.RLIM_INFINITY:
+        hard = min(hard, cur_hard)
+        soft = min(soft, hard)
+    resource.setrlimit(kind, (soft, hard))
 
 
 def _tail(path: Path, size_limit: int = _TAIL) -> str:

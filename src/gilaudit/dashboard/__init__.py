@@ -1,0 +1,1 @@
+"""`gilaudit dashboard`: the ecosystem-wide compatibility dashboard."""
