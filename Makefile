@@ -35,6 +35,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/bench_scan.py
 	$(BIN)/python bench/bench_stress.py
+	$(BIN)/python bench/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -68,7 +68,8 @@ def run_command(args: argparse.Namespace, book: RuleBook) -> int:
               f"{summary.seconds:.1f} s", file=sys.stderr)
     with Database.open(args.db) as db:
         site = write_site(db, args.output)
-    print(f"gilaudit: wrote the site to {args.output} ({site})", file=sys.stderr)
+    print(f"gilaudit: wrote the site to {args.output}: {site.packages} package page(s), "
+          f"{site.total_bytes / 1e6:.1f} MB", file=sys.stderr)
     return 0
 
 
