@@ -80,11 +80,7 @@ def server(index_root: Path) -> Iterator[IndexServer]:
 
 
 @pytest.fixture(autouse=True)
-def _offline_pip(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PIP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+def _offline(offline_pip: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
 
 

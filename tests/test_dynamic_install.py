@@ -31,12 +31,8 @@ STDLIB_BUILD_SYSTEM = ('[build-system]\nrequires = []\nbuild-backend = "stdlib_b
 
 
 @pytest.fixture(autouse=True)
-def _no_pip_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The machine's pip.conf / PIP_* may point at indexes or wheel directories: not here.
-    for name in list(os.environ):
-        if name.startswith("PIP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+def _no_pip_config(offline_pip: None) -> None:
+    """The machine's pip.conf / PIP_* may point at indexes or wheel directories: not here."""
 
 
 def _digest(data: bytes) -> str:

@@ -82,6 +82,11 @@ def _ids(result: FrontEndResult, rule: str) -> list[tuple[str, int]]:
     ({"pyproject.toml": "[tool.scikit-build.cmake]\n"
                         "args = [\"-DCYTHON_ARGS=-X freethreading_compatible=True\"]\n"}, []),
     ({"pyproject.toml": "[project]\nname = 'freethreading_compatible'\n"}, [("pkg/m.pyx", 1)]),
+    # aiohttp cythonizes from its Makefile
+    ({"Makefile": "pkg/%.c: pkg/%.pyx\n"
+                  "\tcython -3 -X freethreading_compatible=True -o $@ $< -I pkg\n"}, []),
+    ({"Makefile": "# cython -3 -X freethreading_compatible=True\nall:\n\ttrue\n"},
+     [("pkg/m.pyx", 1)]),
 ])
 def test_ft090_build_declarations(tmp_path: Path, files: dict[str, str],
                                   expected: list[tuple[str, int]]) -> None:

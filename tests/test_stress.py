@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -334,7 +333,7 @@ def test_a_deliberate_guard_is_a_warning_and_a_reproducer_that_cannot_start_says
     assert proc.returncode == 2 and "could not run the reproducer" in proc.stdout
 
 
-@pytest.mark.usefixtures("_offline_pip")
+@pytest.mark.usefixtures("offline_pip")
 def test_a_wheel_targets_reproducers_keep_their_environment(built: Path, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str],
                                                             ) -> None:
@@ -476,15 +475,6 @@ def test_a_journal_that_ends_cleanly_is_no_death() -> None:
     assert death_of(_run([{"kind": "done"}], 0, ""), 10) is None
 
 
-@pytest.fixture
-def _offline_pip(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("PIP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    yield
-
-
 
 # -- the command line ---------------------------------------------------------------------------
 
@@ -520,7 +510,7 @@ def test_cli_stress_with_no_interpreter(tmp_path: Path, capsys: pytest.CaptureFi
     assert "no-interpreter" in out and "bad-interpreter" in out
 
 
-@pytest.mark.usefixtures("_offline_pip")
+@pytest.mark.usefixtures("offline_pip")
 def test_cli_stress_of_a_wheel_that_does_not_install(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     wheel = tmp_path / "broken-1.0-cp311-cp311-linux_x86_64.whl"
@@ -559,7 +549,7 @@ def test_cli_text_report_shows_the_exercised_surface(built: Path,
     assert "No issues found" in out
 
 
-@pytest.mark.usefixtures("_offline_pip")
+@pytest.mark.usefixtures("offline_pip")
 def test_scan_with_stress_installs_the_project_and_merges_both_phases(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = tmp_path / "project"

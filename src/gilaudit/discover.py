@@ -27,7 +27,9 @@ _OTHER_INPUTS = (".whl", ".pyx", ".pxd", ".pxi", ".so", ".pyd", ".dylib", ".toml
 
 
 def is_front_end_input(name: str) -> bool:
-    return name.lower().endswith(_OTHER_INPUTS)
+    lowered = name.lower()
+    return lowered.endswith(_OTHER_INPUTS) or lowered.rsplit("/", 1)[-1] in (
+        "makefile", "gnumakefile") or lowered.endswith(".mk")
 _DEFAULT_EXCLUDED_DIRS = frozenset({
     ".git", ".hg", ".svn", "build", "node_modules", "__pycache__", ".tox", ".nox", ".eggs",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".venv", "venv",

@@ -11,10 +11,12 @@ status and reason: the parent (runner.py) only has to handle a child that died.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from gilaudit.dashboard.index import IndexClient, IndexFailure
 from gilaudit.dashboard.model import PackageResult, ProjectMeta, ReleaseFile
 from gilaudit.model import Report
 
-__all__ = ["JobSpec", "analyse", "dashboard_verdict", "main"]
+__all__ = ["JobSpec", "analyse", "dashboard_verdict", "main", "shipped_modules"]
 
 _FT_WHEELS_SCANNED = 2  # free-threaded wheels scanned per release (their binaries differ little)
 
@@ -107,7 +109,10 @@ def _static(paths: list[Path], scratch: Path, cache: Path) -> Report:
     from gilaudit.scan import ScanOptions, run_scan  # noqa: PLC0415
 
     # Wheels go in one directory (one target: the wheel front end reads them together);
-    # the sdist is its own target, unpacked distrustfully by the scan.
+    # the sdist is its own target, unpacked distrustfully by the scan. Targets are named
+    # relative to the scratch directory, so reported paths read "pkg-1.0.tar.gz/pkg-1.0/src/
+    # x.c", not the download cache's; this process is the job's own, so changing its working
+    # directory disturbs no one.
     wheels_dir = scratch / "wheels"
     targets: list[Path] = []
     for p in paths:
@@ -115,12 +120,35 @@ def _static(paths: list[Path], scratch: Path, cache: Path) -> Report:
             wheels_dir.mkdir(exist_ok=True)
             shutil.copy(p, wheels_dir / p.name)
         else:
-            targets.append(p)
+            shutil.copy(p, scratch / p.name)
+            targets.append(Path(p.name))
     if wheels_dir.exists():
-        targets.append(wheels_dir)
-    report, _fail_on = run_scan(ScanOptions(targets=tuple(targets), jobs=1, cache_dir=cache),
-                                load_rulebook())
+        targets.append(Path("wheels"))
+    here = os.getcwd()
+    os.chdir(scratch)
+    try:
+        report, _fail_on = run_scan(ScanOptions(targets=tuple(targets), jobs=1,
+                                                cache_dir=cache), load_rulebook())
+    finally:
+        os.chdir(here)
     return report
+
+
+def shipped_modules(wheels: list[Path]) -> frozenset[str]:
+    """The last component of every extension module the wheels install: the modules that
+    matter to a user of the package (an sdist also holds test and vendored extensions)."""
+    leaves: set[str] = set()
+    for wheel in wheels:
+        try:
+            with zipfile.ZipFile(wheel) as z:
+                names = z.namelist()
+        except (OSError, zipfile.BadZipFile):
+            continue
+        for member in names:
+            base = member.rsplit("/", 1)[-1]
+            if base.endswith((".so", ".pyd")) and "." in base:
+                leaves.add(base.split(".", 1)[0])
+    return frozenset(leaves)
 
 
 def _stress(python: str, target: Path, spec: JobSpec, repro: Path) -> Report:
@@ -135,11 +163,14 @@ def _stress(python: str, target: Path, spec: JobSpec, repro: Path) -> Report:
 
 
 def dashboard_verdict(*, ft_wheels: tuple[str, ...], classifier: bool, report: Report | None,
-                      failed: bool) -> tuple[str, bool | None]:
-    """(verdict, declared) for one package from what its release and its report show."""
+                      failed: bool, shipped: frozenset[str] = frozenset(),
+                      ) -> tuple[str, bool | None]:
+    """(verdict, declared) for one package from what its release and its report show. Only
+    the modules its wheels ship count (``shipped``: their last names; empty: all of them)."""
     if failed or report is None:
         return "unknown", None
-    modules = [m for m in report.modules if m.module != "(project)"]
+    modules = [m for m in report.modules if m.module != "(project)"
+               and (not shipped or m.module.rsplit(".", 1)[-1] in shipped)]
     dynamic_bad = any(f.evidence == "dynamic" and f.severity == "error"
                       and f.rule in ("FT200", "FT202", "FT203", "FT204")
                       for f in report.findings)
@@ -182,7 +213,7 @@ def analyse(spec: JobSpec) -> PackageResult:
 
     started = time.monotonic()
     name = spec.name
-    cache = Path(spec.cache_dir)
+    cache = Path(spec.cache_dir).resolve()
     client = IndexClient(url=spec.index_url, cache_dir=cache / "downloads",
                          timeout=spec.http_timeout)
 
@@ -226,6 +257,7 @@ def analyse(spec: JobSpec) -> PackageResult:
             except IndexFailure as exc:
                 notes.append(f"{f.filename}: {exc.reason}")
         reports: list[Report] = []
+        shipped = shipped_modules([p for p in downloaded.values() if p.name.endswith(".whl")])
         if downloaded:
             try:
                 reports.append(_static(list(downloaded.values()), scratch, cache / "scan"))
@@ -248,7 +280,7 @@ def analyse(spec: JobSpec) -> PackageResult:
         return failed("; ".join(notes) or "nothing could be analysed", version, **common)
     report = finalise(merge(reports))
     verdict, declared = dashboard_verdict(ft_wheels=ft_wheels, classifier=classifier,
-                                          report=report, failed=False)
+                                          report=report, failed=False, shipped=shipped)
     static = Counter(f.severity for f in report.findings if f.evidence == "static"
                      and not f.preview)
     data = report_to_dict(report)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from typing import Any
 from gilaudit.dashboard.db import Database
 from gilaudit.dashboard.job import JobSpec
 from gilaudit.dashboard.model import PackageResult
-from gilaudit.dynamic.imports import set_limit
+from gilaudit.dynamic.imports import set_limit, signal_name, wait_or_kill
 
 __all__ = ["RunOptions", "RunSummary", "run_dashboard", "run_job"]
 
@@ -95,12 +94,7 @@ def run_job(spec: JobSpec, timeout: float = 900.0, memory_bytes: int = 4 << 30) 
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=work,
                 start_new_session=True,
                 preexec_fn=_limits(memory_bytes, cpu))  # noqa: PLW1509 - limits only
-            try:
-                code: int | None = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                code = None
+            code = wait_or_kill(proc, timeout)
 
         def failed(reason: str) -> PackageResult:
             return PackageResult(name=spec.name, version=None, status="failed", reason=reason,
@@ -115,8 +109,8 @@ def run_job(spec: JobSpec, timeout: float = 900.0, memory_bytes: int = 4 << 30) 
             except (ValueError, KeyError, TypeError) as exc:
                 return failed(f"the analysis wrote an unreadable result ({exc})")
         if code < 0:
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-            return failed(f"the analysis process was killed by {name}: {_tail(log)[-300:]}")
+            return failed(f"the analysis process was killed by {signal_name(-code)}: "
+                          f"{_tail(log)[-300:]}")
         memory = "MemoryError" in _tail(log)
         return failed("the analysis ran out of memory" if memory else
                       f"the analysis process ended with status {code}: {_tail(log)[-300:]}")

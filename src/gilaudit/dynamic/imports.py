@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ChildRun", "ImportOutcome", "check_import", "gil_warning_module", "outcome_of",
-           "run_child", "set_limit", "signal_name"]
+           "run_child", "set_limit", "signal_name", "wait_or_kill"]
 
 _CHILD = str(Path(__file__).with_name("childside") / "gilaudit_child.py")
 _TAIL = 4096
@@ -129,12 +129,7 @@ def run_child(python: str, command: str, module: str, *, import_paths: list[str]
                 argv, cwd=work, env=env, stdin=subprocess.DEVNULL,
                 stdout=fo, stderr=fe, start_new_session=True,
                 preexec_fn=lambda: _limits(memory_bytes, cpu))  # noqa: PLW1509 - limits only
-            try:
-                code: int | None = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                code = None
+            code = wait_or_kill(proc, timeout)
         return ChildRun(records=_journal(journal), code=code, stdout_tail=_tail(out),
                         stderr_tail=_tail(err), fault=_tail(fault, 16384))
 
@@ -144,6 +139,17 @@ def signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+def wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit status, or None after killing the process and its whole session (it was
+    started with start_new_session, so its own children go too) when it overran."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
 
 
 def check_import(python: str, module: str, *, import_paths: list[str], timeout: float = 30.0,

@@ -7,8 +7,9 @@ The places Cython (or the compiler) actually reads:
   call or ``d["freethreading_compatible"] = ...`` there, names bound to literals resolved;
 * ``-X freethreading_compatible=True`` / ``-Xfreethreading_compatible=true`` on the cython
   command line: strings in ``meson.build`` (``cython_args``, ``add_project_arguments``),
-  ``CMakeLists.txt`` (``cython_transpile(... CYTHON_ARGS ...)``), ``setup.py`` and string
-  values in ``pyproject.toml`` (meson-python / scikit-build-core arguments);
+  ``CMakeLists.txt`` (``cython_transpile(... CYTHON_ARGS ...)``), ``setup.py``, string
+  values in ``pyproject.toml`` (meson-python / scikit-build-core arguments), and ``cython``
+  commands in a ``Makefile`` (``#`` comments skipped);
 * the C macro ``CYTHON_FREETHREADING_COMPATIBLE`` (Cython >= 3.2.3), which overrides the
   directive: ``define_macros`` tuples, ``-D`` strings, CMake/meson definitions;
 * a ``freethreading_compatible`` key anywhere under ``[tool.*]`` in ``pyproject.toml`` (the
@@ -204,5 +205,8 @@ def read_declarations(path: str, text: str) -> list[BuildDecl]:
     if name == "pyproject.toml":
         return _from_pyproject(text, path)
     if name in ("meson.build", "CMakeLists.txt", "setup.cfg") or name.endswith(".cmake"):
+        return _from_text_lines(text, path, python_like=False)
+    if name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk"):
+        # aio-libs (aiohttp, yarl, multidict, frozenlist) cythonize from their Makefile.
         return _from_text_lines(text, path, python_like=False)
     return []

@@ -32,7 +32,7 @@ __all__ = ["RULES", "analyse"]
 RULES = frozenset({"FT005", "FT090", "FT091", "FT092"}) | CODE_RULES
 _SUFFIXES = (".pyx", ".pxd", ".pxi")
 _BUILD_NAMES = frozenset({"setup.py", "pyproject.toml", "meson.build", "CMakeLists.txt",
-                          "setup.cfg"})
+                          "setup.cfg", "Makefile", "makefile", "GNUmakefile"})
 _KEY = "freethreading_compatible"
 # Deeper nesting than this is refused before parsing (see _cython_text.nesting); real code
 # stays far below, and Cython's parser is safe well above it even on a 256 KiB thread stack.
@@ -188,7 +188,7 @@ def _build_files(project: _Project, cython_dirs: set[str]) -> list[SourceFile]:
     for f in project.view.files:
         name = posixpath.basename(f.path)
         folder = posixpath.dirname(f.path)
-        if name in _BUILD_NAMES or name.endswith(".cmake"):
+        if name in _BUILD_NAMES or name.endswith((".cmake", ".mk")):
             if not folder or folder in cython_dirs or any(
                     d.startswith(folder + "/") for d in cython_dirs):
                 out.append(f)
