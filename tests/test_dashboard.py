@@ -207,3 +207,28 @@ def test_the_same_work_runs_on_a_local_dask_cluster(server: IndexServer, tmp_pat
     assert got["ready-pkg"].verdict == "declared"
     assert got["gil-only"].verdict == "no ft wheels"
     assert got["no-such-project"].status == "failed"
+
+
+def test_only_the_modules_the_wheels_ship_decide_the_verdict(tmp_path: Path) -> None:
+    import zipfile  # noqa: PLC0415
+
+    from gilaudit.dashboard.job import dashboard_verdict, shipped_modules  # noqa: PLC0415
+    from gilaudit.model import ModuleVerdict, Report  # noqa: PLC0415
+
+    wheel = tmp_path / "pkg-1.0-cp313-cp313t-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("pkg/_core.cpython-313t-x86_64-linux-gnu.so", b"\x7fELF")
+        z.writestr("pkg/__init__.py", "")
+    shipped = shipped_modules([wheel])
+    assert shipped == frozenset({"_core"})
+    report = Report(tool={}, targets=(), findings=(), diagnostics=(), modules=(
+        ModuleVerdict(module="_core", verdict="not exercised", reason="", declared=True),
+        # an extension of the sdist's tests (numpy ships dozens): never installed
+        ModuleVerdict(module="limited_api_test", verdict="not declared", reason="",
+                      declared=False)))
+    every = dashboard_verdict(ft_wheels=("cp313t",), classifier=False, report=report,
+                              failed=False)
+    only_shipped = dashboard_verdict(ft_wheels=("cp313t",), classifier=False, report=report,
+                                     failed=False, shipped=shipped)
+    assert every == ("not ready", False)
+    assert only_shipped == ("declared", True)
