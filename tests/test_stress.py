@@ -236,6 +236,28 @@ def test_methods_of_an_unusable_bare_object_are_one_finding(tmp_path: Path) -> N
     assert [d.name for d in got.summary.modules[0].driven] == ["Reader.size"]
 
 
+def test_a_difference_only_equality_can_see_is_a_wrong_result(tmp_path: Path) -> None:
+    folder = _python_module(tmp_path, "tally", """
+        import time
+        class Tally:
+            def __init__(self):
+                self._n = 0
+            def bump(self):
+                n = self._n
+                time.sleep(0)        # lets another thread in: a lost update
+                self._n = n + 1
+            def __eq__(self, other):
+                return isinstance(other, Tally) and self._n == other._n
+            __hash__ = None
+        """)
+    got = _stress(["tally"], [folder], tmp_path,
+                  StressOptions(threads=8, iterations=50, trials=5, budget=30, timeout=5))
+    (wrong,) = [f for f in got.findings if f.callable == "Tally.bump"]
+    assert wrong.rule == "FT204" and "obj == the serial object is False" in wrong.message
+    assert wrong.reproducer is not None
+    assert _run_repro(wrong.reproducer).returncode == 1
+
+
 def test_dangerous_names_are_skipped_and_listed(tmp_path: Path) -> None:
     marker = tmp_path / "touched"
     folder = _python_module(tmp_path, "tools", f"""

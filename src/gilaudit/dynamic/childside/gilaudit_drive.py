@@ -219,6 +219,20 @@ def observe(obj: Any, observers: List[str], env: Dict[str, Any]) -> Dict[str, st
     return seen
 
 
+EQUAL = "obj == the serial object"
+
+
+def compares(a: Any, b: Any) -> bool:
+    """The type defines its own equality, and two objects given the same calls are equal."""
+    own: Any = type(a).__eq__
+    if own is object.__eq__:
+        return False
+    try:
+        return bool(a == b)
+    except BaseException:
+        return False
+
+
 def _read(code: Any, env: Dict[str, Any]) -> str:
     return norm(eval(code, env))
 
@@ -486,6 +500,10 @@ class Driver(object):
             self.dog.stop()
         self.journal.write({"kind": "end", "target": name, "phase": "serial"})
         stable = sorted(k for k in seen1 if seen1[k] == seen2.get(k))
+        # Equality too, where the type defines it and two serial objects agree they are equal.
+        equality = bool(owner) and compares(env1["obj"], env2["obj"])
+        if equality:
+            stable.append(EQUAL)
         deterministic = (len(serial.results) == 1 and not serial.errors
                          and serial.results == again.results)
         findings = []  # type: List[Dict[str, Any]]
@@ -523,6 +541,9 @@ class Driver(object):
                         "count": sum(conc.results[k] for k in wrong)})
             if owner and not new_errors:  # calls that failed leave less done: not a race
                 seen = observe(shared["obj"], readers, shared)
+                if equality:
+                    seen1[EQUAL] = "True"
+                    seen[EQUAL] = str(compares(shared["obj"], env1["obj"]))
                 diffs = [{"observed": k, "serial": seen1[k], "concurrent": seen.get(k)}
                          for k in stable if seen.get(k) != seen1[k]]
                 if diffs:

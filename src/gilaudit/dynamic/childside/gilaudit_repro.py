@@ -9,6 +9,7 @@ run it again, or raise "trials" below; 2 means the reproducer could not set the 
 (the module did not import, an object could not be made).
 """
 
+import contextlib
 import faulthandler
 import functools
 import random
@@ -22,6 +23,7 @@ from typing import Any, Callable, Dict, List, Tuple
 PARAMS = {}  # type: Dict[str, Any]  # filled in by gilaudit
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+EQUAL = "obj == the serial object"
 
 
 def norm(value: Any) -> str:
@@ -47,6 +49,10 @@ def observe(obj: Any, readers: List[str], env: Dict[str, Any]) -> Dict[str, str]
     for expr in readers:
         seen[expr] = safe(functools.partial(read, expr, dict(env, obj=obj)))
     return seen
+
+
+def equal(a: Any, b: Any) -> str:
+    return str(bool(a == b))
 
 
 def read(expr: str, env: Dict[str, Any]) -> str:
@@ -176,6 +182,13 @@ def main() -> int:
             if PARAMS["mode"] == "state":
                 env = envs[calls[0].get("setup")]
                 seen = observe(env["obj"], PARAMS.get("readers", []), env)
+                if EQUAL in wanted:  # the same calls, serially, on a fresh object
+                    serial = fresh_envs(mod, calls)[calls[0].get("setup")]
+                    code = compile(calls[0]["call"], "<gilaudit: serial>", "eval")
+                    for _ in range(PARAMS["threads"] * PARAMS["iterations"]):
+                        with contextlib.suppress(Exception):
+                            eval(code, serial)
+                    seen[EQUAL] = safe(functools.partial(equal, env["obj"], serial["obj"]))
             else:
                 seen = {e: safe(functools.partial(read, e, {"mod": mod})) for e in wanted}
             wrong = {k: (v, seen.get(k)) for k, v in wanted.items() if seen.get(k) != v}
