@@ -343,6 +343,26 @@ def test_a_missing_optional_dependency_is_a_diagnostic_not_a_finding(tmp_path: P
     assert verdicts["needs_backend"] == "could not run"
 
 
+def test_an_interpreter_that_cannot_start_the_child_blames_no_module(built: Path,
+                                                                    tmp_path: Path) -> None:
+    # Answers gilaudit's probe (run with -I) like the real interpreter, then refuses to start
+    # anything else: as an interpreter that cannot start under the resource limits would.
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = "-I" ]; then exec {sys.executable} "$@"; fi\n'
+                       'echo "cannot start" >&2\nexit 7\n')
+    wrapper.chmod(0o755)
+    import dataclasses  # noqa: PLC0415
+
+    interpreter = dataclasses.replace(_interpreter(), executable=str(wrapper))
+    got = stress_modules(interpreter, ["clean_funcs"], import_paths=[str(built)],
+                         options=FAST, book=BOOK, repro_dir=tmp_path / "repro")
+    assert got.findings == ()
+    (module,) = got.summary.modules
+    assert module.verdict == "could not run" and "did not start" in module.reason
+    (diag,) = got.diagnostics
+    assert diag.kind == "stress-child-failed" and "cannot start" in diag.message
+
+
 def test_a_deliberate_guard_is_a_warning_and_a_reproducer_that_cannot_start_says_so(
         built: Path, tmp_path: Path) -> None:
     got = _stress(["racy_raise"], [built], tmp_path)

@@ -232,7 +232,7 @@ def _setup_for(name: str, setups: dict[str, str]) -> str | None:
 def import_problems(outcome: ImportOutcome, free_threaded: bool) -> list[Problem]:
     module = outcome.module
     out: list[Problem] = []
-    if outcome.status != "ok" and missing_dependency(outcome) is None:
+    if outcome.status not in ("ok", "child-error") and missing_dependency(outcome) is None:
         notes = tuple(n for n in (outcome.traceback.strip(),
                                   ("stderr:\n" + outcome.stderr_tail.strip())
                                   if outcome.stderr_tail.strip() else "") if n)

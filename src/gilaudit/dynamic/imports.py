@@ -186,6 +186,12 @@ def outcome_of(run: ChildRun, module: str, timeout: float) -> ImportOutcome:
         tb = next(str(r.get("traceback", "")) for r in records if r.get("kind") == "child-error")
         return ImportOutcome(status="child-error", detail="the child script failed",
                              traceback=tb, **common)
+    if not start and code is not None:
+        # The interpreter never reached the child script (a broken interpreter, or one that
+        # cannot start under the resource limits): nothing was imported, nothing to blame.
+        return ImportOutcome(status="child-error",
+                             detail=f"the interpreter did not start (exit status {code})",
+                             traceback=stderr_tail, **common)
     if code is None or "Timeout (" in run.fault:
         return ImportOutcome(status="hung", detail=f"no answer within {timeout:g} s",
                              traceback=run.fault, **common)

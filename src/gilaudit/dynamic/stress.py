@@ -295,8 +295,14 @@ def stress_module(python: str, module: str, *, import_paths: list[str],
         stress = ModuleStress(module=module, verdict="could not run", reason=why,
                               imported=outcome.status, gil_reenabled=gil_reenabled,
                               seconds=time.monotonic() - started, children=1)
-        diags = (Diagnostic(path=None, kind="missing-dependency",
-                            message=f"{module}: not stressed: {why}"),) if missing else ()
+        diags: tuple[Diagnostic, ...] = ()
+        if missing:
+            diags = (Diagnostic(path=None, kind="missing-dependency",
+                                message=f"{module}: not stressed: {why}"),)
+        elif outcome.status == "child-error":  # gilaudit's side failed, not the module
+            diags = (Diagnostic(path=None, kind="stress-child-failed",
+                                message=f"{module}: not stressed: {outcome.detail}: "
+                                        f"{outcome.traceback.strip()[-800:]}"),)
         return ModuleOutcome(stress=stress, problems=tuple(problems), diagnostics=diags)
     progress = _Progress(problems=problems, children=1)
     _drive(python, module, import_paths, options, progress, deadline, not free_threaded)
