@@ -30,6 +30,7 @@ __all__ = [
 
 _FRAME = re.compile(r'File "<gilaudit: ([^>]+)>"')
 _MAX_NOTE = 6000
+_BARE_CALL = re.compile(r"^obj\.\w+\(\)$")
 _OURS = re.compile(r"gilaudit_(?:drive|child|repro)\.py\"")
 _STDLIB = re.compile(r"/threading\.py\"|^\s*$")
 
@@ -191,7 +192,10 @@ def grouped_by_class(problems: list[Problem]) -> list[Problem]:
     from a factory). One finding per class, listing them, says that better than one each."""
     groups: dict[tuple[str, str], list[Problem]] = {}
     for p in problems:
-        if p.single_thread and p.category in ("crash", "hang") and "." in p.callable:
+        # Only calls without arguments: with arguments, those are as likely the cause.
+        calls = [c.get("call") or "" for c in p.repro.get("calls", [])]
+        bare = bool(calls) and all(_BARE_CALL.match(c) for c in calls)
+        if p.single_thread and p.category in ("crash", "hang") and "." in p.callable and bare:
             groups.setdefault((p.module, p.callable.split(".", 1)[0]), []).append(p)
     merged: dict[int, Problem] = {}
     dropped: set[int] = set()
