@@ -82,6 +82,13 @@ def _ids(result: FrontEndResult, rule: str) -> list[tuple[str, int]]:
     ({"pyproject.toml": "[tool.scikit-build.cmake]\n"
                         "args = [\"-DCYTHON_ARGS=-X freethreading_compatible=True\"]\n"}, []),
     ({"pyproject.toml": "[project]\nname = 'freethreading_compatible'\n"}, [("pkg/m.pyx", 1)]),
+    # h5py sets the directive in setup_build.py, imported by setup.py
+    ({"setup_build.py": "compiler_directives = {}\n"
+                        "if CYTHON_NEW:\n"
+                        "    compiler_directives['freethreading_compatible'] = True\n"
+                        "cythonize(exts, compiler_directives=compiler_directives)\n"}, []),
+    ({"docs/conf.py": "compiler_directives = {'freethreading_compatible': True}\n"},
+     [("pkg/m.pyx", 1)]),
     # aiohttp cythonizes from its Makefile
     ({"Makefile": "pkg/%.c: pkg/%.pyx\n"
                   "\tcython -3 -X freethreading_compatible=True -o $@ $< -I pkg\n"}, []),

@@ -17,6 +17,7 @@ from typing import Any
 from gilaudit import __version__
 from gilaudit.buildinfo import BuildInfo, read_build_info
 from gilaudit.cache import FACTS_SCHEMA, FactsCache, ResultCache, file_digest
+from gilaudit.code_digest import code_digest
 from gilaudit.config import Config, load_config
 from gilaudit.discover import discover, is_front_end_input
 from gilaudit.frontend import FrontEndResult, TargetView
@@ -172,7 +173,7 @@ def _results_key(book: RuleBook, config: Config, build: BuildInfo, project: Proj
             h.update(repr(p).encode("utf-8", "surrogateescape") + b"\0")
 
     feed(__version__, FACTS_SCHEMA, _RESULTS_SCHEMA, book.version,
-         detect_toolchain().fingerprint())
+         detect_toolchain().fingerprint(), code_digest())
     feed(sorted(config.selected), sorted(config.severity.items()), config.exclude,
          config.include_dirs, config.defines, config.max_file_size)
     feed(build.include_dirs, build.defines, build.extensions, build.requires_python)
@@ -280,7 +281,7 @@ def _prepare(target: Path, opts: ScanOptions, book: RuleBook, pch_dir: Path) -> 
 def _parse_everything(prepared: list[_Prepared], opts: ScanOptions,
                       pool: ParserPool) -> dict[str, FileFacts]:
     """Parse the files of all targets together, so both cores stay busy across targets."""
-    tool = detect_toolchain().fingerprint()
+    tool = detect_toolchain().fingerprint() + "|" + code_digest()
     results: dict[str, FileFacts] = {}
     owner: dict[str, FactsCache | None] = {}
     pending: list[tuple[ParseJob, str | None]] = []

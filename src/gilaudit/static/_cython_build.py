@@ -3,7 +3,8 @@
 The places Cython (or the compiler) actually reads:
 
 * ``compiler_directives={"freethreading_compatible": True}`` passed to ``cythonize`` (or a
-  ``cython_directives`` dict on an Extension) in ``setup.py``: any dict literal, ``dict(...)``
+  ``cython_directives`` dict on an Extension) in ``setup.py`` or a build helper beside it
+  (``setup_build.py``, ``build.py``, ...): any dict literal, ``dict(...)``
   call or ``d["freethreading_compatible"] = ...`` there, names bound to literals resolved;
 * ``-X freethreading_compatible=True`` / ``-Xfreethreading_compatible=true`` on the cython
   command line: strings in ``meson.build`` (``cython_args``, ``add_project_arguments``),
@@ -29,7 +30,7 @@ from typing import Any
 from gilaudit._toml import tomllib
 from gilaudit.static._cython_text import code_only
 
-__all__ = ["BuildDecl", "read_declarations"]
+__all__ = ["BuildDecl", "is_python_build_script", "read_declarations"]
 
 _KEY = "freethreading_compatible"
 _MACRO = "CYTHON_FREETHREADING_COMPATIBLE"
@@ -197,10 +198,19 @@ def _from_pyproject(text: str, path: str) -> list[BuildDecl]:
     return out
 
 
+def is_python_build_script(name: str) -> bool:
+    """setup.py, and the helpers builds keep beside it (h5py's setup_build.py, a build.py,
+    _build_ext.py): Python files that may call cythonize."""
+    if not name.endswith(".py"):
+        return False
+    stem = name[:-3].lower()
+    return stem == "setup" or stem.startswith("setup_") or "build" in stem
+
+
 def read_declarations(path: str, text: str) -> list[BuildDecl]:
     """Declarations in one build file (root-relative `path`), in file order."""
     name = path.rsplit("/", 1)[-1]
-    if name == "setup.py":
+    if is_python_build_script(name):
         return _from_setup_py(text, path)
     if name == "pyproject.toml":
         return _from_pyproject(text, path)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from gilaudit.frontend import FrontEndResult, TargetView
 from gilaudit.model import Diagnostic, Location, Note, SourceFile
 from gilaudit.static import _cython_text as text_
-from gilaudit.static._cython_build import BuildDecl, read_declarations
+from gilaudit.static._cython_build import BuildDecl, is_python_build_script, read_declarations
 from gilaudit.static._cython_parse import CyNode, ParseOutcome, cython_version, parse_cython
 from gilaudit.static._cython_requires import is_build_requirements_file, requirement_pins
 from gilaudit.static._cython_rules import CODE_RULES, ModuleTrees, check_tree
@@ -188,7 +188,8 @@ def _build_files(project: _Project, cython_dirs: set[str]) -> list[SourceFile]:
     for f in project.view.files:
         name = posixpath.basename(f.path)
         folder = posixpath.dirname(f.path)
-        if name in _BUILD_NAMES or name.endswith((".cmake", ".mk")):
+        if name in _BUILD_NAMES or name.endswith((".cmake", ".mk")) or \
+                is_python_build_script(name):
             if not folder or folder in cython_dirs or any(
                     d.startswith(folder + "/") for d in cython_dirs):
                 out.append(f)
