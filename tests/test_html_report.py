@@ -27,7 +27,7 @@ from gilaudit.model import (
     StressSummary,
     Undriven,
 )
-from gilaudit.report.html_report import _environment, render_html
+from gilaudit.report.html_report import render_html, template_environment
 from gilaudit.rulebook import RuleBook, load_rulebook
 
 REPO = Path(__file__).parent.parent
@@ -277,7 +277,7 @@ def _parse(html: str) -> _Tags:
 
 
 def test_autoescape_is_on_for_the_templates() -> None:
-    env = _environment()
+    env = template_environment("report/templates")
     assert callable(env.autoescape) and env.autoescape("report.html.j2") is True
     assert env.autoescape("_finding.html.j2") is True
 

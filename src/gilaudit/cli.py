@@ -19,7 +19,7 @@ from typing import TextIO
 from gilaudit import __version__
 from gilaudit.config import FAIL_ON
 from gilaudit.errors import GilauditError, UsageError
-from gilaudit.model import Report, severity_rank
+from gilaudit.model import Report
 from gilaudit.rulebook import DOC_HEADINGS, RuleBook, load_rulebook
 
 __all__ = ["entrypoint", "main"]
@@ -405,9 +405,9 @@ def _cmd_scan(args: argparse.Namespace, book: RuleBook) -> int:
 def _exit_code(report: Report, fail_on: str, *, analysed: bool | None = None) -> int:
     if analysed is None:
         analysed = any(v.startswith("parsed") for v in report.files.values())
-    if fail_on != "never" and any(
-            severity_rank(f.severity) >= severity_rank(fail_on) and not f.preview
-            and f.baseline != "known" for f in report.findings):
+    from gilaudit.report.merge import counts_towards_failure  # noqa: PLC0415
+
+    if fail_on != "never" and any(counts_towards_failure(f, fail_on) for f in report.findings):
         return 1
     return 0 if analysed else 3
 

@@ -25,6 +25,7 @@ from typing import Any
 from gilaudit.dashboard.index import IndexClient, IndexFailure
 from gilaudit.dashboard.model import PackageResult, ProjectMeta, ReleaseFile
 from gilaudit.model import Report
+from gilaudit.report.merge import PROJECT
 
 __all__ = ["JobSpec", "analyse", "dashboard_verdict", "main", "shipped_modules"]
 
@@ -169,7 +170,7 @@ def dashboard_verdict(*, ft_wheels: tuple[str, ...], classifier: bool, report: R
     the modules its wheels ship count (``shipped``: their last names; empty: all of them)."""
     if failed or report is None:
         return "unknown", None
-    modules = [m for m in report.modules if m.module != "(project)"
+    modules = [m for m in report.modules if m.module != PROJECT
                and (not shipped or m.module.rsplit(".", 1)[-1] in shipped)]
     dynamic_bad = any(f.evidence == "dynamic" and f.severity == "error"
                       and f.rule in ("FT200", "FT202", "FT203", "FT204")

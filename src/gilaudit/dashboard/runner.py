@@ -19,11 +19,10 @@ from typing import Any
 from gilaudit.dashboard.db import Database
 from gilaudit.dashboard.job import JobSpec
 from gilaudit.dashboard.model import PackageResult
-from gilaudit.dynamic.imports import set_limit, signal_name, wait_or_kill
+from gilaudit.dynamic.imports import confine, signal_name, tail_of, wait_or_kill
 
 __all__ = ["RunOptions", "RunSummary", "run_dashboard", "run_job"]
 
-_TAIL = 2000
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,23 +59,6 @@ class RunSummary:
     seconds: float
 
 
-def _limits(memory: int, cpu: int) -> Callable[[], None]:
-    def apply() -> None:
-        import resource  # noqa: PLC0415 - in the child, before exec
-
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        set_limit(resource.RLIMIT_AS, memory, memory)
-        set_limit(resource.RLIMIT_CPU, cpu, cpu + 5)
-    return apply
-
-
-def _tail(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")[-_TAIL:].strip()
-    except OSError:
-        return ""
-
-
 def run_job(spec: JobSpec, timeout: float = 900.0, memory_bytes: int = 4 << 30) -> PackageResult:
     """One package in its own process: a time limit, an address-space limit, no core files.
     Top-level and picklable, so a Dask worker runs exactly this."""
@@ -93,7 +75,7 @@ def run_job(spec: JobSpec, timeout: float = 900.0, memory_bytes: int = 4 << 30) 
                 [sys.executable, "-m", "gilaudit.dashboard.job", str(work / "spec.json")],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=work,
                 start_new_session=True,
-                preexec_fn=_limits(memory_bytes, cpu))  # noqa: PLW1509 - limits only
+                preexec_fn=lambda: confine(memory_bytes, cpu))  # noqa: PLW1509 - limits only
             code = wait_or_kill(proc, timeout)
 
         def failed(reason: str) -> PackageResult:
@@ -108,12 +90,13 @@ def run_job(spec: JobSpec, timeout: float = 900.0, memory_bytes: int = 4 << 30) 
                 return PackageResult.from_dict(json.loads(result_file.read_text("utf-8")))
             except (ValueError, KeyError, TypeError) as exc:
                 return failed(f"the analysis wrote an unreadable result ({exc})")
+        said = tail_of(log, 2000).strip()
         if code < 0:
             return failed(f"the analysis process was killed by {signal_name(-code)}: "
-                          f"{_tail(log)[-300:]}")
-        memory = "MemoryError" in _tail(log)
-        return failed("the analysis ran out of memory" if memory else
-                      f"the analysis process ended with status {code}: {_tail(log)[-300:]}")
+                          f"{said[-300:]}")
+        if "MemoryError" in said:
+            return failed("the analysis ran out of memory")
+        return failed(f"the analysis process ended with status {code}: {said[-300:]}")
 
 
 def _known_versions(db: Database, name: str, python: str | None) -> tuple[str, ...]:

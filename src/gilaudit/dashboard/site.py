@@ -9,7 +9,6 @@ gets a name derived from its hash, so a name never chooses a path.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import math
@@ -24,13 +23,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from gilaudit.dashboard.db import Database, RunInfo
 from gilaudit.dashboard.model import DASHBOARD_VERDICTS, PackageResult
 from gilaudit.errors import GilauditError
-from gilaudit.report.html_report import clean, render_html
+from gilaudit.report.html_report import clean, render_html, template_environment
 from gilaudit.report.merge import finalise, report_from_dict
 from gilaudit.rulebook import RuleBook, load_rulebook
 
@@ -349,28 +347,6 @@ def _package_context(result: PackageResult, report: dict[str, Any] | None,
 
 # --- rendering ------------------------------------------------------------------------------
 
-def _finalize(value: object) -> object:
-    # Every {{ expression }}: strings get their control characters made visible (as in the
-    # HTML report); Markup built here is already clean.
-    if isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    return clean(value)
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("gilaudit", "dashboard/templates"),
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"),
-                                     default_for_string=True, default=True),
-        undefined=StrictUndefined,
-        finalize=_finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def _write(path: Path, text: str) -> int:
     """Write atomically (a reader never sees half a page); returns the size in bytes."""
     data = text.encode("utf-8", "replace")
@@ -388,7 +364,7 @@ def _write(path: Path, text: str) -> int:
 
 def _pages(db: Database, results: list[PackageResult], book: RuleBook, title: str,
            now: datetime) -> Iterator[tuple[str, str]]:
-    template = _environment().get_template("package.html.j2")
+    template = template_environment("dashboard/templates").get_template("package.html.j2")
     for result in results:
         # One report in memory at a time: a site of thousands of packages stays small.
         context = _package_context(result, db.report(result.name), db.history(result.name),
@@ -408,7 +384,7 @@ def write_site(db: Database, out_dir: Path, *, title: str = "Free-threading read
         raise SiteError(f"cannot create the site directory {out_dir}: {exc}.") from exc
     written: list[tuple[str, int]] = []
     try:
-        index = _environment().get_template("index.html.j2").render(
+        index = template_environment("dashboard/templates").get_template("index.html.j2").render(
             **_index_context(results, db.runs(), db.trend(), title, now))
         written.append(("index.html", _write(out_dir / "index.html", index)))
         for rel, html in _pages(db, results, book, title, now):

@@ -159,11 +159,11 @@ def death_problem(module: str, death: Death, setups: dict[str, str], calls: dict
     elif phase == "together":
         where = (f"while {begin.get('threads')} threads drove the module's callables together "
                  f"(trial {begin.get('trial')}, seed {begin.get('seed')})")
-        every = [c.strip() for c in str(begin.get("call", "")).split(";") if c.strip()]
-        picked = [c for c in every if any(_names_call(n, c, calls) for n in death.callables)]
+        every = [str(n) for n in begin.get("targets", [])]
+        picked = [n for n in every if n in death.callables] or every
         repro.update(mode="hammer", calls=[
-            {"name": n, "call": c, "setup": _setup_for(n, setups)}
-            for n, c in _pairs(picked or every, calls)])
+            {"name": n, "call": calls[n], "setup": _setup_for(n, setups)}
+            for n in picked if n in calls])
     else:
         where = (f"when {begin.get('threads')} threads x {begin.get('iterations')} calls ran "
                  f"it at once (trial {begin.get('trial')}, seed {begin.get('seed')}), as "
@@ -218,15 +218,6 @@ def grouped_by_class(problems: list[Problem]) -> list[Problem]:
             repro=first.repro, single_thread=True)
         dropped.update(id(m) for m in members[1:])
     return [merged.get(id(p), p) for p in problems if id(p) not in dropped]
-
-
-def _names_call(name: str, call: str, calls: dict[str, str]) -> bool:
-    return calls.get(name) == call
-
-
-def _pairs(picked: list[str], calls: dict[str, str]) -> list[tuple[str, str]]:
-    by_call = {c: n for n, c in calls.items()}
-    return [(by_call.get(c, c), c) for c in picked]
 
 
 def _setup_for(name: str, setups: dict[str, str]) -> str | None:

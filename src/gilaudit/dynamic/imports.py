@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildRun", "ImportOutcome", "check_import", "gil_warning_module", "outcome_of",
-           "run_child", "set_limit", "signal_name", "wait_or_kill"]
+__all__ = ["ChildRun", "ImportOutcome", "check_import", "confine", "gil_warning_module",
+           "outcome_of", "run_child", "set_limit", "signal_name", "tail_of", "wait_or_kill"]
 
 _CHILD = str(Path(__file__).with_name("childside") / "gilaudit_child.py")
 _TAIL = 4096
@@ -48,7 +48,7 @@ class ImportOutcome:
         return bool(self.gil_warning) or (self.gil_before is False and self.gil_after is True)
 
 
-def _limits(memory_bytes: int, cpu_seconds: int) -> None:
+def confine(memory_bytes: int, cpu_seconds: int) -> None:
     # Runs in the child before exec: no core dumps, bounded memory and CPU time. Never above
     # what this process is allowed already (a dashboard job runs under its own limits).
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -65,7 +65,8 @@ def set_limit(kind: int, soft: int, hard: int) -> None:
     resource.setrlimit(kind, (soft, hard))
 
 
-def _tail(path: Path, size_limit: int = _TAIL) -> str:
+def tail_of(path: Path, size_limit: int = _TAIL) -> str:
+    """The last ``size_limit`` bytes of a log, as text; "" when it cannot be read."""
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -128,10 +129,10 @@ def run_child(python: str, command: str, module: str, *, import_paths: list[str]
             proc = subprocess.Popen(
                 argv, cwd=work, env=env, stdin=subprocess.DEVNULL,
                 stdout=fo, stderr=fe, start_new_session=True,
-                preexec_fn=lambda: _limits(memory_bytes, cpu))  # noqa: PLW1509 - limits only
+                preexec_fn=lambda: confine(memory_bytes, cpu))  # noqa: PLW1509 - limits only
             code = wait_or_kill(proc, timeout)
-        return ChildRun(records=_journal(journal), code=code, stdout_tail=_tail(out),
-                        stderr_tail=_tail(err), fault=_tail(fault, 16384))
+        return ChildRun(records=_journal(journal), code=code, stdout_tail=tail_of(out),
+                        stderr_tail=tail_of(err), fault=tail_of(fault, 16384))
 
 
 def signal_name(number: int) -> str:

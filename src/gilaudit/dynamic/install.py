@@ -23,6 +23,8 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from gilaudit.dynamic.imports import tail_of
+
 __all__ = ["InstallError", "Installed", "extension_modules", "install_target"]
 
 _TAIL = 4096
@@ -107,7 +109,7 @@ def install_target(python: str, target: Path, *, workdir: Path, timeout: float =
             return _run(cmd, log=log, cwd=workdir, env=env, deadline=deadline)
         except subprocess.TimeoutExpired:
             raise InstallError(f"installing {target} timed out after {timeout:g} s while "
-                               f"{step}", _tail(log)) from None
+                               f"{step}", tail_of(log)) from None
 
     _check_interpreter(python, env)
     venv = workdir / "venv"
@@ -116,7 +118,7 @@ def install_target(python: str, target: Path, *, workdir: Path, timeout: float =
         venv_cmd.insert(-1, "--system-site-packages")
     if run("creating the virtual environment", venv_cmd) != 0:
         raise InstallError(f"{python} could not create a virtual environment in {venv}",
-                           _tail(log))
+                           tail_of(log))
     venv_python = str(venv / "bin" / "python")
 
     report = workdir / "install-report.json"
@@ -124,7 +126,7 @@ def install_target(python: str, target: Path, *, workdir: Path, timeout: float =
     pip_cmd = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                "--report", str(report), *pip_args, str(target)]
     if run("running pip", pip_cmd) != 0:
-        tail = _tail(log)
+        tail = tail_of(log)
         if "no such option: --report" in tail:
             raise InstallError(f"the pip that {python} puts into a new virtual environment is "
                                "too old to write an install report (pip 22.2 or later is "
@@ -133,20 +135,20 @@ def install_target(python: str, target: Path, *, workdir: Path, timeout: float =
         raise InstallError(f"pip could not install {target}" + (f": {reason}" if reason else ""),
                            tail)
 
-    distribution, version = _target_distribution(report, target, _tail(log))
+    distribution, version = _target_distribution(report, target, tail_of(log))
     site = _marked(_probe(venv_python, _SITE, env)[1])
     if not isinstance(site, dict):
         raise InstallError(f"the new virtual environment's interpreter {venv_python} did not "
-                           "report its site-packages", _tail(log))
+                           "report its site-packages", tail_of(log))
     record = _find_record([Path(d) for d in site.get("dirs", [])], distribution)
     if record is None:
         raise InstallError(f"pip installed {distribution} {version} from {target}, but its "
                            "RECORD is not in the virtual environment's site-packages",
-                           _tail(log))
+                           tail_of(log))
     with record.open(encoding="utf-8", errors="replace", newline="") as lines:
         modules = extension_modules(lines, [str(s) for s in site.get("suffixes", [])])
     return Installed(python=venv_python, venv=venv, distribution=distribution, version=version,
-                     modules=tuple(modules), log_tail=_tail(log))
+                     modules=tuple(modules), log_tail=tail_of(log))
 
 
 def _checked_target(target: Path) -> Path:
@@ -272,11 +274,3 @@ def _last_pip_error(log_tail: str) -> str:
     return ""
 
 
-def _tail(path: Path) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - _TAIL))
-            return fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""

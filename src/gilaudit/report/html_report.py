@@ -29,7 +29,7 @@ from gilaudit.model import (
 from gilaudit.report.summary import summarise
 from gilaudit.rulebook import RuleBook
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "template_environment"]
 
 NO_MODULE = "(no module)"
 _NOTE_SUMMARY = 140  # characters of a multi-line note's first line shown in its <summary>
@@ -82,10 +82,12 @@ def ticks(value: object) -> Markup:
     return Markup(_TICKS.sub(r"<code>\1</code>", escaped))
 
 
-@functools.lru_cache(maxsize=1)
-def _environment() -> Environment:
+@functools.lru_cache(maxsize=4)
+def template_environment(folder: str) -> Environment:
+    """The Jinja2 environment every gilaudit page is rendered with (this report, the
+    dashboard): autoescape on, strict undefined, control characters made visible."""
     env = Environment(
-        loader=PackageLoader("gilaudit", "report/templates"),
+        loader=PackageLoader("gilaudit", folder),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"),
                                      default_for_string=True, default=True),
         undefined=StrictUndefined,
@@ -409,5 +411,5 @@ def _context(report: Report, book: RuleBook) -> dict[str, Any]:
 
 def render_html(report: Report, book: RuleBook) -> str:
     """The whole report as one HTML document (a pure function of its inputs)."""
-    template = _environment().get_template("report.html.j2")
+    template = template_environment("report/templates").get_template("report.html.j2")
     return template.render(**_context(report, book))

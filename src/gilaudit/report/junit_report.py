@@ -28,11 +28,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from gilaudit.model import Finding, ModuleStress, ModuleVerdict, Report, severity_rank
+from gilaudit.report.merge import PROJECT, counts_towards_failure
 from gilaudit.rulebook import RuleBook
 
 __all__ = ["PROJECT", "render_junit"]
 
-PROJECT = "(project)"
 _DECLARATION = "module-declaration"
 _MESSAGE_CHARS = 240
 # Everything XML 1.0 cannot represent: C0 controls but tab/newline/return, lone surrogates,
@@ -81,8 +81,7 @@ def _line(f: Finding) -> str:
 
 
 def _gating(f: Finding) -> bool:
-    return severity_rank(f.severity) >= severity_rank("warning") and not f.preview \
-        and f.baseline != "known"
+    return counts_towards_failure(f, "warning")
 
 
 def _order(findings: Iterable[Finding]) -> list[Finding]:

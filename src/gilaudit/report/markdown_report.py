@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from gilaudit.model import Finding, ModuleStress, ModuleVerdict, Report, severity_rank
+from gilaudit.report.merge import PROJECT, counts_towards_failure
 from gilaudit.rulebook import RuleBook
 
 __all__ = ["MAX_CHARS", "MAX_DIAGNOSTICS", "MAX_FINDINGS", "MAX_MODULES", "render_markdown"]
@@ -53,9 +54,8 @@ def _md(value: object, limit: int = _CELL_CHARS) -> str:
 
 def _status(report: Report) -> tuple[str, str]:
     fail_on = str(report.options.get("fail_on") or "error")
-    counting = [f for f in report.findings if not f.preview and f.baseline != "known"]
-    if fail_on != "never" and any(
-            severity_rank(f.severity) >= severity_rank(fail_on) for f in counting):
+    if fail_on != "never" and any(counts_towards_failure(f, fail_on)
+                                  for f in report.findings):
         return "\u274c", "failed"
     analysed = any(v.startswith("parsed") for v in report.files.values()) or (
         report.stress is not None
@@ -79,7 +79,7 @@ def _where(f: Finding) -> str:
         return f"{_md(loc.path, 200)}:{loc.line}"
     if f.module:
         return _md(f"{f.module}.{f.callable}" if f.callable else f.module, 200)
-    return "(project)"
+    return PROJECT
 
 
 def _rule_cell(f: Finding, book: RuleBook) -> str:
@@ -117,9 +117,9 @@ class _Modules:
             {m.module: m for m in report.stress.modules} if report.stress else {})
         self.counts: dict[str, Counter[str]] = {}
         for f in report.findings:
-            self.counts.setdefault(f.module or "(project)", Counter())[f.severity] += 1
+            self.counts.setdefault(f.module or PROJECT, Counter())[f.severity] += 1
         names = set(self.verdicts) | set(self.stress) | set(report.file_modules.values())
-        names |= {m for m in self.counts if m != "(project)" or not report.modules}
+        names |= {m for m in self.counts if m != PROJECT or not report.modules}
         self.names = sorted(n for n in names if n)
 
     def row(self, name: str) -> str:

@@ -460,10 +460,11 @@ class Driver(object):
     # -- hammering -------------------------------------------------------------------------
 
     def _begin(self, target: str, phase: str, trial: int, seed: int, threads: int,
-               iterations: int, call: str, setup: Optional[str]) -> None:
+               iterations: int, call: str, setup: Optional[str],
+               targets: Optional[List[str]] = None) -> None:
         self.journal.write({"kind": "begin", "target": target, "phase": phase, "trial": trial,
                             "seed": seed, "threads": threads, "iterations": iterations,
-                            "call": call, "setup": setup})
+                            "call": call, "setup": setup, "targets": targets or [target]})
 
     def _iterations_for(self, target: Dict[str, Any], remaining: int) -> int:
         share = max(0.5, (self.deadline - time.monotonic()) / max(1, remaining))
@@ -579,7 +580,8 @@ class Driver(object):
             if time.monotonic() > self.deadline:
                 break
             self._begin("*", "together", trial, self.seed + trial, n, m,
-                        "; ".join(t["call"] for t in targets), None)
+                        "; ".join(t["call"] for t in targets), None,
+                        [t["name"] for t in targets])
             self.dog.start(n)
             try:
                 hammer(runs, n, m, self.seed + trial, self.dog, False)
