@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from gilaudit.static.c_clang import ParseJob, empty_facts
-from gilaudit.static.facts import FileFacts
+from gilaudit.frontends.c.facts import FileFacts
+from gilaudit.frontends.c.job import ParseJob, empty_facts
 
 
 def crash_on_bad(job: ParseJob) -> FileFacts:

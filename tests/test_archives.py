@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from gilaudit.static import _archive_tar
-from gilaudit.static.archives import (
+from gilaudit.archives import (
     ArchiveLimits,
     extract_sdist,
     member_problem,
@@ -28,6 +27,7 @@ from gilaudit.static.archives import (
     read_sdist_members,
     read_zip_members,
 )
+from gilaudit.archives import tar as _archive_tar
 
 SMALL = ArchiveLimits(max_members=50, max_total_bytes=4 << 20, max_member_bytes=2 << 20,
                       max_ratio=50, ratio_floor_bytes=64 << 10, max_path_length=200)

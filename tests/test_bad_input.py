@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ScanJson
-from gilaudit.static import engine
+from gilaudit.frontends.c import result as c_result
 
 GOOD = """#include <Python.h>
 static PyObject *cache;
@@ -184,7 +184,8 @@ def test_matcher_bug_is_a_diagnostic_not_a_crash(scan_json: ScanJson, tmp_path: 
         raise RuntimeError("boom")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(engine, "REGISTRY", ((broken, frozenset({"FT040"})), *engine.REGISTRY))
+    monkeypatch.setattr(c_result, "REGISTRY",
+                        ((broken, frozenset({"FT040"})), *c_result.REGISTRY))
     root = _tree(tmp_path)
     _code, report = scan_json(str(root))
     _kept_good_finding(report)

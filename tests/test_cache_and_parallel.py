@@ -11,9 +11,11 @@ import pytest
 from conftest import REPO, RULE_FIXTURES
 from gilaudit import scan as scan_module
 from gilaudit.cli import main
-from gilaudit.static.c_clang import ParseJob, parse_translation_unit
-from gilaudit.static.facts import FileFacts, facts_from_jsonable, facts_to_jsonable
-from gilaudit.static.flags import detect_toolchain, file_args
+from gilaudit.frontends.c import run as c_run
+from gilaudit.frontends.c.facts import FileFacts, facts_from_jsonable, facts_to_jsonable
+from gilaudit.frontends.c.flags import detect_toolchain, file_args
+from gilaudit.frontends.c.job import ParseJob
+from gilaudit.frontends.c.parse import parse_translation_unit
 
 DEMO = REPO / "examples" / "spamcache"
 
@@ -38,7 +40,7 @@ def test_warm_run_parses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def refuse(*_a: object, **_k: object) -> FileFacts:
         raise AssertionError("a warm run must not parse unchanged files")
 
-    monkeypatch.setattr(scan_module, "parse_translation_unit", refuse)
+    monkeypatch.setattr(c_run, "parse_translation_unit", refuse)
     warm = _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1")
     assert _findings(warm) == _findings(cold)
 
@@ -49,13 +51,13 @@ def test_header_change_invalidates(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     cache = tmp_path / "cache"
     _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1")
     parsed: list[str] = []
-    real = scan_module.parse_translation_unit
+    real = c_run.parse_translation_unit
 
-    def spy(job: scan_module.ParseJob) -> FileFacts:
+    def spy(job: ParseJob) -> FileFacts:
         parsed.append(job.rel)
         return real(job)
 
-    monkeypatch.setattr(scan_module, "parse_translation_unit", spy)
+    monkeypatch.setattr(c_run, "parse_translation_unit", spy)
     source = target / "src" / "spam.c"
     source.write_text(source.read_text() + "\n/* touched */\n")
     _run(tmp_path, target, "--cache-dir", str(cache), "--jobs", "1")

@@ -14,10 +14,11 @@ import pytest
 from conftest import compile_shared
 from gilaudit.buildinfo import BuildInfo
 from gilaudit.config import Config
-from gilaudit.frontend import FrontEndResult, TargetView
+from gilaudit.frontends import run_front_ends
+from gilaudit.frontends.binary import analyse
+from gilaudit.frontends.binary.elf import read_dynamic_symbols
+from gilaudit.frontends.contract import FrontEndResult, TargetView
 from gilaudit.model import SourceFile
-from gilaudit.static._elf_symbols import read_dynamic_symbols
-from gilaudit.static.front_binary import analyse
 
 ALL = frozenset({"FT150", "FT151", "FT152", "FT153"})
 TSO = "cpython-314t-x86_64-linux-gnu.so"
@@ -91,7 +92,8 @@ def wheel(folder: Path, filename: str, members: dict[str, bytes]) -> None:
             zf.writestr(name, data)
 
 
-def run(root: Path, selected: frozenset[str] = ALL) -> FrontEndResult:
+def run(root: Path, selected: frozenset[str] = ALL, *,
+        every_front_end: bool = False) -> FrontEndResult:
     files = []
     for dirpath, _dirs, names in os.walk(root):
         for n in names:
@@ -100,7 +102,7 @@ def run(root: Path, selected: frozenset[str] = ALL) -> FrontEndResult:
                                     language="other", size=p.stat().st_size))
     view = TargetView(root=root, files=tuple(sorted(files, key=lambda f: f.path)),
                       config=Config(selected=selected), build=BuildInfo())
-    return analyse(view)
+    return run_front_ends(view, skip=("c",)) if every_front_end else analyse(view)
 
 
 def hits(result: FrontEndResult, rule: str) -> list[tuple[str, str]]:
@@ -260,10 +262,12 @@ def test_truncated_elf_is_a_diagnostic_and_other_members_go_on(
 def test_corrupt_wheel_reported_once(tmp_path: Path, build: Build) -> None:
     (tmp_path / T_WHEEL).write_bytes(b"PK\x03\x04garbage")
     wheel(tmp_path, G_WHEEL, {"../../evil.so": b"", f"fast/_b.{GSO}": build("_b", BORROW)})
-    # With a packaging rule selected, the wheels front end reports archive problems.
-    assert kinds(run(tmp_path, ALL | {"FT130"})) == []
-    # Without one, this front end must not lose them.
+    # This front end reports them whether or not the wheels front end runs ...
     assert kinds(run(tmp_path, ALL)) == ["corrupt-archive", "path-traversal"]
+    assert kinds(run(tmp_path, ALL | {"FT130"})) == ["corrupt-archive", "path-traversal"]
+    # ... and when both run, the registry keeps one of each.
+    both = kinds(run(tmp_path, ALL | {"FT130"}, every_front_end=True))
+    assert both.count("corrupt-archive") == 1 and both.count("path-traversal") == 1
 
 
 def test_nothing_selected(tmp_path: Path) -> None:

@@ -11,14 +11,14 @@ from packaging.specifiers import SpecifierSet
 from gilaudit.buildinfo import read_build_info
 from gilaudit.config import Config
 from gilaudit.discover import discover
-from gilaudit.frontend import FrontEndResult, TargetView
+from gilaudit.frontends import bindings as front_bindings
+from gilaudit.frontends.bindings.cargo import cargo_interval
+from gilaudit.frontends.bindings.clex import evaluate_condition, scan_c
+from gilaudit.frontends.bindings.cxx import find_declarations
+from gilaudit.frontends.bindings.requirements import forced_below
+from gilaudit.frontends.bindings.rust import find_pymodules
+from gilaudit.frontends.contract import FrontEndResult, TargetView
 from gilaudit.rulebook import load_rulebook
-from gilaudit.static import front_bindings
-from gilaudit.static._bind_cargo import cargo_interval
-from gilaudit.static._bind_clex import evaluate_condition, scan_c
-from gilaudit.static._bind_cxx import find_declarations
-from gilaudit.static._bind_reqs import forced_below
-from gilaudit.static._bind_rust import find_pymodules
 
 BOOK = load_rulebook()
 

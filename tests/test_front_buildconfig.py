@@ -10,10 +10,10 @@ import pytest
 from gilaudit.buildinfo import read_build_info
 from gilaudit.config import Config
 from gilaudit.discover import discover
-from gilaudit.frontend import FrontEndResult, TargetView
+from gilaudit.frontends import buildconfig as front_buildconfig
+from gilaudit.frontends.buildconfig.cibw import CibwConfig, Setting, matches, parse_version, select
+from gilaudit.frontends.contract import FrontEndResult, TargetView
 from gilaudit.rulebook import load_rulebook
-from gilaudit.static import front_buildconfig
-from gilaudit.static._bcfg_cibw import CibwConfig, Setting, matches, parse_version, select
 
 BOOK = load_rulebook()
 

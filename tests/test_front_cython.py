@@ -16,11 +16,11 @@ from gilaudit._toml import tomllib
 from gilaudit.buildinfo import read_build_info
 from gilaudit.config import Config
 from gilaudit.discover import discover
-from gilaudit.frontend import FrontEndResult, TargetView
-from gilaudit.static import front_cython
-from gilaudit.static._cython_requires import forces_before_31, too_old_cython
-from gilaudit.static._cython_text import includes
-from gilaudit.static.front_cython import RULES, analyse
+from gilaudit.frontends import cython as front_cython
+from gilaudit.frontends.contract import FrontEndResult, TargetView
+from gilaudit.frontends.cython import RULES, analyse
+from gilaudit.frontends.cython.requires import forces_before_31, too_old_cython
+from gilaudit.frontends.cython.text import includes
 
 HAVE_CYTHON = front_cython.cython_version() is not None
 needs_cython = pytest.mark.skipif(not HAVE_CYTHON, reason="Cython is not installed")
@@ -379,7 +379,7 @@ def _cythonize_all(sources: list[Path], out_dir: Path) -> dict[str, str]:
 FIXTURE_MODULES = _cython_modules()
 DOC_SNIPPETS = [
     (rule["id"], key, rule["docs"][key])
-    for rule in tomllib.loads((Path(front_cython.__file__).parent.parent / "rules" /
+    for rule in tomllib.loads((Path(front_cython.__file__).parents[2] / "rules" /
                                "cython.toml").read_text(encoding="utf-8"))["rule"]
     for key in ("example", "instead") if rule["id"] != "FT092"  # FT092's are TOML
 ]

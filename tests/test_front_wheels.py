@@ -12,9 +12,9 @@ from pathlib import Path
 
 from gilaudit.buildinfo import BuildInfo
 from gilaudit.config import Config
-from gilaudit.frontend import FrontEndResult, TargetView
+from gilaudit.frontends.contract import FrontEndResult, TargetView
+from gilaudit.frontends.wheels import analyse
 from gilaudit.model import SourceFile
-from gilaudit.static.front_wheels import analyse
 
 ALL = frozenset({"FT130", "FT131", "FT132", "FT133", "FT135", "FT136", "FT137", "FT140"})
 FT_BETA = "Programming Language :: Python :: Free Threading :: 2 - Beta"

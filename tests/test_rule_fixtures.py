@@ -22,8 +22,8 @@ import pytest
 
 from conftest import RULE_FIXTURES, ScanJson, compile_c, compile_shared
 from gilaudit.frontends import front_ends
+from gilaudit.frontends.c.matchers import REGISTRY
 from gilaudit.rulebook import DOC_HEADINGS, load_rulebook
-from gilaudit.static.matchers import REGISTRY
 
 BOOK = load_rulebook()
 NEEDS_ALL_RULES = {"FT008", "FT900", "FT901"}

@@ -21,8 +21,8 @@ import pytest
 
 from fixtures.dynamic.build import FIXTURES, build_extension
 from gilaudit.cli import main
+from gilaudit.dynamic.confined import ChildRun
 from gilaudit.dynamic.evidence import death_of
-from gilaudit.dynamic.imports import ChildRun
 from gilaudit.dynamic.interpreters import Interpreter, describe
 from gilaudit.dynamic.stress import StressOptions, StressResult, stress_modules
 from gilaudit.rulebook import load_rulebook

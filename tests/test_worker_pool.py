@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from crashy_parser import crash_on_bad, hang_on_bad
-from gilaudit.parallel import ParserPool
-from gilaudit.static.c_clang import ParseJob
-from gilaudit.static.facts import FileFacts
+from gilaudit.frontends.c.facts import FileFacts
+from gilaudit.frontends.c.job import ParseJob
+from gilaudit.frontends.c.pool import ParserPool
 
 
 def _jobs(names: list[str]) -> list[tuple[ParseJob, str | None]]:

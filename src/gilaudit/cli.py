@@ -462,7 +462,7 @@ def _matcher_location(rule_id: str) -> dict[str, object] | None:
     import inspect  # noqa: PLC0415
 
     from gilaudit.dynamic.evidence import EVIDENCE  # noqa: PLC0415
-    from gilaudit.static.matchers import REGISTRY  # noqa: PLC0415
+    from gilaudit.frontends.c.matchers import REGISTRY  # noqa: PLC0415
 
     for matcher, ids in [*REGISTRY, *EVIDENCE]:
         if rule_id in ids:

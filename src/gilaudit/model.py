@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ __all__ = [
     "SourceFile",
     "StressSummary",
     "Undriven",
+    "fingerprint",
     "severity_rank",
 ]
 
@@ -31,6 +33,14 @@ SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 def severity_rank(severity: str) -> int:
     """Higher is worse; unknown severities rank lowest."""
     return {"info": 1, "warning": 2, "error": 3}.get(severity, 0)
+
+
+def fingerprint(rule: str, path: str, symbol: str, function: str | None, code: str) -> str:
+    """A finding's identity across runs, for baselines and SARIF: the rule, where, what, and the
+    code with its white space folded (so re-indenting or moving a line keeps it)."""
+    normalised = " ".join(code.split())
+    digest = hashlib.sha256("\0".join((rule, path, symbol, function or "", normalised)).encode())
+    return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

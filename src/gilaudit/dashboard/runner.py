@@ -19,7 +19,7 @@ from typing import Any
 from gilaudit.dashboard.db import Database
 from gilaudit.dashboard.job import JobSpec
 from gilaudit.dashboard.model import PackageResult
-from gilaudit.dynamic.imports import confine, signal_name, tail_of, wait_or_kill
+from gilaudit.dynamic.confined import confine, signal_name, tail_of, wait_or_kill
 
 __all__ = ["RunOptions", "RunSummary", "run_dashboard", "run_job"]
 

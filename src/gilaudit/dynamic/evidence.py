@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gilaudit.dynamic.imports import ChildRun, ImportOutcome, signal_name
+from gilaudit.dynamic.confined import ChildRun, signal_name
+from gilaudit.dynamic.imports import ImportOutcome
 
 __all__ = [
     "EVIDENCE",

@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from gilaudit.dynamic.imports import tail_of
+from gilaudit.dynamic.confined import tail_of
 
 __all__ = ["InstallError", "Installed", "extension_modules", "install_target"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gilaudit.dynamic.confined import run_child
 from gilaudit.dynamic.evidence import (
     Problem,
     death_of,
@@ -27,7 +28,7 @@ from gilaudit.dynamic.evidence import (
     result_problems,
     sequence_problem,
 )
-from gilaudit.dynamic.imports import check_import, run_child
+from gilaudit.dynamic.imports import check_import
 from gilaudit.dynamic.interpreters import Interpreter
 from gilaudit.dynamic.reproducer import write_reproducer
 from gilaudit.model import (
@@ -38,9 +39,9 @@ from gilaudit.model import (
     Note,
     StressSummary,
     Undriven,
+    fingerprint,
 )
 from gilaudit.rulebook import RuleBook
-from gilaudit.static.engine import fingerprint
 
 __all__ = ["RULE_OF", "StressOptions", "StressResult", "default_threads", "stress_modules"]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gilaudit.dynamic.imports import ImportOutcome, outcome_of, run_child
+from gilaudit.dynamic.confined import run_child
+from gilaudit.dynamic.imports import ImportOutcome, outcome_of
 
 __all__ = ["Surface", "SurfaceItem", "discover_surface"]
 

@@ -1,0 +1,130 @@
+"""The confined child process every untrusted run goes through: the stress phase's import,
+surface and drive children, the installer's build, and the dashboard's per-package jobs.
+
+A child runs with no core dumps, bounded address space and CPU time, an empty working
+directory and HOME, in a session of its own (so a timeout kills everything it started), and
+writes a JSON-lines journal whose records survive any death of the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ChildRun", "confine", "run_child", "set_limit", "signal_name", "tail_of",
+           "wait_or_kill"]
+
+_CHILD = str(Path(__file__).with_name("childside") / "gilaudit_child.py")
+_TAIL = 4096
+
+
+def confine(memory_bytes: int, cpu_seconds: int) -> None:
+    # Runs in the child before exec: no core dumps, bounded memory and CPU time. Never above
+    # what this process is allowed already (a dashboard job runs under its own limits).
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    set_limit(resource.RLIMIT_AS, memory_bytes, memory_bytes)
+    set_limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5)
+
+
+def set_limit(kind: int, soft: int, hard: int) -> None:
+    """Lower a resource limit to (soft, hard), clamped to the current hard limit."""
+    _cur_soft, cur_hard = resource.getrlimit(kind)
+    if cur_hard != resource.RLIM_INFINITY:
+        hard = min(hard, cur_hard)
+        soft = min(soft, hard)
+    resource.setrlimit(kind, (soft, hard))
+
+
+def tail_of(path: Path, size_limit: int = _TAIL) -> str:
+    """The last ``size_limit`` bytes of a log, as text; "" when it cannot be read."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - size_limit))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _journal(path: Path) -> list[dict[str, Any]]:
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChildRun:
+    records: list[dict[str, Any]]
+    code: int | None  # None: killed after the timeout
+    stdout_tail: str
+    stderr_tail: str
+    fault: str = ""  # faulthandler's dump: a crash's or a hang's stacks
+
+
+def run_child(python: str, command: str, module: str, *, import_paths: list[str],
+              timeout: float, memory_bytes: int = 8 << 30,
+              plan: dict[str, Any] | None = None,
+              extra_env: dict[str, str] | None = None) -> ChildRun:
+    """One child of the interpreter under test, confined; its journal and output tails."""
+    with tempfile.TemporaryDirectory(prefix="gilaudit-child-") as scratch:
+        work = Path(scratch)
+        journal, fault = work / "journal.jsonl", work / "fault.txt"
+        out, err = work / "stdout", work / "stderr"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(work), "TMPDIR": str(work),
+            "PYTHONPATH": os.pathsep.join(import_paths),
+            "GILAUDIT_JOURNAL": str(journal), "GILAUDIT_FAULT": str(fault),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **(extra_env or {}),
+        }
+        argv = [python, _CHILD, command, module]
+        if plan is not None:
+            plan_file = work / "plan.json"
+            plan_file.write_text(json.dumps(plan), encoding="utf-8")
+            argv.append(str(plan_file))
+        cpu = max(1, int(timeout * 2))
+        with out.open("wb") as fo, err.open("wb") as fe:
+            proc = subprocess.Popen(
+                argv, cwd=work, env=env, stdin=subprocess.DEVNULL,
+                stdout=fo, stderr=fe, start_new_session=True,
+                preexec_fn=lambda: confine(memory_bytes, cpu))  # noqa: PLW1509 - limits only
+            code = wait_or_kill(proc, timeout)
+        return ChildRun(records=_journal(journal), code=code, stdout_tail=tail_of(out),
+                        stderr_tail=tail_of(err), fault=tail_of(fault, 16384))
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit status, or None after killing the process and its whole session (it was
+    started with start_new_session, so its own children go too) when it overran."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None

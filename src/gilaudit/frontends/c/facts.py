@@ -1,0 +1,238 @@
+"""Facts about one C/C++ translation unit: what the front end saw, with no judgement in it.
+
+Matchers turn facts into findings; the cache stores facts, so changing the configuration or
+the rule text never forces a re-parse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gilaudit.frontends.contract import Suppression
+
+__all__ = [
+    "Assign", "CallSite", "Diag", "FileFacts", "FunctionFacts", "IfGuard", "Jump", "Loop",
+    "Mention", "ModuleDefFact", "Region", "SlotEntry", "TypeFact", "Var",
+    "facts_from_jsonable", "facts_to_jsonable",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+    type: str
+    line: int
+    col: int
+    storage: str  # global | static-global | function-static | local | param
+    is_const: bool = False
+    is_atomic: bool = False
+    is_tls: bool = False
+    is_pointer: bool = False
+    is_pyobject: bool = False
+    index: int = -1  # parameter position
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    name: str
+    line: int
+    col: int
+    offset: int
+    end: int  # offset just past the closing parenthesis
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    target: str  # a local variable name
+    offset: int
+    source: str  # callee name when the value is a call result, else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """An identifier use at a position (global write, field access, member token, escape)."""
+
+    name: str
+    line: int
+    col: int
+    offset: int
+    detail: str = ""  # e.g. the base of a field access, or the kind of write
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    kind: str  # cs | cs2 | cs-mutex | allow | lock
+    begin: int
+    end: int  # offset of the closing macro/call; -1 when never closed
+    line: int
+    col: int
+    receiver: str = ""  # critical section object(s), lock expression
+    macro: str = ""
+    end_macro: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IfGuard:
+    var: str
+    shape: str  # "null-check" (write inside then) | "early-return" (write after the if)
+    offset: int
+    then_start: int
+    then_end: int
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Jump:
+    kind: str  # return | goto | break | continue
+    offset: int
+    line: int
+    col: int
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    kind: str  # for | while | do | switch
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionFacts:
+    name: str
+    line: int
+    col: int
+    end_line: int
+    start: int
+    end: int
+    is_static: bool
+    params: tuple[Var, ...]
+    locals: tuple[Var, ...]
+    calls: tuple[CallSite, ...]
+    assigns: tuple[Assign, ...]
+    global_writes: tuple[Mention, ...]
+    field_uses: tuple[Mention, ...]  # name = field, detail = base expression
+    field_writes: tuple[Assign, ...]  # target = "base->field", source = callee or ""
+    escapes: tuple[Mention, ...]  # a local published (stored in shared places or passed on)
+    regions: tuple[Region, ...]
+    ifs: tuple[IfGuard, ...]
+    jumps: tuple[Jump, ...]
+    loops: tuple[Loop, ...]
+    labels: tuple[Mention, ...]
+    unmatched: tuple[Mention, ...]  # END macros with no BEGIN (name = macro)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotEntry:
+    slot: str
+    value: str
+    line: int
+    col: int
+    guards: tuple[str, ...]  # enclosing #if conditions
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleDefFact:
+    var: str
+    module: str
+    line: int
+    col: int
+    slots: str  # name of the slot array, "" when none
+    methods: str
+
+
+@dataclass(frozen=True, slots=True)
+class TypeFact:
+    name: str  # Python-visible short name
+    methods: tuple[str, ...]  # method/getset table names it references
+    roles: tuple[tuple[str, str], ...]  # (slot, C function) e.g. ("tp_dealloc", "Foo_dealloc")
+
+
+@dataclass(frozen=True, slots=True)
+class Diag:
+    kind: str
+    message: str
+    path: str
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    path: str
+    lines: int
+    functions: tuple[FunctionFacts, ...]
+    globals: tuple[Var, ...]
+    module_defs: tuple[ModuleDefFact, ...]
+    slot_arrays: tuple[tuple[str, tuple[SlotEntry, ...]], ...]
+    types: tuple[TypeFact, ...]
+    method_tables: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # table -> (pyname, cfunc)
+    address_taken: tuple[str, ...]  # function names used as values
+    inactive: tuple[Mention, ...]  # declarations found only in code not compiled for FT
+    members: tuple[Mention, ...]  # ob_refcnt / ob_mutex uses, Py_REFCNT comparisons
+    guards: tuple[tuple[int, tuple[str, ...]], ...]  # line -> #if conditions, for lines rules ask
+    suppressions: tuple[Suppression, ...]
+    diagnostics: tuple[Diag, ...]
+    deps: tuple[tuple[str, str], ...]  # (project-relative header, sha256) it includes
+    limited_api: bool = False  # compiled with Py_LIMITED_API
+    # Project files with code that this translation unit #includes (a `.c` fragment, a header
+    # of static functions): analysed in the includer's context, reported at their own path.
+    included: tuple[FileFacts, ...] = ()
+    included_from: str = ""
+    # pybind11 modules judged on the parsed code, when its headers were found:
+    # (module, line, column, "not-used" | "used" | "none")
+    bindings: tuple[tuple[str, int, int, str], ...] = ()
+
+
+def facts_to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [facts_to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    if isinstance(obj, tuple | list):
+        return [facts_to_jsonable(x) for x in obj]
+    return obj
+
+
+Converter = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _converter(tp: Any) -> Converter:
+    """A function that rebuilds a value of type ``tp`` from its JSON form, made once per type:
+    introspecting type hints for every value made warm runs slow."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            if args[0] is FileFacts:
+                # Recursive (FileFacts.included): resolve the element converter when called.
+                return lambda data: tuple(map(_converter(FileFacts), data))
+            inner = _converter(args[0])
+            if inner is _identity:
+                return tuple
+            return lambda data: tuple(map(inner, data))
+        parts = [_converter(a) for a in args]
+        if all(p is _identity for p in parts):
+            return tuple
+        return lambda data: tuple(p(x) for p, x in zip(parts, data, strict=True))
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        fields = [_converter(hints[f.name]) for f in dataclasses.fields(tp)]
+        cls: Any = tp
+        if all(f is _identity for f in fields):
+            return lambda data: cls(*data)
+        return lambda data: cls(*(f(x) for f, x in zip(fields, data, strict=True)))
+    return _identity
+
+
+def facts_from_jsonable(data: Any) -> FileFacts:
+    result: FileFacts = _converter(FileFacts)(data)
+    return result

@@ -1,0 +1,397 @@
+"""One function's facts: parameters, locals, calls (including macros that leave no call in
+the AST), assignments, lock and critical-section regions, `if` guards and escapes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gilaudit.frontends import textscan
+from gilaudit.frontends.c.cursors import Text, is_static, var_fact
+from gilaudit.frontends.c.facts import (
+    Assign,
+    CallSite,
+    FunctionFacts,
+    IfGuard,
+    Jump,
+    Loop,
+    Mention,
+    Region,
+    Var,
+)
+
+__all__ = ["function_facts"]
+
+# Lock and region markers that have no parentheses.
+_BARE_MACROS = re.compile(
+    r"\b(Py_BEGIN_ALLOW_THREADS|Py_END_ALLOW_THREADS|Py_BLOCK_THREADS|Py_UNBLOCK_THREADS)\b"
+)
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_ASSIGN = re.compile(r"(?<![\w.>\]])([A-Za-z_]\w*)\s*=(?!=)")
+_CAST_PREFIX = re.compile(r"^\s*(?:\(\s*(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*[\s\*]*\)\s*)+")
+_CALLEE = re.compile(r"^([A-Za-z_]\w*)\s*\(")
+_FIELD = re.compile(r"\b([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)")
+_FIELD_ASSIGN = re.compile(r"\b([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)\s*=(?!=)")
+_NULL_TEST = re.compile(
+    r"^\(?\s*(?:!\s*([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*==\s*(?:NULL|0|nullptr)"
+    r"|(?:NULL|0|nullptr)\s*==\s*([A-Za-z_]\w*))\s*\)?$"
+)
+_SET_TEST = re.compile(
+    r"^\(?\s*(?:([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*!=\s*(?:NULL|0|nullptr))\s*\)?$"
+)
+_NOT_PUBLISHING = frozenset({
+    "Py_INCREF", "Py_XINCREF", "Py_DECREF", "Py_XDECREF", "Py_CLEAR", "Py_NewRef", "Py_XNewRef",
+    "Py_SIZE", "Py_TYPE", "Py_REFCNT", "PyList_GET_SIZE", "PyTuple_GET_SIZE", "PyList_Size",
+    "PyDict_Size", "PyTuple_Size", "PyObject_Length", "PyObject_Size", "assert", "PyErr_Format",
+    "PyList_GET_ITEM", "PyList_GetItem", "PyDict_GetItem", "PyDict_GetItemString",
+    "PyDict_GetItemWithError", "PyDict_Next", "PyCell_GET", "PyWeakref_GET_OBJECT",
+    "PyWeakref_GetObject", "PySequence_Fast", "PySequence_Fast_ITEMS", "PySequence_Fast_GET_ITEM",
+    "PySequence_Fast_GET_SIZE",
+})
+_REGION_PAIRS = {
+    # begin name -> (region kind, end names)
+    "Py_BEGIN_CRITICAL_SECTION": ("cs", ("Py_END_CRITICAL_SECTION",)),
+    "Py_BEGIN_CRITICAL_SECTION2": ("cs2", ("Py_END_CRITICAL_SECTION2",)),
+    "Py_BEGIN_CRITICAL_SECTION_MUTEX": ("cs", ("Py_END_CRITICAL_SECTION",)),
+    "Py_BEGIN_CRITICAL_SECTION2_MUTEX": ("cs2", ("Py_END_CRITICAL_SECTION2",)),
+}
+_CS_ENDS = frozenset({"Py_END_CRITICAL_SECTION", "Py_END_CRITICAL_SECTION2"})
+_ALLOW_PAIRS = {
+    "Py_BEGIN_ALLOW_THREADS": "Py_END_ALLOW_THREADS",
+    "Py_UNBLOCK_THREADS": "Py_BLOCK_THREADS",
+    "PyEval_SaveThread": "PyEval_RestoreThread",
+}
+_LOCK_PAIRS = {
+    "PyMutex_Lock": "PyMutex_Unlock",
+    "PyThread_acquire_lock": "PyThread_release_lock",
+    "PyThread_acquire_lock_timed": "PyThread_release_lock",
+    "pthread_mutex_lock": "pthread_mutex_unlock",
+    "EnterCriticalSection": "LeaveCriticalSection",
+    "AcquireSRWLockExclusive": "ReleaseSRWLockExclusive",
+    "mtx_lock": "mtx_unlock",
+}
+_LOCK_ENDS = frozenset(_LOCK_PAIRS.values())
+# Project lock wrappers (`MUTEX_LOCK(&m)`, `LOCK()`, `cache_lock(st)`): paired by name shape
+# and argument, since what they expand to is not visible in the text.
+_WRAPPED_LOCK = re.compile(r"^(?:\w+_)?(?:LOCK|lock|Lock|ACQUIRE|acquire|Acquire)(?:_\w+)?$")
+_WRAPPED_UNLOCK = re.compile(
+    r"^(?:\w+_)?(?:UNLOCK|unlock|Unlock|RELEASE|release|Release)(?:_\w+)?$")
+
+
+def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
+              shared_names: re.Pattern[str] | None) -> FunctionFacts:
+    kinds = ci.CursorKind
+    lib = ci.conf.lib
+    ext = cursor.extent
+    start, end = ext.start.offset, ext.end.offset
+    params: list[Var] = []
+    local_vars: list[Var] = []
+    ifs: list[tuple[int, int, int, int, int, int]] = []  # if, cond start/end, then start/end, line
+    jumps: list[Jump] = []
+    loops: list[Loop] = []
+    labels: list[Mention] = []
+    k_parm, k_var, k_if = kinds.PARM_DECL.value, kinds.VAR_DECL.value, kinds.IF_STMT.value
+    k_label, k_lambda = kinds.LABEL_STMT.value, kinds.LAMBDA_EXPR.value
+    loop_kinds = {kinds.FOR_STMT.value: "for", kinds.WHILE_STMT.value: "while",
+                  kinds.DO_STMT.value: "do", kinds.SWITCH_STMT.value: "switch",
+                  kinds.CXX_FOR_RANGE_STMT.value: "for"}
+    jump_kinds = {kinds.RETURN_STMT.value: "return", kinds.GOTO_STMT.value: "goto",
+                  kinds.BREAK_STMT.value: "break", kinds.CONTINUE_STMT.value: "continue"}
+    interesting = {k_parm, k_var, k_if, k_label, k_lambda, *loop_kinds, *jump_kinds}
+    tu = cursor._tu
+    get_kind = lib.clang_getCursorKind
+
+    # One native traversal with a cheap callback: asking only for the kind of most nodes is
+    # what keeps the per-cursor cost low on large files.
+    def visitor(child: Any, parent: Any, _data: Any) -> int:
+        k = get_kind(child)
+        if k not in interesting:
+            return 2  # CXChildVisit_Recurse
+        child._tu = tu
+        if k == k_parm:
+            if parent == cursor:
+                params.append(var_fact(child, text, "param", len(params)))
+            return 1  # CXChildVisit_Continue
+        if k == k_var:
+            storage = "function-static" if is_static(child, ci) else "local"
+            local_vars.append(var_fact(child, text, storage))
+        elif k == k_if:
+            parts = list(child.get_children())
+            if len(parts) >= 2:
+                cond, then = parts[-2], parts[-1]
+                if len(parts) >= 3:  # `if (c) a; else b;` or an init statement first
+                    cond, then = parts[0], parts[1]
+                ifs.append((child.extent.start.offset, cond.extent.start.offset,
+                            cond.extent.end.offset, then.extent.start.offset,
+                            then.extent.end.offset, child.location.line))
+        elif k in jump_kinds:
+            loc = child.location
+            label = ""
+            if jump_kinds[k] == "goto":
+                for sub in child.get_children():
+                    label = sub.spelling
+            jumps.append(Jump(jump_kinds[k], child.extent.start.offset, loc.line, loc.column,
+                              label))
+        elif k in loop_kinds:
+            loops.append(Loop(loop_kinds[k], child.extent.start.offset, child.extent.end.offset))
+        elif k == k_label:
+            loc = child.location
+            labels.append(Mention(child.spelling, loc.line, loc.column, child.extent.start.offset))
+        elif k == k_lambda:
+            return 1  # a lambda body runs later, elsewhere: not this function's flow
+        return 2
+
+    if _needs_walk(text.bare[start:end], shared_names):
+        lib.clang_visitChildren(cursor, ci.callbacks["cursor_visit"](visitor), None)
+    else:
+        for i, arg in enumerate(cursor.get_arguments()):
+            arg._tu = tu
+            params.append(var_fact(arg, text, "param", i))
+    # The header `PyObject *f(PyObject *a)` is not a call of `f`: scan from the body's brace.
+    name_at = cursor.location.offset
+    brace = text.bare.find("{", name_at if start <= name_at < end else start, end)
+    body_start = brace if brace >= 0 else start
+    calls = _calls(text, body_start, end)
+    assigns = _assigns(text, body_start, end)
+    names_local = {v.name for v in params} | {v.name for v in local_vars}
+    regions, unmatched = _regions(calls, text.bare)
+    guards = _if_guards(ifs, text, names_local, globals_, local_vars)
+    fields = [
+        Mention(m.group(2), *text.index.line_col(m.start()), m.start(), m.group(1))
+        for m in _FIELD.finditer(text.bare, body_start, end)
+    ]
+    escapes = _escapes(text, calls, local_vars, start, end)
+    field_writes = [
+        Assign(f"{m.group(1)}->{m.group(2)}", m.start(), _rhs_callee(text.bare, m.end(), end))
+        for m in _FIELD_ASSIGN.finditer(text.bare, start, end)
+    ]
+    loc = cursor.location
+    return FunctionFacts(
+        name=cursor.spelling,
+        line=loc.line,
+        col=loc.column,
+        end_line=ext.end.line,
+        start=start,
+        end=end,
+        is_static=is_static(cursor, ci),
+        params=tuple(params),
+        locals=tuple(local_vars),
+        calls=tuple(calls),
+        assigns=tuple(assigns),
+        global_writes=(),
+        field_uses=tuple(fields),
+        field_writes=tuple(field_writes),
+        escapes=tuple(escapes),
+        regions=tuple(regions),
+        ifs=tuple(guards),
+        jumps=tuple(jumps),
+        loops=tuple(loops),
+        labels=tuple(labels),
+        unmatched=tuple(unmatched),
+    )
+
+
+# Anything here in a body means the matchers need its declarations and statements.
+_WALK_TRIGGERS = re.compile(
+    r"\b(?:static|Py_BEGIN_CRITICAL_SECTION\w*|Py_END_CRITICAL_SECTION\w*|PyList_GetItem"
+    r"|PyList_GET_ITEM|PyList_SET_ITEM|PyTuple_SET_ITEM|PyDict_GetItem\w*|PyDict_SetDefault"
+    r"|PyDict_Next|PyCell_GET|PySequence_Fast\w*|PyWeakref_\w+)\b"
+    # A field lent out (FT033) is judged by the return statement that follows it.
+    r"|\bPy_X?(?:INCREF|NewRef)\s*\(\s*\w+\s*->"
+)
+
+
+def _needs_walk(body: str, shared_names: re.Pattern[str] | None) -> bool:
+    if _WALK_TRIGGERS.search(body):
+        return True
+    return bool(shared_names is not None and shared_names.search(body))
+
+
+def _calls(text: Text, start: int, end: int) -> list[CallSite]:
+    bare = text.bare
+    out: list[CallSite] = []
+    for m in _CALL.finditer(bare, start, end):
+        name = m.group(1)
+        if name in textscan.KEYWORDS:
+            continue
+        before = bare[max(start, m.start() - 3):m.start()].rstrip()
+        if before.endswith((".", "->")):
+            continue  # a call through a struct member is not a call of that global function
+        open_pos = m.end() - 1
+        close = textscan.find_close(bare, open_pos, end)
+        if close < 0:
+            continue
+        line, col = text.index.line_col(m.start())
+        out.append(CallSite(name, line, col, m.start(), close + 1,
+                            textscan.split_args(text.code, bare, open_pos, close)))
+    for m in _BARE_MACROS.finditer(bare, start, end):
+        line, col = text.index.line_col(m.start())
+        out.append(CallSite(m.group(1), line, col, m.start(), m.end(), ()))
+    out.sort(key=lambda c: c.offset)
+    return out
+
+
+def _rhs_callee(bare: str, pos: int, end: int) -> str:
+    rest = bare[pos:min(end, pos + 200)]
+    rest = _CAST_PREFIX.sub("", rest, count=1)
+    m = _CALLEE.match(rest.lstrip())
+    return m.group(1) if m else ""
+
+
+def _assigns(text: Text, start: int, end: int) -> list[Assign]:
+    out = []
+    for m in _ASSIGN.finditer(text.bare, start, end):
+        prev = text.bare[max(start, m.start() - 2):m.start()].rstrip()
+        if prev.endswith(("->", ".", "*")) and not prev.endswith("**"):
+            if prev.endswith("*") and not prev.endswith(("->", ".")):
+                pass  # `PyObject *x = ...` declares x: still an assignment to x
+            else:
+                continue
+        out.append(Assign(m.group(1), m.start(), _rhs_callee(text.bare, m.end(), end)))
+    return out
+
+
+def _regions(calls: list[CallSite], bare: str) -> tuple[list[Region], list[Mention]]:
+    regions: list[Region] = []
+    unmatched: list[Mention] = []
+    # Critical sections follow block structure: pair them with a brace-aware stack.
+    events: list[tuple[int, str, CallSite | None]] = []
+    for c in calls:
+        if c.name in _REGION_PAIRS:
+            events.append((c.offset, "begin", c))
+        elif c.name in _CS_ENDS:
+            events.append((c.offset, "end", c))
+    if events:
+        lo = min(e[0] for e in events)
+        hi = max(c.end for c in calls)
+        for i in range(lo, hi):
+            ch = bare[i]
+            if ch == "{":
+                events.append((i, "{", None))
+            elif ch == "}":
+                events.append((i, "}", None))
+        events.sort(key=lambda e: (e[0], e[1] != "begin"))
+        stack: list[tuple[str, CallSite | None]] = []
+        for _off, kind, call in events:
+            if kind == "begin":
+                stack.append(("cs", call))
+            elif kind == "{":
+                stack.append(("{", None))
+            elif kind == "}":
+                # A block closing over an open section: that section never ends in its block.
+                while stack and stack[-1][0] == "cs":
+                    _, begin = stack.pop()
+                    assert begin is not None
+                    regions.append(_cs_region(begin, None))
+                if stack:
+                    stack.pop()
+            elif kind == "end":
+                assert call is not None
+                if stack and stack[-1][0] == "cs":
+                    _, begin = stack.pop()
+                    assert begin is not None
+                    regions.append(_cs_region(begin, call))
+                else:
+                    unmatched.append(Mention(call.name, call.line, call.col, call.offset))
+        for k, begin in stack:
+            if k == "cs" and begin is not None:
+                regions.append(_cs_region(begin, None))
+    # Detached regions and plain locks pair in order of appearance.
+    for begin_name, end_name in _ALLOW_PAIRS.items():
+        regions += _pair_linear(calls, begin_name, (end_name,), "allow")
+    for begin_name, end_name in _LOCK_PAIRS.items():
+        regions += _pair_linear(calls, begin_name, (end_name,), "lock", same_receiver=True)
+    regions += _wrapped_locks(calls)
+    regions.sort(key=lambda r: r.begin)
+    return regions, unmatched
+
+
+def _wrapped_locks(calls: list[CallSite]) -> list[Region]:
+    out: list[Region] = []
+    open_: list[CallSite] = []
+    for c in calls:
+        if c.name in _LOCK_PAIRS or c.name in _LOCK_ENDS or "BLOCK" in c.name:
+            continue
+        if _WRAPPED_UNLOCK.match(c.name):
+            match = next((o for o in reversed(open_) if o.args[:1] == c.args[:1]), None)
+            if match is not None:
+                open_.remove(match)
+                out.append(Region("lock", match.offset, c.offset, match.line, match.col,
+                                  match.args[0] if match.args else "", match.name, c.name))
+        elif _WRAPPED_LOCK.match(c.name):
+            open_.append(c)
+    return out
+
+
+def _cs_region(begin: CallSite, end: CallSite | None) -> Region:
+    kind = _REGION_PAIRS[begin.name][0]
+    return Region(kind, begin.offset, end.offset if end else -1, begin.line, begin.col,
+                  ", ".join(begin.args), begin.name, end.name if end else "")
+
+
+def _pair_linear(calls: list[CallSite], begin_name: str, end_names: tuple[str, ...], kind: str,
+                 *, same_receiver: bool = False) -> list[Region]:
+    out: list[Region] = []
+    open_: list[CallSite] = []
+    for c in calls:
+        if c.name == begin_name:
+            open_.append(c)
+        elif c.name in end_names and open_:
+            match = open_[-1]
+            if same_receiver and c.args and match.args and c.args[0] != match.args[0]:
+                candidates = [o for o in open_ if o.args and o.args[0] == c.args[0]]
+                if not candidates:
+                    continue
+                match = candidates[-1]
+            open_.remove(match)
+            out.append(Region(kind, match.offset, c.offset, match.line, match.col,
+                              match.args[0] if match.args else "", match.name, c.name))
+    # A region opened and never closed in this function extends to its end.
+    for o in open_:
+        out.append(Region(kind, o.offset, 1 << 62, o.line, o.col,
+                          o.args[0] if o.args else "", o.name, ""))
+    return out
+
+
+def _if_guards(ifs: list[tuple[int, int, int, int, int, int]], text: Text,
+               local_names: set[str], globals_: list[Var], local_vars: list[Var]) -> list[IfGuard]:
+    statics = {v.name for v in local_vars if v.storage == "function-static"}
+    shared = ({v.name for v in globals_} - local_names) | statics
+    out: list[IfGuard] = []
+    for if_off, c0, c1, t0, t1, line in ifs:
+        cond = " ".join(text.bare[c0:c1].split())
+        m = _NULL_TEST.match(cond)
+        if m:
+            name = m.group(1) or m.group(2) or m.group(3)
+            if name in shared:
+                out.append(IfGuard(name, "null-check", if_off, t0, t1, line))
+            continue
+        m = _SET_TEST.match(cond)
+        if m:
+            name = m.group(1) or m.group(2)
+            if name in shared and re.search(r"\breturn\b", text.bare[t0:t1]):
+                out.append(IfGuard(name, "early-return", if_off, t0, t1, line))
+    return out
+
+
+def _escapes(text: Text, calls: list[CallSite], local_vars: list[Var], start: int,
+             end: int) -> list[Mention]:
+    names = {v.name for v in local_vars if v.storage == "local" and v.is_pointer}
+    if not names:
+        return []
+    out: list[Mention] = []
+    for c in calls:
+        if c.name in _NOT_PUBLISHING or c.name.endswith("_SET_ITEM"):
+            continue
+        for i, arg in enumerate(c.args):
+            a = _CAST_PREFIX.sub("", arg).strip().lstrip("&")
+            if a in names and (i > 0 or not c.name.startswith("Py")):
+                out.append(Mention(a, c.line, c.col, c.offset, c.name))
+    # Stored into a field, a dereferenced pointer or anything not a plain local.
+    for m in re.finditer(r"(->\s*\w+|\]|\*\s*\w+)\s*=(?!=)\s*(?:\([^)]*\)\s*)?([A-Za-z_]\w*)\s*;",
+                         text.bare[start:end]):
+        if m.group(2) in names:
+            off = start + m.start()
+            line, col = text.index.line_col(off)
+            out.append(Mention(m.group(2), line, col, off, "store"))
+    return out

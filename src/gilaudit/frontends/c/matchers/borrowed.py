@@ -1,0 +1,221 @@
+"""Borrowed references into containers other threads can change (FT010-FT024) and unlocked
+dict iteration (FT014)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from gilaudit.frontends.c.context import (
+    ProjectIndex,
+    classify_receiver,
+    in_region,
+    normalise_expr,
+)
+from gilaudit.frontends.c.facts import CallSite, FileFacts, FunctionFacts
+from gilaudit.frontends.contract import Hit
+
+__all__ = [
+    "BORROWING", "match_borrowed_container", "match_borrowed_globals", "match_cell_get",
+    "match_dict_next", "match_sequence_fast", "match_set_item_macro", "match_weakref",
+]
+
+# API -> rule, for calls whose receiver decides whether the borrow is shared.
+BORROWING: dict[str, str] = {
+    "PyList_GetItem": "FT010",
+    "PyList_GET_ITEM": "FT010",
+    "PyDict_GetItem": "FT011",
+    "PyDict_GetItemWithError": "FT011",
+    "PyDict_GetItemString": "FT012",
+    "PyDict_SetDefault": "FT013",
+}
+_WEAKREF = frozenset({"PyWeakref_GetObject", "PyWeakref_GET_OBJECT"})
+_INCREFS = frozenset({"Py_INCREF", "Py_XINCREF", "Py_NewRef", "Py_XNewRef"})
+_CS_KINDS = ("cs", "cs2")
+
+
+def _severity(kind: str) -> str | None:
+    """Full severity for shared receivers; a caller-supplied or unknown one is a warning."""
+    return None if kind == "shared" else "warning"
+
+
+def _assigned_local(fn: FunctionFacts, call: CallSite) -> str | None:
+    """The local that receives this call's result (`x = PyList_GetItem(...)`), if any."""
+    best = None
+    for a in fn.assigns:
+        if a.offset >= call.offset:
+            break
+        if a.source == call.name and call.offset - a.offset < 120:
+            best = a
+    if best is None:
+        return None
+    if any(best.offset < c.offset < call.offset for c in fn.calls):
+        return None
+    return best.target
+
+
+def _incref_of(fn: FunctionFacts, call: CallSite) -> CallSite | None:
+    """An incref applied to this borrowed result: around the call, or to the local holding it."""
+    for c in fn.calls:
+        if c.name in _INCREFS and c.offset < call.offset < c.end:
+            return c
+    target = _assigned_local(fn, call)
+    if target is None:
+        return None
+    for c in fn.calls:
+        if c.offset <= call.offset or c.name not in _INCREFS:
+            continue
+        if any(a.target == target and call.offset < a.offset < c.offset for a in fn.assigns):
+            return None  # reassigned in between: the incref is of something else
+        if c.args and normalise_expr(c.args[0]) == target:
+            return c
+    return None
+
+
+def match_borrowed_container(facts: FileFacts, index: ProjectIndex,
+                             selected: frozenset[str]) -> Iterator[Hit]:
+    """FT010-FT013, and FT019 where the borrowed result is then increfed."""
+    for fn in facts.functions:
+        for call in fn.calls:
+            rule = BORROWING.get(call.name)
+            if rule is None or not call.args:
+                continue
+            receiver = normalise_expr(call.args[0])
+            if in_region(fn.regions, call.offset, _CS_KINDS, receiver):
+                continue
+            rc = classify_receiver(call.args[0], fn, facts, index, call.offset)
+            if rc.kind == "private":
+                continue
+            incref = _incref_of(fn, call) if "FT019" in selected else None
+            if incref is not None:
+                yield Hit(rule="FT019", path=facts.path, line=incref.line, col=incref.col,
+                          symbol=call.name, where=rc.phrase, function=fn.name,
+                          severity=_severity(rc.kind))
+                continue
+            yield Hit(rule=rule, path=facts.path, line=call.line, col=call.col, symbol=call.name,
+                      where=rc.phrase, function=fn.name, severity=_severity(rc.kind))
+
+
+def match_weakref(facts: FileFacts, index: ProjectIndex,
+                  selected: frozenset[str]) -> Iterator[Hit]:
+    """FT016 (or FT019 when the borrowed referent is increfed): the referent can die anytime."""
+    for fn in facts.functions:
+        for call in fn.calls:
+            if call.name not in _WEAKREF:
+                continue
+            incref = _incref_of(fn, call) if "FT019" in selected else None
+            if incref is not None:
+                yield Hit(rule="FT019", path=facts.path, line=incref.line, col=incref.col,
+                          symbol=call.name, where="the weak reference's referent",
+                          function=fn.name)
+                continue
+            yield Hit(rule="FT016", path=facts.path, line=call.line, col=call.col,
+                      symbol=call.name, where="the weak reference's referent", function=fn.name)
+
+
+def match_borrowed_globals(facts: FileFacts, index: ProjectIndex,
+                           selected: frozenset[str]) -> Iterator[Hit]:
+    """FT017 (outside module init), FT023, FT024: borrowed pointers into interpreter state."""
+    rules = {"PyImport_AddModule": "FT017", "PyImport_AddModuleObject": "FT017",
+             "PyEval_GetBuiltins": "FT023", "PyEval_GetGlobals": "FT023",
+             "PyEval_GetLocals": "FT023", "PySys_GetObject": "FT024"}
+    for fn in facts.functions:
+        for call in fn.calls:
+            rule = rules.get(call.name)
+            if rule is None:
+                continue
+            if fn.name in index.init_only:
+                continue  # import runs once, under the import lock
+            yield Hit(rule=rule, path=facts.path, line=call.line, col=call.col, symbol=call.name,
+                      where="", function=fn.name)
+
+
+def match_cell_get(facts: FileFacts, index: ProjectIndex,
+                   selected: frozenset[str]) -> Iterator[Hit]:
+    """FT018: PyCell_GET reads a mutable cell without a reference."""
+    for fn in facts.functions:
+        for call in fn.calls:
+            if call.name != "PyCell_GET" or not call.args:
+                continue
+            rc = classify_receiver(call.args[0], fn, facts, index, call.offset)
+            if rc.kind == "private":
+                continue
+            yield Hit(rule="FT018", path=facts.path, line=call.line, col=call.col,
+                      symbol=call.name, where=rc.phrase, function=fn.name)
+
+
+def match_dict_next(facts: FileFacts, index: ProjectIndex,
+                    selected: frozenset[str]) -> Iterator[Hit]:
+    """FT014: PyDict_Next does not lock the dict; only a critical section on it makes it safe."""
+    for fn in facts.functions:
+        for call in fn.calls:
+            if call.name != "PyDict_Next" or not call.args:
+                continue
+            receiver = normalise_expr(call.args[0])
+            if in_region(fn.regions, call.offset, _CS_KINDS, receiver):
+                continue
+            rc = classify_receiver(call.args[0], fn, facts, index, call.offset)
+            if rc.kind == "private":
+                continue
+            yield Hit(rule="FT014", path=facts.path, line=call.line, col=call.col,
+                      symbol=call.name, where=rc.phrase, function=fn.name,
+                      severity=_severity(rc.kind))
+
+
+_FAST_ITEMS = frozenset({"PySequence_Fast_ITEMS", "PySequence_Fast_GET_ITEM"})
+
+
+def match_sequence_fast(facts: FileFacts, index: ProjectIndex,
+                        selected: frozenset[str]) -> Iterator[Hit]:
+    """FT020: for a list, PySequence_Fast returns the list itself; its items are read unlocked."""
+    for fn in facts.functions:
+        sources: dict[str, list[tuple[int, str]]] = {}
+        for call in fn.calls:
+            if call.name == "PySequence_Fast" and call.args:
+                target = _assigned_local(fn, call)
+                if target:
+                    sources.setdefault(target, []).append((call.offset, call.args[0]))
+        if not sources:
+            continue
+        reported: set[str] = set()
+        for call in fn.calls:
+            if call.name not in _FAST_ITEMS or not call.args:
+                continue
+            seq = normalise_expr(call.args[0])
+            origin = [src for off, src in sources.get(seq, []) if off < call.offset]
+            if not origin or seq in reported:
+                continue
+            original = origin[-1]
+            orig_norm = normalise_expr(original)
+            if in_region(fn.regions, call.offset, _CS_KINDS, orig_norm) or in_region(
+                    fn.regions, call.offset, _CS_KINDS, seq):
+                continue
+            rc = classify_receiver(original, fn, facts, index, call.offset)
+            if rc.kind == "private":
+                continue
+            reported.add(seq)
+            yield Hit(rule="FT020", path=facts.path, line=call.line, col=call.col,
+                      symbol=call.name, where=rc.phrase, function=fn.name)
+
+
+_SET_ITEM = re.compile(r"^(PyList|PyTuple)_SET_ITEM$")
+
+
+def match_set_item_macro(facts: FileFacts, index: ProjectIndex,
+                         selected: frozenset[str]) -> Iterator[Hit]:
+    """FT022: the unlocked SET_ITEM macros are only for filling containers nobody else sees."""
+    for fn in facts.functions:
+        for call in fn.calls:
+            if not _SET_ITEM.match(call.name) or not call.args:
+                continue
+            rc = classify_receiver(call.args[0], fn, facts, index, call.offset)
+            # Unknown-origin locals are usually containers built by a helper: not reported.
+            if rc.kind not in ("shared", "param"):
+                continue
+            if in_region(fn.regions, call.offset, _CS_KINDS, normalise_expr(call.args[0])):
+                continue
+            if fn.name in index.init_only and rc.kind == "shared":
+                continue
+            yield Hit(rule="FT022", path=facts.path, line=call.line, col=call.col,
+                      symbol=call.name, where=rc.phrase, function=fn.name,
+                      severity=_severity(rc.kind))

@@ -1,0 +1,103 @@
+"""File-wide mentions: writes to globals, member tokens the free-threaded build changes
+(`ob_refcnt`, `ob_mutex`), code in inactive preprocessor branches, functions whose address
+is taken."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from gilaudit.frontends import textscan
+from gilaudit.frontends.c.cursors import Text
+from gilaudit.frontends.c.facts import FunctionFacts, Mention, Var
+
+__all__ = ["inactive_mentions", "member_mentions", "taken_addresses", "with_global_writes"]
+
+_MEMBER_TOKENS = re.compile(r"(?:->|\.)\s*(ob_refcnt)\b|\b(ob_mutex)\b")
+_REFCNT = re.compile(r"\bPy_REFCNT\s*\(")
+_LEFT_ONE = re.compile(r"\b1\s*==\s*$")
+_RIGHT_CMP = re.compile(r"\s*(==\s*1|<=\s*1|<\s*2)\b")
+_OBREFCNT_CMP = re.compile(r"->\s*ob_refcnt\s*(==\s*1|<=\s*1|<\s*2)\b")
+
+
+def _write_pattern(names: list[str]) -> re.Pattern[str]:
+    alt = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
+    return re.compile(
+        rf"(?:(\+\+|--)\s*\b({alt})\b)"
+        rf"|(?<![\w.>])\b({alt})\b\s*(?:\[[^\]\n]*\]\s*)*(?:(?:\.|->)\s*\w+\s*)*"
+        r"(=(?!=)|[-+*/%&|^]=|<<=|>>=|\+\+|--)"
+    )
+
+
+def with_global_writes(f: FunctionFacts, text: Text, globals_: list[Var]) -> FunctionFacts:
+    """Writes to file-scope variables (and this function's own statics) inside ``f``."""
+    shadow = {v.name for v in f.params} | {v.name for v in f.locals if v.storage == "local"}
+    statics = [v.name for v in f.locals if v.storage == "function-static"]
+    names = [v.name for v in globals_ if not v.is_const and v.name not in shadow] + statics
+    body = text.bare[f.start:f.end]
+    present = [n for n in dict.fromkeys(names) if n and n in body]
+    if not present:
+        return f
+    writes: list[Mention] = []
+    for m in _write_pattern(present).finditer(text.bare, f.start, f.end):
+        name = m.group(2) or m.group(3)
+        op = m.group(1) or m.group(4)
+        line, col = text.index.line_col(m.start(2) if m.group(2) else m.start(3))
+        # A declaration of a function-static with an initializer is not a runtime write.
+        if name in statics and any(v.name == name and v.line == line for v in f.locals):
+            continue
+        writes.append(Mention(name, line, col, m.start(), op))
+    return _replace_writes(f, tuple(writes))
+
+
+def _replace_writes(f: FunctionFacts, writes: tuple[Mention, ...]) -> FunctionFacts:
+    return replace(f, global_writes=writes)
+
+
+def inactive_mentions(raw: str, skipped: list[tuple[int, int]],
+                       index: textscan.LineIndex) -> list[Mention]:
+    out = []
+    pat = re.compile(r"\b(Py_mod_gil|PyUnstable_Module_SetGIL|Py_MOD_GIL_NOT_USED)\b")
+    for s, e in skipped:
+        for m in pat.finditer(raw, s, e):
+            line, col = index.line_col(m.start())
+            out.append(Mention(m.group(1), line, col, m.start()))
+    return out
+
+
+def member_mentions(text: Text) -> list[Mention]:
+    out: list[Mention] = []
+    bare = text.bare
+    has_members = "ob_refcnt" in bare or "ob_mutex" in bare
+    for m in _MEMBER_TOKENS.finditer(bare) if has_members else ():
+        name = m.group(1) or m.group(2)
+        line, col = text.index.line_col(m.start(1) if m.group(1) else m.start(2))
+        cmp = _OBREFCNT_CMP.match(bare, m.start()) if m.group(1) else None
+        out.append(Mention(name, line, col, m.start(), cmp.group(1) if cmp else ""))
+    for m in _REFCNT.finditer(bare) if "Py_REFCNT" in bare else ():
+        close = textscan.find_close(bare, m.end() - 1)
+        if close < 0:
+            continue
+        after = _RIGHT_CMP.match(bare, close + 1)
+        before = _LEFT_ONE.search(bare[max(0, m.start() - 12):m.start()])
+        if after or before:
+            line, col = text.index.line_col(m.start())
+            expr = " ".join(text.code[m.start():close + 1 + (after.end() - after.start()
+                                                              if after else 0)].split())
+            out.append(Mention("Py_REFCNT", line, col, m.start(), expr))
+    return out
+
+
+_IDENT_USE = re.compile(r"\b([A-Za-z_]\w*)\b(\s*\()?")
+
+
+def taken_addresses(bare: str, defined: set[str], functions: list[FunctionFacts]) -> set[str]:
+    """Functions named other than in a call: stored in tables, slots or pointers."""
+    if not defined:
+        return set()
+    out = set()
+    for m in _IDENT_USE.finditer(bare):
+        name = m.group(1)
+        if name in defined and not m.group(2):
+            out.add(name)
+    return out

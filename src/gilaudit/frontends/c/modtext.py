@@ -1,0 +1,169 @@
+"""Module and type declarations read from initializer text: PyModuleDef, slot arrays,
+PyMethodDef/PyGetSetDef tables, static and heap type definitions.
+
+These are data tables; reading them from the preprocessed-aware text (inactive branches already
+blanked) is both simpler and faster than walking initializer lists in the AST.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gilaudit.frontends import textscan
+from gilaudit.frontends.c.facts import ModuleDefFact, SlotEntry, TypeFact
+
+__all__ = ["ModuleText", "module_facts"]
+
+_MODDEF = re.compile(r"PyModuleDef\s+([A-Za-z_]\w*)\s*=\s*\{")
+_SLOTS = re.compile(r"PyModuleDef_Slot\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
+_SLOT_ENTRY = re.compile(r"\{\s*(Py_mod_\w+)\s*,\s*([^{}]*?)\s*\}")
+_TABLE = re.compile(r"(PyMethodDef|PyGetSetDef)\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
+_METHOD_ENTRY = re.compile(
+    r"\{\s*\"([^\"]+)\"\s*,\s*(?:\(\s*[\w\s\*\(\)]*?\)\s*)*\(?\s*&?\s*([A-Za-z_]\w*)\s*\)?"
+    r"(?:\s*,\s*(?:\(\s*\w+\s*\)\s*)?([A-Za-z_]\w*))?"
+)
+_TYPEOBJ = re.compile(r"PyTypeObject\s+([A-Za-z_]\w*)\s*=\s*\{")
+_TYPESLOTS = re.compile(r"PyType_Slot\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
+_TYPESPEC = re.compile(r"PyType_Spec\s+([A-Za-z_]\w*)\s*=\s*\{")
+_STRING = re.compile(r"\"((?:\\.|[^\"\\])*)\"")
+_ROLE_SLOT = re.compile(
+    r"(?:Py_|\.)(tp_(?:new|init|dealloc|traverse|clear|finalize|del|free|alloc))\s*[,=]\s*"
+    r"(?:\(\s*\w+\s*\)\s*)?([A-Za-z_]\w*)"
+)
+_SLOTS_REF = re.compile(r"\.slots\s*=\s*([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleText:
+    module_defs: tuple[ModuleDefFact, ...]
+    slot_arrays: tuple[tuple[str, tuple[SlotEntry, ...]], ...]
+    types: tuple[TypeFact, ...]
+    method_tables: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+_BRACES = re.compile(r"[{}]")
+_NESTING = re.compile(r"[(){}\[\],]")
+
+
+def _declarations(pattern: re.Pattern[str], keyword: str, bare: str) -> list[re.Match[str]]:
+    """Matches of ``pattern`` at each occurrence of ``keyword``: str.find is far faster than
+    letting the regex engine scan a large file for a pattern that starts with a class."""
+    out = []
+    pos = bare.find(keyword)
+    while pos != -1:
+        if pos == 0 or not (bare[pos - 1].isalnum() or bare[pos - 1] == "_"):
+            m = pattern.match(bare, pos)
+            if m:
+                out.append(m)
+        pos = bare.find(keyword, pos + len(keyword))
+    return out
+
+
+def _braced(bare: str, open_pos: int) -> int:
+    depth = 0
+    for m in _BRACES.finditer(bare, open_pos):
+        if m.group() == "{":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return m.start()
+    return len(bare) - 1
+
+
+def _top_level_items(code: str, bare: str, start: int, end: int) -> list[str]:
+    items: list[str] = []
+    depth = 0
+    last = start
+    for m in _NESTING.finditer(bare, start, end):
+        ch = m.group()
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif depth == 0:
+            i = m.start()
+            items.append(" ".join(code[last:i].split()))
+            last = i + 1
+    tail = " ".join(code[last:end].split())
+    if tail:
+        items.append(tail)
+    return items
+
+
+def _first_string(text: str) -> str:
+    m = _STRING.search(text)
+    return m.group(1) if m else ""
+
+
+def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
+    module_defs: list[ModuleDefFact] = []
+    for m in _declarations(_MODDEF, "PyModuleDef", bare):
+        open_pos = m.end() - 1
+        close = _braced(bare, open_pos)
+        items = _top_level_items(code, bare, open_pos + 1, close)
+        fields: dict[str, str] = {}
+        positional = ["m_base", "m_name", "m_doc", "m_size", "m_methods", "m_slots"]
+        pos = 0
+        for item in items:
+            dm = re.match(r"^\.(\w+)\s*=\s*(.*)$", item, re.DOTALL)
+            if dm:
+                fields[dm.group(1)] = dm.group(2)
+            elif pos < len(positional):
+                fields[positional[pos]] = item
+                pos += 1
+        name = _first_string(fields.get("m_name", ""))
+        slots = fields.get("m_slots", "").strip()
+        slots = "" if slots in ("", "NULL", "0", "nullptr") else slots.lstrip("&").strip()
+        methods = fields.get("m_methods", "").strip()
+        line, col = index.line_col(m.start())
+        module_defs.append(ModuleDefFact(m.group(1), name, line, col, slots, methods))
+    slot_arrays: list[tuple[str, tuple[SlotEntry, ...]]] = []
+    for m in _declarations(_SLOTS, "PyModuleDef_Slot", bare):
+        open_pos = m.end() - 1
+        close = _braced(bare, open_pos)
+        entries = []
+        for e in _SLOT_ENTRY.finditer(code, open_pos + 1, close):
+            line, col = index.line_col(e.start())
+            value = " ".join(e.group(2).split())
+            entries.append(SlotEntry(e.group(1), value, line, col, ()))
+        slot_arrays.append((m.group(1), tuple(entries)))
+    tables: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    for m in (*_declarations(_TABLE, "PyMethodDef", bare),
+              *_declarations(_TABLE, "PyGetSetDef", bare)):
+        open_pos = m.end() - 1
+        close = _braced(bare, open_pos)
+        pairs: list[tuple[str, str]] = []
+        for e in _METHOD_ENTRY.finditer(code, open_pos + 1, close):
+            pairs.append((e.group(1), e.group(2)))
+            if m.group(1) == "PyGetSetDef" and e.group(3) and e.group(3) not in ("NULL", "0"):
+                pairs.append((e.group(1), e.group(3)))
+        tables.append((m.group(2), tuple(pairs)))
+    types: list[TypeFact] = []
+    table_names = [t for t, _ in tables]
+    slot_bodies: dict[str, str] = {}
+    for m in _declarations(_TYPESLOTS, "PyType_Slot", bare):
+        close = _braced(bare, m.end() - 1)
+        slot_bodies[m.group(1)] = code[m.end():close]
+    for m in _declarations(_TYPEOBJ, "PyTypeObject", bare):
+        close = _braced(bare, m.end() - 1)
+        body = code[m.end():close]
+        types.append(_type_fact(_first_string(body), body, table_names))
+    for m in _declarations(_TYPESPEC, "PyType_Spec", bare):
+        close = _braced(bare, m.end() - 1)
+        body = code[m.end():close]
+        ref = _SLOTS_REF.search(body)
+        items = _top_level_items(code, bare, m.end(), close)
+        slots_name = ref.group(1) if ref else (items[-1] if len(items) >= 5 else "")
+        types.append(_type_fact(_first_string(body), body + slot_bodies.get(slots_name, ""),
+                                table_names))
+    return ModuleText(tuple(module_defs), tuple(slot_arrays), tuple(types), tuple(tables))
+
+
+def _type_fact(tp_name: str, body: str, table_names: list[str]) -> TypeFact:
+    short = tp_name.rsplit(".", 1)[-1]
+    roles = tuple((r.group(1), r.group(2)) for r in _ROLE_SLOT.finditer(body))
+    # Positional initializers name their tables without a field name: any table mentioned counts.
+    refs = tuple(t for t in table_names if re.search(rf"\b{re.escape(t)}\b", body))
+    return TypeFact(short, refs, roles)

@@ -1,0 +1,97 @@
+"""From a target's parsed units to the contract's ``FrontEndResult``: the matchers' hits, what
+happened to each file, the lines analysed, and what the rule engine needs to know of modules,
+callables and declarations."""
+
+from __future__ import annotations
+
+import posixpath
+
+from gilaudit.frontends.c.context import ProjectIndex, build_index
+from gilaudit.frontends.c.facts import FileFacts
+from gilaudit.frontends.c.matchers import REGISTRY
+from gilaudit.frontends.c.matchers.module_declaration import declarations
+from gilaudit.frontends.c.plan import CPlan
+from gilaudit.frontends.c.semantic_bindings import semantic_binding_hits
+from gilaudit.frontends.contract import FrontEndResult, Hit, TargetView
+from gilaudit.model import Diagnostic
+
+__all__ = ["to_result"]
+
+# A file whose facts carry one of these was not analysed at all.
+_FAILED = ("binary", "unreadable", "parse-failed", "parser-crash", "timeout", "internal-error")
+_PARTIAL = ("parse-error", "missing-header")
+
+
+def with_included(units: list[FileFacts]) -> list[FileFacts]:
+    """The units and the code files they include, each file once: a file that is itself a
+    unit keeps its own facts; one included by several units is taken from the first."""
+    out = list(units)
+    seen = {f.path for f in units}
+    for unit in units:
+        for inc in unit.included:
+            if inc.path not in seen:
+                seen.add(inc.path)
+                out.append(inc)
+    return out
+
+
+def index_for(facts: list[FileFacts], view: TargetView) -> ProjectIndex:
+    extension_of = {posixpath.normpath(src.replace("\\", "/")): ext.name
+                    for ext in view.build.extensions for src in ext.sources}
+    return build_index(facts, extension_of=extension_of,
+                       supports_before_313=view.build.supports_before_313())
+
+
+def _match(facts: list[FileFacts], index: ProjectIndex,
+           selected: frozenset[str]) -> tuple[list[Hit], list[Diagnostic]]:
+    hits: list[Hit] = []
+    diags: list[Diagnostic] = []
+    for f in facts:
+        for matcher, rules in REGISTRY:
+            if not rules & selected:
+                continue
+            try:
+                hits += [h for h in matcher(f, index, selected) if h.rule in selected]
+            except Exception as exc:  # noqa: BLE001 - a matcher bug must not lose the run
+                diags.append(Diagnostic(
+                    path=f.path, kind="internal-error",
+                    message=f"matcher {matcher.__name__} failed: {type(exc).__name__}: {exc}; "
+                            f"rules {', '.join(sorted(rules))} were not checked in this file"))
+    return hits, diags
+
+
+def to_result(p: CPlan, units: list[FileFacts], view: TargetView) -> FrontEndResult:
+    facts = with_included(units)
+    index = index_for(facts, view)
+    hits, diags = _match(facts, index, view.config.selected)
+    semantic, settles = semantic_binding_hits(facts)
+    diags = list(p.diagnostics) + diags
+    files = dict(p.files)
+    lines = 0
+    counted_headers: set[str] = set()
+    sizes = {path: data.count(b"\n") + 1 for path, data in p.contents.items()}
+    for f in facts:
+        diags += [Diagnostic(path=d.path, kind=d.kind, message=d.message, line=d.line or None)
+                  for d in f.diagnostics]
+        failed = [d for d in f.diagnostics if d.kind in _FAILED]
+        if failed:
+            files[f.path] = f"failed: {failed[0].kind}"
+            continue
+        if f.included_from:
+            files[f.path] = f"parsed (included from {f.included_from})"
+            continue  # its lines count with its includer's headers
+        partial = any(d.kind in _PARTIAL for d in f.diagnostics)
+        files[f.path] = "parsed (partial)" if partial else "parsed"
+        lines += f.lines
+        for dep, _sha in f.deps:
+            if dep not in counted_headers:
+                counted_headers.add(dep)
+                lines += sizes.get(dep, 0)
+    found = {f.path: tuple(declarations(f)) for f in facts}
+    return FrontEndResult(
+        hits=tuple(hits + semantic), diagnostics=tuple(diags), files=files, lines=lines,
+        modules={path: mod for path, mod in index.file_module.items() if mod},
+        suppressions={f.path: f.suppressions for f in facts if f.suppressions},
+        callables=dict(index.callable_names),
+        declarations={path: d for path, d in found.items() if d},
+        settles=settles)

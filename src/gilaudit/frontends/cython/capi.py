@@ -1,0 +1,108 @@
+"""FT100 and FT101: C-API functions Cython code takes from Cython's bundled `cpython`
+declarations (or declares itself in `cdef extern` blocks) that rely on the GIL: borrowed
+references and the legacy PyThread lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gilaudit.frontends.contract import Hit
+from gilaudit.frontends.cython.parse import CyNode
+from gilaudit.frontends.cython.scope import PathOf, declarator_info, dotted, hit_at
+
+__all__ = ["BORROWED", "PYTHREAD_LOCK", "cython_borrowed_cimports", "cython_raw_pythread_lock"]
+
+BORROWED = frozenset({
+    "PyDict_GetItem", "PyDict_GetItemString", "PyDict_Next", "PyDict_SetDefault",
+    "PyList_GET_ITEM", "PyList_GetItem", "PyWeakref_GetObject", "PyWeakref_GET_OBJECT",
+})
+PYTHREAD_LOCK = ("PyThread_allocate_lock", "PyThread_acquire_lock", "PyThread_release_lock",
+                 "PyThread_free_lock")
+
+
+def _cimported_modules(tree: CyNode) -> dict[str, str]:
+    """Local names bound to a `cpython` declaration module: `cimport cpython.dict [as d]`,
+    `from cpython cimport pythread` (submodules are lower case, the C API is not)."""
+    out: dict[str, str] = {}
+    for node in tree.walk():
+        module = node.text("module_name")
+        if module.split(".", 1)[0] != "cpython":
+            continue
+        if node.kind == "CImportStatNode":
+            alias = node.text("as_name") or module.split(".", 1)[0]
+            out[alias] = module
+        elif node.kind == "FromCImportStatNode":
+            for name, as_name, _line, _col in node.attrs.get("imported", ()):
+                if name.islower():
+                    out[as_name or name] = f"{module}.{name}"
+    return out
+
+
+def _extern_functions(tree: CyNode) -> Iterator[tuple[str, CyNode]]:
+    for node in tree.walk():
+        if node.kind != "CDefExternNode":
+            continue
+        for decl_stmt in node.walk():
+            if decl_stmt.kind != "CVarDefNode":
+                continue
+            for decl in decl_stmt.kids("declarators"):
+                name, kinds, name_node = declarator_info(decl)
+                if "CFuncDeclaratorNode" in kinds and name_node is not None:
+                    yield name, name_node
+
+
+def _api_uses(tree: CyNode, names: frozenset[str] | tuple[str, ...],
+              rule: str, path_of: PathOf, star_from: frozenset[str],
+              used: frozenset[str] | tuple[str, ...] | None = None) -> Iterator[Hit]:
+    """The cimports and `cdef extern` declarations of the given C-API names, and the uses
+    (of `used`, default all) reached without a named cimport: qualified or after `*`."""
+    used = names if used is None else used
+    aliases = _cimported_modules(tree)
+    for node in tree.walk():
+        if node.kind == "FromCImportStatNode":
+            module = node.text("module_name")
+            if module.split(".", 1)[0] != "cpython":
+                continue
+            for name, _as, line, col in node.attrs.get("imported", ()):
+                if name in names:
+                    yield Hit(rule=rule, path=path_of(node.file) or "", line=line, col=col,
+                              symbol=name, where=f"cimported from `{module}`")
+                    if rule == "FT101":
+                        break  # one lock API per statement is enough to say it
+        elif node.kind == "AttributeNode" and node.text("attribute") in used:
+            root = dotted(node).split(".", 1)[0]
+            if root in aliases:
+                hit = hit_at(path_of, rule, node, node.text("attribute"),
+                             f"used through `{aliases[root]}`")
+                if hit is not None:
+                    yield hit
+        elif node.kind in ("SimpleCallNode", "GeneralCallNode") and star_from:
+            fn = node.child("function")
+            if fn is not None and fn.kind == "NameNode" and fn.text("name") in used:
+                hit = hit_at(path_of, rule, fn, fn.text("name"),
+                             f"cimported with `from {sorted(star_from)[0]} cimport *`")
+                if hit is not None:
+                    yield hit
+    for name, name_node in _extern_functions(tree):
+        if name in names:
+            hit = hit_at(path_of, rule, name_node, name, "declared in a `cdef extern` block")
+            if hit is not None:
+                yield hit
+
+
+def _star_cimports(tree: CyNode) -> frozenset[str]:
+    return frozenset(
+        n.text("module_name") for n in tree.walk()
+        if n.kind == "FromCImportStatNode" and n.text("module_name").split(".")[0] == "cpython"
+        and any(name == "*" for name, *_ in n.attrs.get("imported", ())))
+
+
+def cython_borrowed_cimports(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+    yield from (h for h in _api_uses(tree, BORROWED, "FT100", path_of, _star_cimports(tree))
+                if h.path)
+
+
+def cython_raw_pythread_lock(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+    # Uses: creating the lock is the point to report, not every acquire and release.
+    yield from (h for h in _api_uses(tree, PYTHREAD_LOCK, "FT101", path_of,
+                                     _star_cimports(tree), used=PYTHREAD_LOCK[:1]) if h.path)

@@ -1,0 +1,412 @@
+"""The Cython code rules (FT093-FT096; FT100/FT101 live in ``_cython_capi``): one function per
+rule, from a parsed module tree to hits. Positions are the tree's own, so code pulled in by
+`include` is reported in the file it was written in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+from gilaudit.frontends.contract import Hit
+from gilaudit.frontends.cython.capi import cython_borrowed_cimports, cython_raw_pythread_lock
+from gilaudit.frontends.cython.parse import CyNode
+from gilaudit.frontends.cython.scope import (
+    FUNCTION_KINDS,
+    Function,
+    ModuleVar,
+    PathOf,
+    callee,
+    class_attr_types,
+    declarator_info,
+    functions,
+    hit_at,
+    init_only,
+    is_c_value,
+    is_lock_manager,
+    lock_names,
+    locks_whole_function,
+    module_vars,
+    same_scope,
+)
+from gilaudit.model import Location, Note
+
+__all__ = [
+    "CODE_RULES", "ModuleTrees", "check_tree", "cython_cdef_attr_unlocked",
+    "cython_cdef_global_mutation", "cython_lazy_attr_init", "cython_with_gil_in_prange",
+]
+
+CODE_RULES = frozenset({"FT048", "FT093", "FT094", "FT095", "FT096", "FT100", "FT101"})
+# Creation and destruction: the object is not shared with another thread while they run.
+# `__next__`: an iterator shared between threads is unsupported even in pure Python (the
+# C-level FT074 concern), so stepping one is not reported as an attribute race here.
+_NOT_SHARED = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__", "__setstate__",
+                         "__setstate_cython__", "__reduce_cython__", "__next__"})
+_CONSTANTS = frozenset({"IntNode", "BoolNode", "NoneNode", "NullNode", "FloatNode",
+                        "CharNode", "UnicodeNode", "StringNode", "BytesNode"})
+_ASSIGN_KINDS = ("SingleAssignmentNode", "CascadedAssignmentNode", "InPlaceAssignmentNode")
+_NONE_LIKE = ("NoneNode", "NullNode")
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleTrees:
+    tree: CyNode  # the module (.pyx with its includes, or a standalone .pxd/.pxi)
+    pxd: CyNode | None  # the module's own .pxd, for the cdef globals it declares
+    module: str  # dotted name, for messages
+
+
+def _targets(stmt: CyNode) -> tuple[CyNode, ...]:
+    return (*stmt.kids("lhs"), *stmt.kids("lhs_list"))
+
+
+def _walk(node: CyNode | None) -> list[CyNode]:
+    return node.walk() if node is not None else []
+
+
+def _mentions(node: CyNode | None, pred: Callable[[CyNode], bool]) -> bool:
+    return any(pred(n) for n in _walk(node))
+
+
+def _self_attr(node: CyNode | None, self_name: str) -> str:
+    """`self.x` -> "x"; anything else -> ""."""
+    if node is None or node.kind != "AttributeNode":
+        return ""
+    obj = node.child("obj")
+    if obj is not None and obj.kind == "NameNode" and obj.text("name") == self_name:
+        return node.text("attribute")
+    return ""
+
+
+def _walk_unlocked(root: CyNode, locks: frozenset[str]) -> Iterator[tuple[CyNode, bool]]:
+    """(node, exempt) for the nodes of root's own scope. Exempt: under a lock or critical
+    section, or in a `with nogil:` block (code that never had the GIL's protection, so free
+    threading does not change it; a `with gil:` inside it holds the GIL again)."""
+    stack: list[tuple[CyNode, bool, bool]] = [
+        (c, False, False) for group in reversed(list(root.children.values()))
+        for c in reversed(group)]
+    while stack:
+        node, locked, detached = stack.pop()
+        yield node, locked or detached
+        if node.kind in FUNCTION_KINDS or node.kind in ("CClassDefNode", "PyClassDefNode"):
+            continue
+        inner_locked = locked or (node.kind == "WithStatNode"
+                                  and is_lock_manager(node.child("manager"), locks))
+        inner_detached = detached
+        if node.kind == "GILStatNode":
+            inner_detached = node.text("state") == "nogil"
+        for group in reversed(list(node.children.values())):
+            stack.extend((c, inner_locked, inner_detached) for c in reversed(group))
+
+
+# FT093 -------------------------------------------------------------------------------------
+
+
+def _only_raises(body: CyNode | None) -> bool:
+    """`with gil: raise ...` (and `PyErr_CheckSignals()`) only touches per-thread state."""
+    if body is None:
+        return True
+    stats = body.kids("stats") if body.kind == "StatListNode" else (body,)
+    for s in stats:
+        if s.kind in ("RaiseStatNode", "PassStatNode"):
+            continue
+        if s.kind == "ExprStatNode":
+            expr = s.child("expr")
+            if expr is not None and callee(expr).startswith("PyErr_"):
+                continue
+        return False
+    return True
+
+
+def cython_with_gil_in_prange(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+    names = {id(f.node): f.qualname for f in functions(tree)}
+
+    def visit(node: CyNode, region: str, fn: str | None) -> Iterator[Hit]:
+        for child in (c for group in node.children.values() for c in group):
+            here, inner_fn = region, fn
+            if child.kind in FUNCTION_KINDS:
+                here = ""  # a nested function runs wherever it is called
+                inner_fn = names.get(id(child), fn)
+            elif child.kind == "ForInStatNode":
+                seq = child.child("iterator")
+                seq = seq.child("sequence") if seq is not None else None
+                if seq is not None and callee(seq) == "prange":
+                    here = "a `prange` loop"
+            elif child.kind == "WithStatNode":
+                manager = child.child("manager")
+                if manager is not None and callee(manager) == "parallel":
+                    here = "a `parallel()` block"
+            elif child.kind == "GILStatNode" and child.text("state") == "gil" and region \
+                    and not _only_raises(child.child("body")):
+                hit = hit_at(path_of, "FT093", child, "with gil", region, fn)
+                if hit is not None:
+                    yield hit
+            yield from visit(child, here, inner_fn)
+
+    yield from visit(tree, "", None)
+
+
+# FT094 -------------------------------------------------------------------------------------
+
+
+def _local_names(fn: Function) -> set[str]:
+    names = set(fn.args)
+    for node in same_scope(fn.node):
+        if node.kind == "CVarDefNode":
+            for decl in node.kids("declarators"):
+                names.add(declarator_info(decl)[0])
+    return names
+
+
+def _global_names(fn: Function) -> set[str]:
+    out: set[str] = set()
+    for node in same_scope(fn.node):
+        if node.kind == "GlobalNode":
+            out.update(n for n in node.attrs.get("names", ()) if isinstance(n, str))
+    return out
+
+
+def _check_then_act(fn: Function, name: str, before_line: int) -> bool:
+    """An `if` on `name` before the write: lazy initialisation (`if _x is None: _x = ...`)."""
+    for node in same_scope(fn.node):
+        if node.kind == "IfClauseNode" and node.line <= before_line and _mentions(
+                node.child("condition"),
+                lambda n: n.kind == "NameNode" and n.text("name") == name):
+            return True
+    return False
+
+
+def _global_write(stmt: CyNode, target: CyNode, name: str, var: ModuleVar | None, fn: Function
+                  ) -> str:
+    """Why writing module-level `name` here is a race, or "" when it is not one."""
+    if var is not None and var.cdef:
+        return "cdef"
+    rmw = stmt.kind == "InPlaceAssignmentNode" or _mentions(
+        stmt.child("rhs"), lambda n: n.kind == "NameNode" and n.text("name") == name)
+    if rmw:
+        return "read-modify-write"
+    if _check_then_act(fn, name, target.line):
+        return "check-then-act"
+    return ""
+
+
+def cython_cdef_global_mutation(trees: ModuleTrees, path_of: PathOf) -> Iterator[Hit]:
+    tree = trees.tree
+    module = module_vars(tree, *((trees.pxd,) if trees.pxd is not None else ()))
+    funcs = functions(tree)
+    once = init_only(tree, funcs)
+    locks = lock_names(tree)
+    for fn in funcs:
+        if fn.qualname.split(".", 1)[0] in once and fn.cls is None:
+            continue
+        if fn.nogil or locks_whole_function(fn, locks):
+            continue
+        declared = _global_names(fn)
+        local = _local_names(fn) - declared
+        seen: set[str] = set()
+        for stmt, locked in _walk_unlocked(fn.node, locks):
+            if locked or stmt.kind not in _ASSIGN_KINDS:
+                continue
+            for target in _targets(stmt):
+                name, why = "", ""
+                if target.kind == "NameNode" and target.text("name") in declared:
+                    name = target.text("name")
+                    why = _global_write(stmt, target, name, module.get(name), fn)
+                elif target.kind == "IndexNode":
+                    base = target.child("base")
+                    var = module.get(base.text("name")) if base is not None \
+                        and base.kind == "NameNode" else None
+                    if var is not None and var.c_indexed and var.name not in local:
+                        name, why = var.name, "element"
+                if not why or name in seen:
+                    continue
+                seen.add(name)
+                var = module.get(name)
+                notes = (Note(message=f"`{name}` is declared at module level here",
+                              location=Location(path=path_of(tree.file) or "", line=var.line)),
+                         ) if var is not None and var.cdef and path_of(tree.file) else ()
+                hit = hit_at(path_of, "FT094", target, name, f"`{fn.qualname}`", fn.qualname,
+                             notes)
+                if hit is not None:
+                    yield hit
+
+
+# FT095 / FT096 -----------------------------------------------------------------------------
+
+
+def _instance_methods(funcs: list[Function]) -> Iterator[tuple[Function, str]]:
+    for fn in funcs:
+        if not fn.is_cdef_class_method or fn.name in _NOT_SHARED or not fn.args:
+            continue
+        if any(d.rsplit(".", 1)[-1] in ("staticmethod", "classmethod") for d in fn.decorators):
+            continue
+        yield fn, fn.args[0]
+
+
+# `self.items += more` on a list stores the same list back: only the (internally locked)
+# extend happens, so no reference is lost. Other types make a new object and race.
+_IN_PLACE_SAFE = {"list": ("+",), "bytearray": ("+",), "set": ("|", "&", "-", "^"),
+                  "dict": ("|",)}
+
+
+def cython_cdef_attr_unlocked(trees: ModuleTrees, path_of: PathOf) -> Iterator[Hit]:
+    tree = trees.tree
+    funcs = functions(tree)
+    locks = lock_names(tree)
+    types = class_attr_types(tree, *((trees.pxd,) if trees.pxd is not None else ()))
+    for fn, self_name in _instance_methods(funcs):
+        if fn.nogil or locks_whole_function(fn, locks):
+            continue
+        seen: set[str] = set()
+        for stmt, locked in _walk_unlocked(fn.node, locks):
+            if locked or stmt.kind not in ("SingleAssignmentNode", "InPlaceAssignmentNode"):
+                continue
+            target = stmt.child("lhs")
+            attr = _self_attr(target, self_name)
+            if not attr or attr in seen or target is None:
+                continue
+            if stmt.kind == "SingleAssignmentNode" and not any(
+                    _self_attr(n, self_name) == attr for n in _walk(stmt.child("rhs"))):
+                continue
+            declared = types.get(fn.cls or "", {}).get(attr, "")
+            if stmt.kind == "InPlaceAssignmentNode" and stmt.text("operator") in \
+                    _IN_PLACE_SAFE.get(declared, ()):
+                continue
+            seen.add(attr)
+            hit = hit_at(path_of, "FT095", target, f"{self_name}.{attr}", f"`{fn.qualname}`",
+                         fn.qualname)
+            if hit is not None:
+                # A C number or pointer only loses updates; an object can be freed twice.
+                yield replace(hit, severity="info") if is_c_value(declared) else hit
+
+
+def _tested_attr(cond: CyNode | None, self_name: str, *, negated: bool) -> str:
+    """The `self.x` an `if` tests for "not yet set" (negated=False: `is None`, `== NULL`,
+    `not self.x`) or for "already set" (negated=True: `is not None`, `self.x`)."""
+    if cond is None:
+        return ""
+    if cond.kind in ("BoolBinopNode",):
+        for part in (cond.child("operand1"), cond.child("operand2")):
+            got = _tested_attr(part, self_name, negated=negated)
+            if got:
+                return got
+        return ""
+    if cond.kind == "NotNode":
+        return "" if negated else _self_attr(cond.child("operand"), self_name)
+    if cond.kind == "PrimaryCmpNode":
+        op = cond.text("operator")
+        left, right = cond.child("operand1"), cond.child("operand2")
+        unset = ("is", "==") if not negated else ("is_not", "!=")
+        if op in unset and right is not None and right.kind in _NONE_LIKE:
+            return _self_attr(left, self_name)
+        return ""
+    if negated:
+        return _self_attr(cond, self_name)
+    return ""
+
+
+def _lazy_writes(node: CyNode, self_name: str, attr: str) -> Iterator[tuple[CyNode, CyNode]]:
+    """(statement, target) that store a computed value in `self.attr`. Storing a constant
+    (`self.running = 1`) is a state flag, not the creation of something expensive."""
+    for n in (node, *same_scope(node)):
+        if n.kind not in ("SingleAssignmentNode", "CascadedAssignmentNode"):
+            continue
+        rhs = n.child("rhs")
+        if rhs is None or rhs.kind in _CONSTANTS:
+            continue
+        for target in _targets(n):
+            if _self_attr(target, self_name) == attr:
+                yield n, target
+
+
+def _returns_only(body: CyNode | None) -> bool:
+    if body is None:
+        return False
+    stats = body.kids("stats") if body.kind == "StatListNode" else (body,)
+    return bool(stats) and stats[-1].kind == "ReturnStatNode"
+
+
+def cython_lazy_attr_init(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+    funcs = functions(tree)
+    locks = lock_names(tree)
+    for fn, self_name in _instance_methods(funcs):
+        if fn.nogil or locks_whole_function(fn, locks):
+            continue
+        reported: set[str] = set()
+        for node, locked in _walk_unlocked(fn.node, locks):
+            if locked or node.kind != "IfStatNode":
+                continue
+            for clause in node.kids("if_clauses"):
+                cond, body = clause.child("condition"), clause.child("body")
+                attr = _tested_attr(cond, self_name, negated=False)
+                write = next((t for _s, t in _lazy_writes(body, self_name, attr)), None) \
+                    if attr and body is not None else None
+                if write is None:
+                    # `if self.x is not None: return self.x` ... `self.x = ...` after it
+                    attr = _tested_attr(cond, self_name, negated=True)
+                    if attr and _returns_only(body):
+                        write = next((t for _s, t in _lazy_writes(fn.node, self_name, attr)
+                                      if t.line > node.line), None)
+                if write is None or attr in reported:
+                    continue
+                reported.add(attr)
+                path = path_of(write.file)
+                notes = (Note(message=f"`{self_name}.{attr}` is set here",
+                              location=Location(path=path, line=write.line)),) if path else ()
+                hit = hit_at(path_of, "FT096", clause, f"{self_name}.{attr}",
+                             f"`{fn.qualname}`", fn.qualname, notes)
+                if hit is not None:
+                    yield hit
+
+
+# FT048 -------------------------------------------------------------------------------------
+
+
+def cython_nogil_object_state(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+    """FT048 in Cython: a `cdef class` method touches `self.<attr>` inside `with nogil:` with no
+    lock of the object's held: two threads can use the same C state (a handle, a buffer, a
+    counter) at once, and on free-threaded builds nothing else serialises them. One finding per
+    `with nogil:` block, naming every attribute it uses."""
+    locks = lock_names(tree)
+    for fn, self_name in _instance_methods(functions(tree)):
+        if fn.nogil or locks_whole_function(fn, locks):
+            continue
+        stack: list[tuple[CyNode, bool]] = [
+            (c, False) for group in fn.node.children.values() for c in group]
+        while stack:
+            node, locked = stack.pop()
+            if node.kind in FUNCTION_KINDS:
+                continue
+            if node.kind == "WithStatNode" and is_lock_manager(node.child("manager"), locks):
+                locked = True
+            if node.kind == "GILStatNode" and node.text("state") == "nogil" and not locked:
+                attrs = list(dict.fromkeys(
+                    a for a in (_self_attr(n, self_name) for n in _walk(node.child("body")))
+                    if a))
+                if attrs:
+                    shown = ", ".join(f"`{self_name}.{a}`" for a in attrs[:4])
+                    more = f" and {len(attrs) - 4} more" if len(attrs) > 4 else ""
+                    hit = hit_at(path_of, "FT048", node, attrs[0], shown + more, fn.qualname)
+                    if hit is not None:
+                        yield hit
+                continue
+            stack.extend((c, locked) for group in node.children.values() for c in group)
+
+
+def check_tree(trees: ModuleTrees, path_of: PathOf, selected: frozenset[str]) -> list[Hit]:
+    """Every selected code rule over one module tree."""
+    tree = trees.tree
+    out: list[Hit] = []
+    if "FT093" in selected:
+        out += cython_with_gil_in_prange(tree, path_of)
+    if "FT094" in selected:
+        out += cython_cdef_global_mutation(trees, path_of)
+    if "FT095" in selected:
+        out += cython_cdef_attr_unlocked(trees, path_of)
+    if "FT096" in selected:
+        out += cython_lazy_attr_init(tree, path_of)
+    if "FT100" in selected:
+        out += cython_borrowed_cimports(tree, path_of)
+    if "FT101" in selected:
+        out += cython_raw_pythread_lock(tree, path_of)
+    if "FT048" in selected:
+        out += cython_nogil_object_state(tree, path_of)
+    return out

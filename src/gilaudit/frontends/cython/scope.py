@@ -1,0 +1,355 @@
+"""Scopes of a Cython module tree: module-level declarations, functions and methods, which
+functions run only at import time, what counts as holding a lock, and where a hit goes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from gilaudit.frontends.contract import Hit
+from gilaudit.frontends.cython.parse import CyNode
+from gilaudit.model import Note
+
+__all__ = [
+    "FUNCTION_KINDS",
+    "Function",
+    "ModuleVar",
+    "PathOf",
+    "callee",
+    "class_attr_types",
+    "declarator_info",
+    "dotted",
+    "functions",
+    "hit_at",
+    "init_only",
+    "is_lock_manager",
+    "lock_names",
+    "locks_whole_function",
+    "module_vars",
+    "same_scope",
+    "start_of",
+]
+
+# Nodes that open a new scope: their bodies do not run where they are written.
+FUNCTION_KINDS = frozenset({"DefNode", "CFuncDefNode", "LambdaNode"})
+_SCOPE_KINDS = FUNCTION_KINDS | {
+    "CClassDefNode", "PyClassDefNode", "PropertyNode", "CppClassNode",
+    "CStructOrUnionDefNode", "CEnumDefNode", "CDefExternNode",
+}
+_LOCK_TYPES = frozenset({"pymutex", "pythread_type_lock", "PyMutex", "PyThread_type_lock",
+                         "Lock", "RLock", "mutex"})
+_PYTHON_TYPES = frozenset({"object", "dict", "list", "set", "tuple", "str", "bytes",
+                           "unicode", "frozenset", "bytearray"})
+
+
+PathOf = Callable[[str], "str | None"]  # absolute path of a node's file -> root-relative
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleVar:
+    name: str
+    line: int
+    cdef: bool  # declared with `cdef` (not a plain Python global)
+    c_indexed: bool  # a C array or pointer: element writes need no `global` and are races
+    type_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    node: CyNode
+    name: str
+    qualname: str
+    kind: str  # def | cdef | cpdef | lambda
+    cls: str | None  # the enclosing `cdef class`, for its methods
+    is_cdef_class_method: bool
+    decorators: tuple[str, ...]  # dotted names, e.g. "cython.critical_section"
+    args: tuple[str, ...]
+    nogil: bool  # `cdef ... nogil`: written to run without the GIL even on GIL builds
+
+
+def start_of(node: CyNode) -> CyNode:
+    """Where an expression begins: `self.x` at `self`, not at the dot."""
+    while node.kind in ("AttributeNode", "IndexNode"):
+        inner = node.child("obj") or node.child("base")
+        if inner is None:
+            break
+        node = inner
+    return node
+
+
+def hit_at(path_of: PathOf, rule: str, node: CyNode, symbol: str, where: str = "",
+         function: str | None = None, notes: tuple[Note, ...] = ()) -> Hit | None:
+    node = start_of(node)
+    path = path_of(node.file)
+    if path is None:
+        return None
+    return Hit(rule=rule, path=path, line=node.line, col=node.col, symbol=symbol, where=where,
+               function=function, notes=notes)
+
+
+def dotted(node: CyNode | None) -> str:
+    if node is None:
+        return ""
+    if node.kind == "NameNode":
+        return node.text("name")
+    if node.kind == "AttributeNode":
+        base = dotted(node.child("obj"))
+        return f"{base}.{node.text('attribute')}" if base else node.text("attribute")
+    if node.kind in ("SimpleCallNode", "GeneralCallNode"):
+        return dotted(node.child("function"))
+    return ""
+
+
+def callee(node: CyNode) -> str:
+    """The last name of a call's function (`cython.parallel.prange(...)` -> `prange`)."""
+    if node.kind not in ("SimpleCallNode", "GeneralCallNode"):
+        return ""
+    return dotted(node.child("function")).rsplit(".", 1)[-1]
+
+
+def declarator_info(decl: CyNode) -> tuple[str, set[str], CyNode | None]:
+    """(name, kinds along the declarator chain, the name node) for `*p`, `a[3]`, `f(...)`."""
+    kinds: set[str] = set()
+    node: CyNode | None = decl
+    while node is not None:
+        kinds.add(node.kind)
+        if node.kind == "CNameDeclaratorNode":
+            return node.text("name"), kinds, node
+        node = node.child("base")
+    return "", kinds, None
+
+
+def same_scope(node: CyNode) -> Iterator[CyNode]:
+    """Descendants that run in the node's own scope (not inside nested functions/classes)."""
+    stack = [c for group in reversed(list(node.children.values())) for c in reversed(group)]
+    while stack:
+        n = stack.pop()
+        yield n
+        if n.kind in _SCOPE_KINDS:
+            continue
+        for group in reversed(list(n.children.values())):
+            stack.extend(reversed(group))
+
+
+def _arg_names(fn: CyNode) -> tuple[str, ...]:
+    holder = fn
+    if fn.kind == "CFuncDefNode":
+        holder = fn.child("declarator") or fn
+        while holder.kind != "CFuncDeclaratorNode" and holder.child("base") is not None:
+            holder = holder.child("base") or holder
+    out = []
+    for arg in holder.kids("args"):
+        decl = arg.child("declarator")
+        name = declarator_info(decl)[0] if decl is not None else ""
+        if not name:
+            # An untyped argument parses as a type name with an empty declarator.
+            base = arg.child("base_type")
+            name = base.text("name") if base is not None else ""
+        out.append(name)
+    return tuple(out)
+
+
+def _is_nogil(fn: CyNode) -> bool:
+    node = fn.child("declarator") if fn.kind == "CFuncDefNode" else None
+    while node is not None:
+        if node.kind == "CFuncDeclaratorNode":
+            return bool(node.attrs.get("nogil"))
+        node = node.child("base")
+    return False
+
+
+def _function_name(fn: CyNode) -> str:
+    if fn.kind == "CFuncDefNode":
+        decl = fn.child("declarator")
+        return declarator_info(decl)[0] if decl is not None else ""
+    return fn.text("name") or "<lambda>"
+
+
+def functions(tree: CyNode) -> list[Function]:
+    out: list[Function] = []
+
+    def visit(node: CyNode, prefix: str, cls: str | None, in_cdef_class: bool) -> None:
+        for child in same_scope(node):
+            if child.kind in FUNCTION_KINDS:
+                name = _function_name(child)
+                qual = f"{prefix}{name}"
+                kind = {"DefNode": "def", "LambdaNode": "lambda"}.get(child.kind) or (
+                    "cpdef" if child.attrs.get("overridable") else "cdef")
+                decorators = tuple(dotted(d.child("decorator")) for d in child.kids("decorators"))
+                out.append(Function(node=child, name=name, qualname=qual, kind=kind, cls=cls,
+                                    is_cdef_class_method=in_cdef_class,
+                                    decorators=decorators, args=_arg_names(child),
+                                    nogil=_is_nogil(child)))
+                visit(child, f"{qual}.", None, in_cdef_class=False)
+            elif child.kind == "CClassDefNode":
+                name = child.text("class_name")
+                visit(child, f"{prefix}{name}.", name, in_cdef_class=True)
+            elif child.kind == "PyClassDefNode":
+                visit(child, f"{prefix}{child.text('name')}.", None, in_cdef_class=False)
+            elif child.kind == "PropertyNode":
+                # `property x: def __get__(self)` inside a cdef class
+                visit(child, f"{prefix}{child.text('name')}.", cls, in_cdef_class)
+
+    visit(tree, "", None, in_cdef_class=False)
+    return out
+
+
+def module_vars(*trees: CyNode) -> dict[str, ModuleVar]:
+    """Module-level `cdef` variables (from the .pyx and its .pxd) and Python globals."""
+    out: dict[str, ModuleVar] = {}
+    for tree in trees:
+        for node in same_scope(tree):
+            if node.kind == "CVarDefNode" and node.text("visibility") != "extern":
+                base = node.child("base_type")
+                type_name = base.text("name") if base is not None else ""
+                for decl in node.kids("declarators"):
+                    name, kinds, _ = declarator_info(decl)
+                    if not name or "CFuncDeclaratorNode" in kinds:
+                        continue  # a function prototype, not a variable
+                    indexed = bool(kinds & {"CArrayDeclaratorNode", "CPtrDeclaratorNode"})
+                    out[name] = ModuleVar(name=name, line=node.line, cdef=True,
+                                          c_indexed=indexed and type_name not in _PYTHON_TYPES,
+                                          type_name=type_name)
+            elif node.kind in ("SingleAssignmentNode", "CascadedAssignmentNode"):
+                for target in (*node.kids("lhs"), *node.kids("lhs_list")):
+                    name = target.text("name") if target.kind == "NameNode" else ""
+                    if name and name not in out:
+                        out[name] = ModuleVar(name=name, line=target.line, cdef=False,
+                                              c_indexed=False, type_name="")
+    return out
+
+
+def class_attr_types(*trees: CyNode) -> dict[str, dict[str, str]]:
+    """`cdef class C: cdef list items; cdef char *p` -> {"C": {"items": "list", "p": "*"}}
+    (from .pyx and .pxd, with what each class inherits); "*" marks a C pointer or array."""
+    own: dict[str, dict[str, str]] = {}
+    bases: dict[str, list[str]] = {}
+    for tree in trees:
+        for node in tree.walk():
+            if node.kind != "CClassDefNode":
+                continue
+            name = node.text("class_name")
+            attrs = own.setdefault(name, {})
+            for group in node.kids("bases"):
+                bases.setdefault(name, []).extend(
+                    dotted(b).rsplit(".", 1)[-1] for b in group.kids("args"))
+            for stmt in same_scope(node):
+                if stmt.kind != "CVarDefNode":
+                    continue
+                base = stmt.child("base_type")
+                for decl in stmt.kids("declarators"):
+                    attr, kinds, _ = declarator_info(decl)
+                    if attr and base is not None and "CFuncDeclaratorNode" not in kinds:
+                        pointer = kinds & {"CPtrDeclaratorNode", "CArrayDeclaratorNode"}
+                        attrs[attr] = "*" if pointer else base.text("name")
+
+    def resolved(name: str, seen: frozenset[str]) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for parent in bases.get(name, ()):
+            if parent not in seen:
+                merged.update(resolved(parent, seen | {parent}))
+        merged.update(own.get(name, {}))
+        return merged
+
+    return {name: resolved(name, frozenset({name})) for name in own}
+
+
+_C_SCALARS = frozenset({"int", "long", "short", "char", "bint", "float", "double", "size_t",
+                        "Py_ssize_t", "Py_hash_t", "Py_UCS4", "Py_UNICODE", "*"})
+
+
+def is_c_value(type_name: str) -> bool:
+    """A C number, flag or pointer: racing on it loses updates but frees no object."""
+    return type_name in _C_SCALARS or type_name.endswith("_t")
+
+
+def lock_names(tree: CyNode) -> frozenset[str]:
+    """Names (variables and attributes) declared with a lock type: `cdef cython.pymutex m`."""
+    names: set[str] = set()
+    for node in tree.walk():
+        if node.kind != "CVarDefNode":
+            continue
+        base = node.child("base_type")
+        if base is None or base.text("name") not in _LOCK_TYPES:
+            continue
+        for decl in node.kids("declarators"):
+            name = declarator_info(decl)[0]
+            if name:
+                names.add(name)
+    return frozenset(names)
+
+
+def _lockish(name: str, locks: frozenset[str]) -> bool:
+    last = name.rsplit(".", 1)[-1]
+    low = last.lower()
+    return last in locks or "lock" in low or "mutex" in low
+
+
+def is_lock_manager(manager: CyNode | None, locks: frozenset[str]) -> bool:
+    """`with cython.critical_section(x):`, `with self._lock:`, `with m:` (a pymutex)."""
+    if manager is None:
+        return False
+    if manager.kind in ("SimpleCallNode", "GeneralCallNode"):
+        name = callee(manager)
+        return name == "critical_section" or _lockish(name, locks)
+    if manager.kind in ("NameNode", "AttributeNode"):
+        return _lockish(dotted(manager), locks)
+    return False
+
+
+def locks_whole_function(fn: Function, locks: frozenset[str]) -> bool:
+    """Decorated `@cython.critical_section`, or takes a lock by hand (`m.acquire()`,
+    `PyMutex_Lock`, `PyThread_acquire_lock`) somewhere in its body."""
+    if any(d.rsplit(".", 1)[-1] == "critical_section" for d in fn.decorators):
+        return True
+    for node in same_scope(fn.node):
+        name = callee(node)
+        if name in ("PyMutex_Lock", "PyThread_acquire_lock"):
+            return True
+        if name == "acquire" and _lockish(dotted(node.child("function")).rsplit(".", 1)[0],
+                                           locks):
+            return True
+    return False
+
+
+def init_only(tree: CyNode, funcs: list[Function]) -> frozenset[str]:
+    """Module-level functions that only import-time code calls: `cdef` functions (and
+    private `_name` defs) whose every use is a call from module-level code or from another
+    such function. Writes there happen once, under the import lock."""
+    top = {f.name: f for f in funcs if "." not in f.qualname}
+    uses: dict[str, list[tuple[str | None, bool]]] = {name: [] for name in top}
+
+    def record(scope_node: CyNode, owner: str | None) -> None:
+        for node in same_scope(scope_node):
+            if node.kind in ("SimpleCallNode", "GeneralCallNode"):
+                fn = node.child("function")
+                if fn is not None and fn.kind == "NameNode" and fn.text("name") in uses:
+                    uses[fn.text("name")].append((owner, True))
+            elif node.kind == "NameNode" and node.text("name") in uses:
+                uses[node.text("name")].append((owner, False))
+
+    record(tree, None)
+    for f in funcs:
+        top_owner = f.qualname.split(".", 1)[0]
+        if f.cls is None and top_owner in top:
+            record(f.node, top_owner)
+        elif f.cls is not None:
+            record(f.node, f"<method {f.qualname}>")
+    candidates = {name for name, f in top.items()
+                  if f.kind == "cdef" or (f.kind == "def" and name.startswith("_")
+                                          and not name.startswith("__"))}
+    result: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in candidates - result:
+            entries = uses[name]
+            # A call's function name is recorded twice (as a call and as a NameNode).
+            calls = [owner for owner, is_call in entries if is_call]
+            plain = [owner for owner, is_call in entries if not is_call]
+            if len(plain) > len(calls) or not calls:
+                continue  # passed around as a value somewhere
+            if None in calls and all(o is None or o in result for o in calls):
+                result.add(name)
+                changed = True
+    return frozenset(result)
