@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JOBS ?= 2
 
-.PHONY: install demo test unit lint bench clean
+.PHONY: install demo test unit lint bench clean ft-python ft-python-tsan
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,15 @@ unit: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+
+# A free-threaded CPython 3.13 built from Debian's source package, cached (see tools/ft-python.sh);
+# prints the interpreter's path. The tests find it there.
+ft-python:
+	@bash tools/ft-python.sh
+
+# The same with ThreadSanitizer, in a prefix of its own.
+ft-python-tsan:
+	@bash tools/ft-python.sh --tsan
 
 bench: install
 	$(BIN)/python bench/bench_scan.py

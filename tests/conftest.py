@@ -111,3 +111,38 @@ def offline_pip(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("PIP_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+
+
+def _built_by_make_ft_python() -> str | None:
+    """The interpreter `make ft-python` left in gilaudit's cache, if any."""
+    cache = os.environ.get("GILAUDIT_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gilaudit")
+    exe = Path(cache) / "ft-python" / "latest-ft" / "bin" / "python3"
+    return str(exe) if exe.is_file() else None
+
+
+def free_threaded_python() -> tuple[str | None, str]:
+    """(a free-threaded interpreter, "") or (None, why there is none). Where one is required
+    (CI sets GILAUDIT_REQUIRE_FREE_THREADED=1), having none fails the test instead of skipping.
+    """
+    from gilaudit.dynamic.interpreters import Interpreter, describe  # noqa: PLC0415
+
+    wanted = os.environ.get("GILAUDIT_TEST_PYTHON")
+    names = [wanted] if wanted else [
+        n for n in (_built_by_make_ft_python(), "python3.15t", "python3.14t", "python3.13t",
+                    "python3t") if n]
+    why = ("no free-threaded interpreter: run `make ft-python`, set "
+           "GILAUDIT_TEST_PYTHON=/path/to/python3.14t or put python3.13t/python3.14t on PATH")
+    for name in names:
+        exe = shutil.which(name) if os.sep not in name else name
+        if exe is None:
+            continue
+        got = describe(exe, found_by="test")
+        if isinstance(got, Interpreter) and got.free_threaded:
+            return exe, ""
+        if wanted:
+            why = f"GILAUDIT_TEST_PYTHON={wanted} is not a free-threaded interpreter"
+            break
+    if os.environ.get("GILAUDIT_REQUIRE_FREE_THREADED") == "1":
+        pytest.fail(f"GILAUDIT_REQUIRE_FREE_THREADED=1 but {why}", pytrace=False)
+    return None, why

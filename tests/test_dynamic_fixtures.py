@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from conftest import free_threaded_python
 from fixtures.dynamic.build import FIXTURES, BuildError, build_extension, interpreter_build_info
 
 SOURCES = sorted(FIXTURES.glob("*.c"))
@@ -339,10 +340,10 @@ def _other_interpreters() -> list[Any]:
     params: list[Any] = [pytest.param(
         str(PY313), id="py3.13.0",
         marks=pytest.mark.skipif(not PY313.is_file(), reason=f"{PY313} is not installed"))]
-    target = os.environ.get("GILAUDIT_TEST_PYTHON")
+    target, why = free_threaded_python()
     params.append(pytest.param(
-        target or "", id="GILAUDIT_TEST_PYTHON",
-        marks=pytest.mark.skipif(not target, reason="GILAUDIT_TEST_PYTHON is not set")))
+        target or "", id="free-threaded",
+        marks=pytest.mark.skipif(not target, reason=why)))
     return params
 
 

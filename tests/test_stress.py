@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_threaded_python
 from fixtures.dynamic.build import FIXTURES, build_extension
 from gilaudit.cli import main
 from gilaudit.dynamic.confined import ChildRun
@@ -622,32 +623,36 @@ def test_scan_with_stress_installs_the_project_and_merges_both_phases(
 
 # -- on a free-threaded build --------------------------------------------------------------------
 
-def _free_threaded_python() -> tuple[str | None, str]:
-    wanted = os.environ.get("GILAUDIT_TEST_PYTHON")
-    names = [wanted] if wanted else ["python3.15t", "python3.14t", "python3.13t", "python3t"]
-    for name in names:
-        exe = shutil.which(name) if os.sep not in name else name
-        if exe is None:
-            continue
-        got = describe(exe, found_by="test")
-        if isinstance(got, Interpreter) and got.free_threaded:
-            return exe, ""
-        if wanted:
-            return None, f"GILAUDIT_TEST_PYTHON={wanted} is not a free-threaded interpreter"
-    return None, ("no free-threaded interpreter: set GILAUDIT_TEST_PYTHON=/path/to/python3.14t "
-                  "or put python3.13t/python3.14t on PATH")
-
-
 @pytest.fixture(scope="module")
 def ft_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    python, why = _free_threaded_python()
+    python, why = free_threaded_python()
     if python is None:
         pytest.skip(why)
     out = tmp_path_factory.mktemp("ft-fixtures")
-    for name in ("undeclared", "legacy", "racy_counter", "gil_racy", "clean_counter",
-                 "clean_funcs"):
-        build_extension(FIXTURES / f"{name}.c", out, python=python)
+    for source in sorted(FIXTURES.glob("*.c")):
+        build_extension(source, out, python=python)
     return python, out
+
+
+@pytest.mark.parametrize("rule", sorted(DYNAMIC_FIXTURES))
+def test_ft_fires(rule: str, ft_built: tuple[str, Path], tmp_path: Path) -> None:
+    python, out = ft_built
+    module = DYNAMIC_FIXTURES[rule][0]
+    options = FAST
+    if module == "deadlock":
+        options = StressOptions(threads=8, iterations=20, trials=2, budget=40.0, timeout=2.0)
+    got = _stress([module], [out], tmp_path, options, python=python)
+    assert rule in _rules(got, module), [f.message for f in got.findings]
+    assert all(f.reproducer and Path(f.reproducer).is_file() for f in got.findings)
+
+
+@pytest.mark.parametrize("rule", sorted(DYNAMIC_FIXTURES))
+def test_ft_stays_silent(rule: str, ft_built: tuple[str, Path], tmp_path: Path) -> None:
+    python, out = ft_built
+    module = DYNAMIC_FIXTURES[rule][1]
+    got = _stress([module], [out], tmp_path, python=python)
+    assert got.findings == (), [f.message for f in got.findings]
+    assert got.summary.modules[0].verdict == "clean"
 
 
 def test_ft_importing_an_undeclared_module_reenables_the_gil(ft_built: tuple[str, Path],
