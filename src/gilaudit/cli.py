@@ -192,6 +192,9 @@ def _stress_arguments(p: argparse.ArgumentParser) -> None:
                         "report, or in the current directory)")
     g.add_argument("--pip-arg", action="append", default=[], metavar="ARG",
                    help="an extra argument for pip when installing the target")
+    g.add_argument("--python-callables", action="store_true",
+                   help="also drive the package's pure-Python functions and classes (by "
+                        "default only the extension's own code and what derives from it)")
 
 
 def _stress_request(args: argparse.Namespace, targets: tuple[str, ...],
@@ -207,7 +210,8 @@ def _stress_request(args: argparse.Namespace, targets: tuple[str, ...],
         raise UsageError("--threads must be between 1 and 256")
     options = StressOptions(threads=args.threads or default_threads(),
                             iterations=args.iterations, trials=args.trials, seed=args.seed,
-                            total_budget=args.budget, timeout=args.timeout)
+                            total_budget=args.budget, timeout=args.timeout,
+                            python_callables=args.python_callables)
     repro = args.repro_dir
     if repro is None:
         files = [out for _fmt, out in _destinations(args) if out is not None]

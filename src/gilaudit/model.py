@@ -264,19 +264,23 @@ class Driven:
     calls: int  # every call made, serial baselines included
     compared: tuple[str, ...] = ()  # what of the object the oracle compared
     raises: str | None = None  # no arguments worked: only its error path was driven
+    # the argument lists (calls) different threads were given; for a sequence, its steps
+    variants: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "call": self.call, "setup": self.setup,
                 "signature": self.signature, "threads": self.threads,
                 "iterations": self.iterations, "trials": self.trials, "calls": self.calls,
-                "compared": list(self.compared), "raises": self.raises}
+                "compared": list(self.compared), "raises": self.raises,
+                "variants": list(self.variants)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Driven:
         return cls(name=d["name"], kind=d["kind"], call=d["call"], setup=d.get("setup"),
                    signature=d.get("signature", ""), threads=d["threads"],
                    iterations=d["iterations"], trials=d["trials"], calls=d["calls"],
-                   compared=tuple(d.get("compared", ())), raises=d.get("raises"))
+                   compared=tuple(d.get("compared", ())), raises=d.get("raises"),
+                   variants=tuple(d.get("variants", ())))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

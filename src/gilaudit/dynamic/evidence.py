@@ -16,15 +16,19 @@ from gilaudit.dynamic.confined import ChildRun, signal_name
 from gilaudit.dynamic.imports import ImportOutcome
 
 __all__ = [
+    "ARGUMENTS",
     "EVIDENCE",
     "Death",
     "Problem",
+    "callable_of",
     "death_of",
     "death_problem",
+    "exception_severity",
     "grouped_by_class",
     "import_problems",
     "looks_like_a_guard",
     "missing_dependency",
+    "program_problems",
     "result_problems",
     "sequence_problem",
 ]
@@ -60,6 +64,15 @@ class Death:
     dump: str  # faulthandler's stacks
 
 
+ARGUMENTS = " (arguments)"  # a callable driven with different arguments in each thread
+
+
+def callable_of(target: str) -> str:
+    """The callable a journal target names: `add (arguments)` is `add` driven with different
+    arguments in each thread; `Counter.*` is every method of Counter in sequences."""
+    return target[:-len(ARGUMENTS)] if target.endswith(ARGUMENTS) else target
+
+
 def _open_begin(records: list[dict[str, Any]]) -> dict[str, Any]:
     stack: list[dict[str, Any]] = []
     for r in records:
@@ -92,21 +105,24 @@ def death_of(run: ChildRun, timeout: float) -> Death | None:
     if run.code is None or "Timeout (" in dump:
         waited = float(begin.get("timeout") or timeout)
         category, how = "hang", f"no call returned within {waited:g} s"
+    elif run.code < 0 and signal_name(-run.code) in ("SIGXCPU", "SIGXFSZ"):
+        category, how = "hang", f"stopped by a resource limit ({signal_name(-run.code)})"
     elif run.code < 0:
         category, how = "crash", f"killed by {signal_name(-run.code)}"
     else:
         category, how = "crash", f"the process exited with status {run.code} during the call"
     target = str(begin.get("target", ""))
-    if target == "*":
+    if target == "*" or target.endswith(".*"):
+        # Several callables ran together: the dump (or the watchdog) says which one.
         stuck = [r for r in records if r.get("kind") == "stuck"]
         names = _crashing_frames(dump) if category == "crash" else []
         if not names and stuck:
             names = sorted({n for n in stuck[-1].get("threads", []) if n})
         if not names:
             names = sorted(set(_FRAME.findall(dump)))
-        callables = tuple(sorted(set(names))) or ("*",)
+        callables = tuple(sorted(set(names))) or (target,)
     else:
-        callables = (target,) if target else ()
+        callables = (callable_of(target),) if target else ()
     tries = [r for r in records if r.get("kind") == "try" and r.get("target") == target]
     last_try = str(tries[-1]["call"]) if tries and begin.get("phase") == "probe" else None
     return Death(category=category, how=how, begin=begin, callables=callables,
@@ -157,6 +173,16 @@ def death_problem(module: str, death: Death, setups: dict[str, str], calls: dict
                  f"as {begin.get('call')}")
         repro.update(mode="serial", calls=[{"name": name, "call": begin.get("call"),
                                             "setup": begin.get("setup")}])
+    elif phase in ("programs", "programs-serial"):
+        serially = phase == "programs-serial"
+        what = ("with a different argument list in each thread"
+                if str(begin.get("target", "")).endswith(ARGUMENTS)
+                else "in seeded sequences of its methods, one per thread")
+        where = (("when the same programs ran serially (one call at a time), "
+                  if serially else f"when {begin.get('threads')} threads ran it at once, ")
+                 + f"{what} (trial {begin.get('trial')}, seed {begin.get('seed')}): "
+                 + str(begin.get("call", "")))
+        repro.update(_programs_repro(begin), mode="programs-serial" if serially else "programs")
     elif phase == "together":
         where = (f"while {begin.get('threads')} threads drove the module's callables together "
                  f"(trial {begin.get('trial')}, seed {begin.get('seed')})")
@@ -184,7 +210,22 @@ def death_problem(module: str, death: Death, setups: dict[str, str], calls: dict
                      "crashes on any build")
     return Problem(category=death.category, module=module, callable=name,
                    detail=f"({death.how}) {where}", notes=tuple(notes), repro=repro,
-                   single_thread=phase in ("probe", "serial", "state-serial"))
+                   single_thread=phase in _SERIAL_PHASES)
+
+
+_SERIAL_PHASES = ("probe", "serial", "state-serial", "programs-serial")
+
+
+def _programs_repro(record: dict[str, Any]) -> dict[str, Any]:
+    """What the reproducer needs to replay threads' programs exactly: the table of calls, each
+    thread's program, the object they share."""
+    steps = [{"name": str(st["name"]), "call": str(st["call"])}
+             for st in record.get("steps", [])]
+    return {"steps": steps, "programs": record.get("programs", []),
+            "setup": record.get("setup"), "calls": [
+                {"name": n, "call": next(st["call"] for st in steps if st["name"] == n),
+                 "setup": record.get("setup")}
+                for n in dict.fromkeys(st["name"] for st in steps)]}
 
 
 def grouped_by_class(problems: list[Problem]) -> list[Problem]:
@@ -276,6 +317,34 @@ def looks_like_a_guard(message: str) -> bool:
     return bool(_GUARD.search(message))
 
 
+# Exceptions that say the object or the interpreter is broken, whoever raised them: always
+# errors. Anything else raised by an object shared between threads may be the library's
+# ordinary refusal of a state that the interleaving produced.
+_BROKEN = frozenset({"SystemError", "MemoryError", "AssertionError", "RecursionError",
+                     "UnicodeDecodeError", "UnicodeEncodeError"})
+_ORDINARY = frozenset({"IndexError", "KeyError", "ValueError", "StopIteration",
+                       "RuntimeError", "LookupError"})
+
+
+def exception_severity(module: str, callable_: str, error: str,
+                       stateful: bool) -> tuple[str | None, str | None]:
+    """(severity instead of the rule's, a note saying why) for an exception that only
+    concurrent calls raised. A method of a shared object that raises the library's own error
+    (a parser object consumed from many threads) or, in mixed sequences, an ordinary one, is
+    an object not meant to be shared: a warning to document or lock the type. SystemError,
+    MemoryError, assertion failures and crashes stay errors."""
+    if error in _BROKEN or "." not in callable_:
+        return None, None
+    package = module.split(".", 1)[0]
+    own = error.startswith((package + ".", "_" + package + "."))
+    if own or (stateful and error in _ORDINARY):
+        return "warning", (f"{error} is an ordinary error of the library: the object reached "
+                           "a state that serial use never produces. Document the type as not "
+                           "shareable between threads, or lock it (a critical section on "
+                           "self, a PyMutex per object)")
+    return None, None
+
+
 def result_problems(module: str, result: dict[str, Any]) -> list[Problem]:
     """The child's own verdicts on one driven callable (concurrency-only exceptions, results
     and states that differ from the serial ones)."""
@@ -294,15 +363,19 @@ def result_problems(module: str, result: dict[str, Any]) -> list[Problem]:
             serial = ", ".join(f.get("serial_errors", [])) or "nothing"
             guard = looks_like_a_guard(str(f.get("message", "")))
             notes = [f"first traceback:\n{f.get('traceback', '')}"]
+            severity, why = exception_severity(module, name, str(f["error"]), stateful=False)
             if guard:
-                notes.insert(0, "the message reads like a deliberate refusal of concurrent use: "
-                                "correct if the object is documented as not shareable between "
-                                "threads (reported as a warning)")
+                severity, why = "warning", (
+                    "the message reads like a deliberate refusal of concurrent use: correct "
+                    "if the object is documented as not shareable between threads (reported "
+                    "as a warning)")
+            if why:
+                notes.insert(0, why)
             out.append(Problem(
                 category="concurrency-exception", module=module, callable=name,
                 detail=f"{f['error']}: {f['message']} in {f['count']} of {n * m} calls when "
                        f"{when}; the same calls made serially raised {serial}",
-                notes=tuple(notes), severity="warning" if guard else None,
+                notes=tuple(notes), severity=severity,
                 repro={**base, "mode": "hammer", "error": f["error"]}))
         elif f.get("what") == "result":
             got = ", ".join(f.get("got", []))
@@ -321,6 +394,60 @@ def result_problems(module: str, result: dict[str, Any]) -> list[Problem]:
                 notes=(f"the same {n * m} calls made serially on a fresh object leave a "
                        f"different state; compared: {', '.join(d['observed'] for d in diffs)}",),
                 repro={**base, "mode": "state", "readers": f.get("readers", []),
+                       "expected_state": {d["observed"]: d["serial"] for d in diffs}}))
+    return out
+
+
+def program_problems(module: str, record: dict[str, Any]) -> list[Problem]:
+    """The child's verdicts on threads that ran different programs: one callable with a
+    different argument list per thread, or seeded sequences of one object's methods."""
+    target = str(record["target"])
+    stateful = record.get("what") == "sequence"
+    owner = target[:-2] if target.endswith(".*") else callable_of(target)
+    setup = record.get("setup")
+    out = []
+    for f in record.get("findings", []):
+        n, trial, seed = int(f.get("threads", 1)), int(f.get("trial", 0)), int(f.get("seed", 0))
+        repro = {**_programs_repro({**record, "programs": f.get("programs", [])}),
+                 "category": f["category"], "module": module, "mode": "programs",
+                 "threads": n, "iterations": max((sum(k for _s, k in p)
+                                                  for p in f.get("programs", [[]])), default=1),
+                 "trials": trial + 1, "seed": seed - trial}
+        how = ("a different argument list in each thread" if not stateful else
+               "a seeded sequence of its methods in each thread")
+        shared = f" on one shared {setup}" if setup else ""
+        when = f"{n} threads ran {how}{shared} (trial {trial}, seed {seed})"
+        orders = ", ".join(f.get("orders", []))
+        callable_ = str(f.get("name") or owner)
+        if f["category"] == "concurrency-exception":
+            severity, why = exception_severity(module, callable_, str(f["error"]), stateful)
+            serial = ", ".join(f.get("serial_errors", [])) or "nothing"
+            notes = [n_ for n_ in (why, f"first traceback:\n{f.get('traceback', '')}",
+                                   f"serial orders tried: {orders}") if n_]
+            out.append(Problem(
+                category="concurrency-exception", module=module, callable=callable_,
+                detail=f"{f['error']}: {f['message']} from {f.get('call')} in {f['count']} "
+                       f"calls when {when}; the same programs run serially raised {serial} "
+                       "there", notes=tuple(notes), severity=severity,
+                repro={**repro, "error": f["error"], "step": f.get("step")}))
+        elif f.get("what") == "result":
+            out.append(Problem(
+                category="wrong-result", module=module, callable=callable_,
+                detail=f"{f.get('call')} returned {', '.join(f.get('got', []))} in "
+                       f"{f.get('count')} calls when {when}; in every serial order it "
+                       f"returns {f['expected']}",
+                notes=(f"serial orders tried: {orders}",),
+                repro={**repro, "expected_result": f["expected"], "step": f.get("step")}))
+        elif f.get("what") == "state":
+            diffs = f.get("differences", [])
+            said = "; ".join(f"{d['observed']} is {d['concurrent']} (serially {d['serial']})"
+                             for d in diffs[:3])
+            out.append(Problem(
+                category="wrong-result", module=module, callable=owner,
+                detail=f"after {when}: {said}",
+                notes=(f"every serial order of the same programs ({orders}) leaves the "
+                       "state the concurrent run does not",),
+                repro={**repro, "readers": f.get("readers", []),
                        "expected_state": {d["observed"]: d["serial"] for d in diffs}}))
     return out
 
@@ -361,7 +488,8 @@ def sequence_problem(module: str, serial: list[dict[str, Any]], again: list[dict
 # Where each dynamic rule's evidence is turned into a problem (`gilaudit explain --json`).
 EVIDENCE: tuple[tuple[Callable[..., Any], frozenset[str]], ...] = (
     (import_problems, frozenset({"FT200", "FT201"})),
-    (death_problem, frozenset({"FT202", "FT203"})),
+    (death_problem, frozenset({"FT202", "FT203", "FT206", "FT207"})),
     (result_problems, frozenset({"FT204", "FT205"})),
+    (program_problems, frozenset({"FT204", "FT205"})),
     (sequence_problem, frozenset({"FT204"})),
 )

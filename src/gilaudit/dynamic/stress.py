@@ -19,12 +19,14 @@ from typing import Any
 
 from gilaudit.dynamic.confined import run_child
 from gilaudit.dynamic.evidence import (
+    ARGUMENTS,
     Problem,
     death_of,
     death_problem,
     grouped_by_class,
     import_problems,
     missing_dependency,
+    program_problems,
     result_problems,
     sequence_problem,
 )
@@ -47,6 +49,8 @@ __all__ = ["RULE_OF", "StressOptions", "StressResult", "default_threads", "stres
 
 RULE_OF = {"gil-reenabled": "FT200", "import-failure": "FT201", "crash": "FT202",
            "hang": "FT203", "wrong-result": "FT204", "concurrency-exception": "FT205"}
+# A crash or a hang with one thread is a bug, but not a free-threading one: rules of its own.
+SINGLE_THREAD_RULE = {"crash": "FT206", "hang": "FT207"}
 _SLACK = 30.0  # seconds a child may run past its budget before the parent kills it
 
 
@@ -67,13 +71,14 @@ class StressOptions:
     import_timeout: float = 60.0
     memory_bytes: int = 8 << 30
     max_children: int = 40  # restarts after crashes and hangs, per module
+    python_callables: bool = False  # drive the package's pure-Python functions and classes too
 
     def to_dict(self) -> dict[str, Any]:
         return {"threads": self.threads, "iterations": self.iterations,
                 "trials": self.trials, "seed": self.seed, "budget": self.budget,
                 "total_budget": self.total_budget,
                 "timeout": self.timeout, "import_timeout": self.import_timeout,
-                "memory_bytes": self.memory_bytes}
+                "memory_bytes": self.memory_bytes, "python_callables": self.python_callables}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -97,6 +102,7 @@ class _Progress:
     items: list[dict[str, Any]] = field(default_factory=list)
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    programs: dict[str, dict[str, Any]] = field(default_factory=dict)  # target -> record
     not_driven: dict[str, str] = field(default_factory=dict)
     stopped: dict[str, str] = field(default_factory=dict)  # callable -> crash | hang
     readers: list[str] = field(default_factory=list)
@@ -114,6 +120,8 @@ class _Progress:
                 self.probes[str(r["target"])] = {k: v for k, v in r.items() if k != "kind"}
             elif kind == "result":
                 self.results[str(r["target"])] = r
+            elif kind == "programs":
+                self.programs[str(r["target"])] = r
             elif kind == "not-driven":
                 self.not_driven.setdefault(str(r["target"]), str(r.get("reason", "")))
             elif kind == "observers":
@@ -130,13 +138,20 @@ class _Progress:
 
 
 def _plan(options: StressOptions, progress: _Progress, budget: float) -> dict[str, Any]:
-    done = list(progress.results)
+    # A phase whose child died is done too: its finding is in, and it would die again.
+    done = list(progress.results) + list(progress.programs) + [
+        name for name in progress.stopped if name.endswith((ARGUMENTS, ".*"))]
     if progress.together:
         done.append("*")
     return {"threads": options.threads, "iterations": options.iterations,
             "trials": options.trials, "seed": options.seed, "timeout": options.timeout,
             "budget": budget, "exclude": sorted(progress.stopped), "done": done,
-            "probes": progress.probes}
+            "probes": progress.probes, "python_callables": options.python_callables,
+            "troubled": sorted({name.split(".", 1)[0] for name, r in
+                                [*progress.results.items(), *progress.programs.items()]
+                                if "." in name and r.get("findings")}
+                               | {name.split(".", 1)[0] for name in progress.stopped
+                                  if "." in name})}
 
 
 def _child_env(gil_build: bool) -> dict[str, str]:
@@ -247,8 +262,19 @@ def _surface(progress: _Progress) -> tuple[tuple[Driven, ...], tuple[Undriven, .
             name=name, kind=kinds.get(name, ""), call=str(r["call"]), setup=r.get("setup"),
             signature=str(probe.get("signature", "")), threads=int(r["threads"]),
             iterations=int(r["iterations"]), trials=int(r["trials"]), calls=int(r["calls"]),
-            compared=tuple(r.get("compared", ())), raises=raises))
+            compared=tuple(r.get("compared", ())), raises=raises,
+            variants=tuple(str(v) for v in r.get("variants", ()))))
         calls += int(r["calls"])
+    for name, r in sorted(progress.programs.items()):
+        steps = r.get("steps", [])
+        driven.append(Driven(
+            name=name, kind="arguments" if r.get("what") == "arguments" else "sequence",
+            call="; ".join(str(st["call"]) for st in steps), setup=r.get("setup"),
+            signature="", threads=max(1, int(r.get("threads") or 1)),
+            iterations=max(1, int(r.get("iterations") or 1)),
+            trials=int(r["trials"]), calls=int(r.get("calls", 0)),
+            variants=tuple(str(st["call"]) for st in steps)))
+        calls += int(r.get("calls", 0))
     together = progress.together
     if together.get("trials"):
         calls += int(together["threads"]) * int(together["iterations"]) * int(together["trials"])
@@ -312,6 +338,8 @@ def stress_module(python: str, module: str, *, import_paths: list[str],
     driven, undriven, calls = _surface(progress)
     for result in progress.results.values():
         progress.problems.extend(result_problems(module, result))
+    for record in progress.programs.values():
+        progress.problems.extend(program_problems(module, record))
     found = grouped_by_class(_unique(progress.problems))
     if found:
         counts: dict[str, int] = {}
@@ -356,7 +384,8 @@ def findings_of(problems: list[Problem], book: RuleBook,
                 reproducers: dict[int, Path]) -> list[Finding]:
     out = []
     for index, p in enumerate(problems):
-        rule = book.get(RULE_OF[p.category])
+        rule = book.get((SINGLE_THREAD_RULE.get(p.category) if p.single_thread else None)
+                        or RULE_OF[p.category])
         symbol = f"{p.module}.{p.callable}" if p.callable else p.module
         repro = reproducers.get(index)
         severity = p.severity if p.severity in ("error", "warning", "info") else rule.severity

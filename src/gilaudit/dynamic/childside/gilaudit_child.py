@@ -37,6 +37,7 @@ before it exits with status 70.
 """
 
 import faulthandler
+import inspect
 import json
 import os
 import re
@@ -154,7 +155,25 @@ def _names(module: Any, name: str) -> List[str]:
     return candidates([a for a in every if a.startswith("_") and not a.startswith("__")])
 
 
-def surface(journal: Journal, name: str) -> List[Dict[str, Any]]:
+def _pure_python(obj: Any) -> bool:
+    """Python code of the package, not the extension's: a Python function, or a Python class
+    that no extension type of the package is a base of (a subclass of one is reached through
+    the extension's objects, and driven)."""
+    if inspect.isfunction(obj):
+        return True
+    if not isinstance(obj, type):
+        return False
+    if not any(inspect.isfunction(v) for v in vars(obj).values()):
+        return False
+    return not any(getattr(base, "__module__", "builtins") != "builtins"
+                   and not any(inspect.isfunction(v) for v in vars(base).values())
+                   for base in obj.__mro__[1:])
+
+
+_PYTHON_SKIP = "pure Python, not the extension's code (--python-callables drives it)"
+
+
+def surface(journal: Journal, name: str, python_callables: bool = False) -> List[Dict[str, Any]]:
     module = sys.modules.get(name)
     items = []  # type: List[Dict[str, Any]]
     if module is None:
@@ -162,7 +181,10 @@ def surface(journal: Journal, name: str) -> List[Dict[str, Any]]:
         return items
     for attr in _names(module, name):
         obj = getattr(module, attr)
-        if isinstance(obj, type) and issubclass(obj, BaseException):
+        if not python_callables and _pure_python(obj):
+            items.append({"name": attr, "kind": "class" if isinstance(obj, type) else "function",
+                          "signature": None, "skip": _PYTHON_SKIP})
+        elif isinstance(obj, type) and issubclass(obj, BaseException):
             items.append({"name": attr, "kind": "class", "signature": None,
                           "skip": "an exception class: nothing to drive"})
         elif isinstance(obj, type):
@@ -217,7 +239,7 @@ def main(argv: List[str]) -> int:
             journal.write({"kind": "done"})
             return 0
         if command in ("surface", "drive"):
-            items = surface(journal, name)
+            items = surface(journal, name, bool(plan.get("python_callables")))
         if command in ("drive", "sequence"):
             import gilaudit_drive as drive  # beside this file: the script's directory
             sys.setswitchinterval(float(plan.get("switch_interval", 5e-6)))

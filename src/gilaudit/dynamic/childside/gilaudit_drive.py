@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple  # noqa: F401 - Set: type comments
 
 # Probed first: ordinary values a function is most likely to accept and act on (an increment
 # of 0 would hide a lost update). Then edge values. Instances of the module's own classes are
@@ -28,10 +28,21 @@ COMMON = ["1", "7", "'abc'", "b'abc'", "1.5", "[1, 2, 3]", "(1, 2)", "{'a': 1}",
 EDGE = ["0", "-1", "''", "b''", "None", "True", "[]", "{}", "()", "2 ** 31", "2 ** 70",
         "'h\\xe9llo \\u2603'", "bytearray(b'abc')", "-0.5"]
 MAX_TRIES = 40       # argument tuples tried per arity before giving up on it
+MAX_VARIANTS = 4     # argument lists that work, kept per callable, for threads to differ
+VARIANT_TRIES = 30   # further argument lists tried, after the first that works, to find them
+VARIANT_SECONDS = 1.0  # and no longer than this
+SEQUENCE_STEPS = 60  # calls per thread in a stateful sequence on one shared object
+ARGUMENTS = " (arguments)"  # the journal's name for a callable driven with varied arguments
 MAX_ARITY = 3        # positional arguments tried when there is no signature
 MAX_DISTINCT = 4     # distinct results or errors kept per thread
 MAX_ITEMS = 1000     # items of an iteration kept in an observation
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+# A parameter whose name says it is a size, a count or a width is given small values only:
+# `format_field(x, 2 ** 31)` pads to 2 GB, which is slow, not racy.
+_SIZE_NAME = re.compile(r"(?i)(size|width|len|count|num|times|repeat|capac|depth|level|"
+                        r"precision|pad|fill|rows|cols|columns|bytes|limit|max|amount|"
+                        r"indent|^n$|^k$|^m$|^nb)")
+_HUGE = {"2 ** 31": "3", "2 ** 70": "5"}
 
 
 def norm(value: Any) -> str:
@@ -246,15 +257,16 @@ def _safe(fn: Callable[[], str]) -> str:
 
 # --------------------------------------------------------------------------- probing
 
-def required_arity(obj: Any) -> Optional[List[Tuple[int, List[str]]]]:
-    """The argument counts to try, as (positional arguments, keyword-only names required),
-    from the signature that ``__text_signature__`` (or a Python/Cython signature) gives; None
-    when there is none. ``*args`` adds one and two more positional arguments."""
+def required_arity(obj: Any) -> Optional[List[Tuple[int, List[str], List[str]]]]:
+    """The argument counts to try, as (positional arguments, keyword-only names required,
+    the positional parameters' names), from the signature that ``__text_signature__`` (or a
+    Python/Cython signature) gives; None when there is none. ``*args`` adds one and two more
+    positional arguments."""
     try:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return None
-    positional, keywords, varargs = 0, [], False  # type: int, List[str], bool
+    positional, keywords, names, varargs = 0, [], [], False  # type: int, List[str], List[str], bool
     for param in sig.parameters.values():
         if param.kind == param.VAR_POSITIONAL:
             varargs = True
@@ -262,30 +274,38 @@ def required_arity(obj: Any) -> Optional[List[Tuple[int, List[str]]]]:
             continue
         if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
             positional += 1
+            names.append(param.name)
         elif param.kind == param.KEYWORD_ONLY:
             keywords.append(param.name)
     extra = (0, 1, 2) if varargs else (0,)
-    return [(positional + n, keywords) for n in extra]
+    return [(positional + n, keywords, names) for n in extra]
 
 
 def candidates(arity: int, keywords: List[str], pool: List[str],
-               rnd: random.Random) -> List[str]:
+               rnd: random.Random, names: Optional[List[str]] = None) -> List[str]:
     """Argument lists to try, as source text: each sample for every argument first, then
-    seeded mixtures."""
+    seeded mixtures. A parameter named like a size gets no huge numbers."""
     width = arity + len(keywords)
     if width == 0:
         return [""]
+    named = list(names or [])[:arity] + list(keywords)
+    sized = [i for i, n in enumerate(named) if _SIZE_NAME.search(n)]
     tuples = [[value] * width for value in pool]
+    # Then every mix of the first few samples (a text and a count), then seeded mixtures.
+    firsts = pool[:5] if width == 2 else pool[:3] if width == 3 else []
+    tuples += [list(mix) for mix in itertools.product(firsts, repeat=width)]
     for _ in range(MAX_TRIES):
         tuples.append([rnd.choice(pool) for _ in range(width)])
     out, seen = [], set()
     for values in tuples:
+        for i in sized:
+            values[i] = _HUGE.get(values[i], values[i])
         parts = values[:arity] + ["%s=%s" % (k, v) for k, v in zip(keywords, values[arity:])]
         text = ", ".join(parts)
         if text not in seen:
             seen.add(text)
             out.append(text)
-        if len(out) >= MAX_TRIES:
+        if len(out) >= MAX_TRIES + len(firsts) ** max(width, 1):
             break
     return out
 
@@ -295,11 +315,23 @@ def probe_call(name: str, prefix: str, target: Any, env: Dict[str, Any], pool: L
     """Find arguments for which ``prefix(...)`` returns normally; failing that, the first
     that raises something other than TypeError. Records which signature worked."""
     shape = required_arity(target)
-    arities = shape if shape is not None else [(n, []) for n in range(MAX_ARITY + 1)]
+    arities = shape if shape is not None else [(n, [], []) for n in range(MAX_ARITY + 1)]
     fallback = None  # type: Optional[Dict[str, Any]]
+    found = None  # type: Optional[Dict[str, Any]]
     last_type_error = ""
-    for arity, keywords in arities:
-        for args in candidates(arity, keywords, pool, rnd):
+    tries, since = 0, 0.0
+    for arity, keywords, names in arities:
+        for args in candidates(arity, keywords, pool, rnd, names):
+            if found is not None:
+                # More argument lists that work, so that threads can be given different
+                # ones: a lock order the argument chooses, values that collide. Ordinary
+                # values only: a huge one makes a slow call, not a race.
+                tries += 1
+                if (len(found["variants"]) >= MAX_VARIANTS or tries > VARIANT_TRIES
+                        or time.perf_counter() - since > VARIANT_SECONDS):
+                    return found
+                if any(huge in args for huge in _HUGE):
+                    continue
             expr = "%s(%s)" % (prefix, args)
             code = compiled(name, expr)
             dog.journal.write({"kind": "try", "target": name, "call": expr})
@@ -311,22 +343,220 @@ def probe_call(name: str, prefix: str, target: Any, env: Dict[str, Any], pool: L
                 last_type_error = str(exc)[:200]
                 continue
             except BaseException as exc:
-                if fallback is None:
+                if fallback is None and found is None:
                     fallback = {"call": expr, "outcome": "raises", "raises": error_key(exc),
                                 "message": str(exc)[:200],
                                 "seconds": time.perf_counter() - started}
                 continue
             finally:
                 dog.ticks[0] += 1
-            return {"call": expr, "outcome": "returns", "raises": None,
-                    "result": norm(result), "returns_none": result is None,
-                    "seconds": time.perf_counter() - started,
-                    "signature": "text signature" if shape is not None else "probed"}
+            if found is not None:
+                found["variants"].append(expr)
+                continue
+            found = {"call": expr, "outcome": "returns", "raises": None,
+                     "result": norm(result), "returns_none": result is None,
+                     "seconds": time.perf_counter() - started, "variants": [expr],
+                     "signature": "text signature" if shape is not None else "probed"}
+            since = time.perf_counter()
+        if found is not None:
+            return found  # other arities are other signatures, not other values
+    if found is not None:
+        return found
     if fallback is not None:
         fallback["signature"] = "text signature" if shape is not None else "probed"
         return fallback
     return {"call": None, "reason": "no argument list was accepted (last TypeError: %s)"
             % (last_type_error or "none")}
+
+
+# --------------------------------------------------------------------------- programs
+
+# A program is what one thread does: a list of steps, each an index into a table of calls
+# ``(name, expression)``. Threads with different programs are how arguments come to differ
+# between threads (the same method, other values) and how stateful sequences run (several
+# methods of one shared object, mixed). Programs travel run-length encoded: [[step, n], ...].
+
+def encode(program: List[int]) -> List[List[int]]:
+    out = []  # type: List[List[int]]
+    for step in program:
+        if out and out[-1][0] == step:
+            out[-1][1] += 1
+        else:
+            out.append([step, 1])
+    return out
+
+
+def decode(encoded: List[List[int]]) -> List[int]:
+    return [step for step, n in encoded for _ in range(n)]
+
+
+class Outcomes(object):
+    """What the steps of some programs did: results and errors per step."""
+
+    def __init__(self) -> None:
+        self.results = {}  # type: Dict[int, Dict[str, int]]
+        self.errors = {}  # type: Dict[Tuple[int, str], Dict[str, Any]]
+        self.calls = 0
+
+    def merge(self, other: "Outcomes") -> None:
+        self.calls += other.calls
+        for step, seen in other.results.items():
+            mine = self.results.setdefault(step, {})
+            for key, count in seen.items():
+                if key in mine or len(mine) < MAX_DISTINCT:
+                    mine[key] = mine.get(key, 0) + count
+        for where, info in other.errors.items():
+            got = self.errors.setdefault(where, {"count": 0, "message": info["message"],
+                                                 "traceback": info["traceback"]})
+            got["count"] += info["count"]
+
+
+def run_steps(steps: List[Tuple[str, Any]], program: List[int], env: Dict[str, Any],
+              slot: int, dog: Watchdog, rnd: Optional[random.Random]) -> Outcomes:
+    out = Outcomes()
+    for step in program:
+        name, code = steps[step]
+        dog.current[slot] = name
+        try:
+            result = eval(code, env)
+        except BaseException as exc:
+            where = (step, error_key(exc))
+            info = out.errors.get(where)
+            if info is None:
+                out.errors[where] = {"count": 1, "message": str(exc)[:300],
+                                     "traceback": error_traceback(exc)[-2000:]}
+            else:
+                info["count"] += 1
+        else:
+            seen = out.results.setdefault(step, {})
+            key = norm(result)
+            if key in seen or len(seen) < MAX_DISTINCT:
+                seen[key] = seen.get(key, 0) + 1
+        out.calls += 1
+        dog.ticks[slot] += 1
+        dog.current[slot] = ""
+        if rnd is not None and rnd.random() < 0.02:
+            time.sleep(0)
+    return out
+
+
+def run_programs(steps: List[Tuple[str, Any]], programs: List[List[int]],
+                 env: Dict[str, Any], seed: int, dog: Watchdog) -> Outcomes:
+    """One thread per program, released together."""
+    threads = len(programs)
+    barrier = threading.Barrier(threads)
+    outs = [Outcomes() for _ in range(threads)]
+
+    def worker(i: int) -> None:
+        rnd = random.Random(seed * 7919 + i)
+        try:
+            barrier.wait(timeout=max(dog.timeout, 5.0))
+        except threading.BrokenBarrierError:
+            return
+        outs[i] = run_steps(steps, programs[i], env, i, dog, rnd)
+
+    pool = [threading.Thread(target=worker, args=(i,), name="gilaudit-worker-%d" % i)
+            for i in range(threads)]
+    for t in pool:
+        t.daemon = True
+        t.start()
+    for t in pool:
+        t.join()
+    total = Outcomes()
+    for o in outs:
+        total.merge(o)
+    return total
+
+
+def run_in_turns(steps: List[Tuple[str, Any]], programs: List[List[int]],
+                 env: Dict[str, Any], dog: Watchdog) -> Outcomes:
+    """Every program on a thread of its own, as concurrently, but one step at a time in turns:
+    a serial run in which what a call does to its own thread (a name, thread-local state, its
+    identity) is what it does concurrently."""
+    n = len(programs)
+    turn = [0]
+    cond = threading.Condition()
+    outs = [Outcomes() for _ in range(n)]
+    left = [len(p) for p in programs]
+
+    def next_turn(i: int) -> int:
+        for k in range(1, n + 1):
+            j = (i + k) % n
+            if left[j]:
+                return j
+        return -1
+
+    def worker(i: int) -> None:
+        for step in programs[i]:
+            with cond:
+                while turn[0] != i:
+                    cond.wait()
+            outs[i].merge(run_steps(steps, [step], env, 0, dog, None))
+            with cond:
+                left[i] -= 1
+                turn[0] = next_turn(i)
+                cond.notify_all()
+
+    first = next((i for i in range(n) if left[i]), -1)
+    turn[0] = first
+    pool = [threading.Thread(target=worker, args=(i,), name="gilaudit-worker-%d" % i)
+            for i in range(n)]
+    for t in pool:
+        t.daemon = True
+        t.start()
+    for t in pool:
+        t.join()
+    total = Outcomes()
+    for o in outs:
+        total.merge(o)
+    return total
+
+
+def serial_orders(programs: List[List[int]], seed: int) -> List[Tuple[str, List[int]]]:
+    """Ways to run every thread's program on one thread, each keeping every program's own
+    order: one after the other, the other way round, in turns, and a seeded shuffle. What
+    they all agree on does not depend on the interleaving; the rest is left out."""
+    n = len(programs)
+    forward = [s for p in programs for s in p]
+    backward = [s for p in reversed(programs) for s in p]
+    turns = [programs[i][k] for k in range(max(len(p) for p in programs))
+             for i in range(n) if k < len(programs[i])]
+    rnd = random.Random(seed)
+    cursors = [0] * n
+    shuffled = []  # type: List[int]
+    live = [i for i in range(n) if programs[i]]
+    while live:
+        i = rnd.choice(live)
+        shuffled.append(programs[i][cursors[i]])
+        cursors[i] += 1
+        if cursors[i] == len(programs[i]):
+            live.remove(i)
+    return [("one program after another", forward), ("in reverse order", backward),
+            ("in turns on one thread", turns), ("shuffled (seed %d)" % seed, shuffled)]
+
+
+def on_a_thread(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on a thread of its own, as the concurrent calls are: code whose effect is
+    per thread (a thread's name, thread-local state) must not look like a race."""
+    box = []  # type: List[Any]
+    t = threading.Thread(target=lambda: box.append(fn()), name="gilaudit-worker-0")
+    t.daemon = True
+    t.start()
+    t.join()
+    return box[0] if box else None
+
+
+def order_free(obj: Any) -> Dict[str, str]:
+    """The multiset of the object's items, which no order of additions changes."""
+    if not hasattr(type(obj), "__iter__"):
+        return {}
+
+    def items() -> str:
+        it = iter(obj)
+        if it is obj:
+            return "<an iterator: not consumed>"
+        return norm(sorted(norm(x) for x in itertools.islice(it, MAX_ITEMS)))
+    return {"sorted(obj)": _safe(items)}
 
 
 # --------------------------------------------------------------------------- the plan
@@ -345,6 +575,8 @@ class Driver(object):
         self.exclude = set(plan.get("exclude", []))
         self.done = set(plan.get("done", []))
         self.probes = dict(plan.get("probes", {}))  # type: Dict[str, Dict[str, Any]]
+        # classes whose methods already had findings (in an earlier child)
+        self.troubled = set(plan.get("troubled", []))  # type: Set[str]
         self.dog = dog
         self.rnd = random.Random(self.seed)
         # A serial call with sample arguments that does not return soon is waiting for
@@ -394,11 +626,20 @@ class Driver(object):
                 if setup is not None:
                     pool.append(setup)
         pool.extend(EDGE)
-        targets = []
-        for item in drivable:
+        targets = []  # type: List[Dict[str, Any]]
+        # Module functions first: the values the module's own readers return are samples
+        # for its methods (a key made by one function, passed to another).
+        functions = [i for i in drivable if i["kind"] == "function"]
+        members = [i for i in drivable if i["kind"] not in ("class", "function")]
+        self._probe_items(functions, pool, targets)
+        pool.extend(e for e in self.readers(list(targets), None)[:3] if e not in pool)
+        self._probe_items(members, pool, targets)
+        return targets
+
+    def _probe_items(self, items: List[Dict[str, Any]], pool: List[str],
+                     targets: List[Dict[str, Any]]) -> None:
+        for item in items:
             name, kind = item["name"], item["kind"]
-            if kind == "class":
-                continue
             if kind == "function":
                 found = self._probe(name, functools.partial(
                     probe_call, name, "mod." + name, getattr(self.mod, name), {"mod": self.mod},
@@ -418,7 +659,6 @@ class Driver(object):
             else:
                 self.journal.write({"kind": "not-driven", "target": name,
                                     "reason": found.get("reason", "probing failed")})
-        return targets
 
     def _probe_member(self, name: str, cls: str, member: str, kind: str,
                       pool: List[str]) -> Dict[str, Any]:
@@ -474,7 +714,7 @@ class Driver(object):
         return max(5, min(self.iterations, fits))
 
     def drive_target(self, target: Dict[str, Any], remaining: int,
-                     observers: Dict[Optional[str], List[str]]) -> None:
+                     observers: Dict[Optional[str], List[str]]) -> List[Dict[str, Any]]:
         name, call = target["name"], target["call"]
         owner = name.split(".", 1)[0] if target["kind"] != "function" else None
         setup = self.setup_of(owner) if owner else None
@@ -497,6 +737,13 @@ class Driver(object):
             again = hammer([(name, code, env2)], 1, n * m, self.seed, self.dog, True)
             seen1 = observe(env1["obj"], readers, env1) if owner else {}
             seen2 = observe(env2["obj"], readers, env2) if owner else {}
+            # Once more on two other threads: a result that depends on the calling thread
+            # (its identity, thread-local state) is no oracle for calls from many threads.
+            elsewhere = Tally()
+            env3 = env()
+            for _ in range(2):
+                elsewhere.merge(on_a_thread(functools.partial(
+                    run_calls, code, env3, 1, 0, self.dog, name, True)))
         finally:
             self.dog.stop()
         self.journal.write({"kind": "end", "target": name, "phase": "serial"})
@@ -506,7 +753,8 @@ class Driver(object):
         if equality:
             stable.append(EQUAL)
         deterministic = (len(serial.results) == 1 and not serial.errors
-                         and serial.results == again.results)
+                         and serial.results == again.results
+                         and set(elsewhere.results) == set(serial.results))
         findings = []  # type: List[Dict[str, Any]]
         trials_run = 0
         conc = Tally()
@@ -559,7 +807,182 @@ class Driver(object):
             "calls": serial.calls + again.calls + trials_run * n * m,
             "serial_errors": sorted(serial.errors), "deterministic": deterministic,
             "compared": stable, "findings": findings,
-            "concurrent_errors": sorted(conc.errors)})
+            "concurrent_errors": sorted(conc.errors), "variants": target.get("variants", [])})
+        return findings
+
+    # -- programs: arguments that differ between threads, stateful sequences ---------------
+
+    def _steps_for(self, per_call: float, remaining: int, rounds: int) -> int:
+        share = max(0.5, (self.deadline - time.monotonic()) / max(1, remaining))
+        fits = int(share / (max(per_call, 1e-6) * rounds * 3))
+        return max(5, min(self.iterations, fits))
+
+    def _begin_programs(self, target: str, phase: str, trial: int, seed: int,
+                        steps: List[Dict[str, str]], encoded: List[List[List[int]]],
+                        setup: Optional[str], threads: int) -> None:
+        self.journal.write({"kind": "begin", "target": target, "phase": phase, "trial": trial,
+                            "seed": seed, "threads": threads, "iterations": max(
+                                sum(n for _s, n in p) for p in encoded),
+                            "call": "; ".join(st["call"] for st in steps), "setup": setup,
+                            "targets": sorted({st["name"] for st in steps}), "steps": steps,
+                            "programs": encoded})
+
+    def drive_programs(self, target: str, what: str, steps: List[Dict[str, str]],
+                       make: Callable[[int], List[List[int]]], owner: Optional[str],
+                       readers: List[str]) -> List[Dict[str, Any]]:
+        """Each thread runs its own program against one shared object (or the module); the
+        same programs run serially, in several orders, give the oracle: a result, a state
+        or an error that no serial order shows."""
+        setup = self.setup_of(owner) if owner else None
+        table = [(st["name"], compiled(st["name"], st["call"])) for st in steps]
+        findings = []  # type: List[Dict[str, Any]]
+        calls = trials_run = threads = longest = 0
+        for trial in range(self.trials):
+            if findings or time.monotonic() > self.deadline:
+                break
+            seed = self.seed + trial
+            programs = make(seed)
+            encoded = [encode(p) for p in programs]
+            threads = len(programs)
+            longest = max([longest] + [len(p) for p in programs])
+            self._begin_programs(target, "programs-serial", trial, seed, steps, encoded, setup,
+                                 threads)
+            self.dog.start(threads)
+            runs = []  # type: List[Tuple[str, Outcomes, Dict[str, str]]]
+            try:
+                for label, order in serial_orders(programs, seed):
+                    env = self.fresh(owner) if owner else {"mod": self.mod}
+                    out = on_a_thread(functools.partial(run_steps, table, order, env, 0,
+                                                        self.dog, None))
+                    runs.append((label, out, self._seen(owner, env, readers)))
+                env = self.fresh(owner) if owner else {"mod": self.mod}
+                out = run_in_turns(table, programs, env, self.dog)
+                runs.append(("in turns on their own threads", out,
+                             self._seen(owner, env, readers)))
+                # And each call alone on a fresh object: the errors a method raises in some
+                # state (pop from an empty bag) are its own, not the interleaving's.
+                alone = Outcomes()
+                for step in sorted({s_ for p_ in programs for s_ in p_}):
+                    env = self.fresh(owner) if owner else {"mod": self.mod}
+                    alone.merge(run_steps(table, [step], env, 0, self.dog, None))
+            finally:
+                self.dog.stop()
+            self.journal.write({"kind": "end", "target": target, "phase": "programs-serial"})
+            self._begin_programs(target, "programs", trial, seed, steps, encoded, setup,
+                                 threads)
+            shared = self.fresh(owner) if owner else {"mod": self.mod}
+            self.dog.start(threads)
+            try:
+                conc = run_programs(table, programs, shared, seed, self.dog)
+            finally:
+                self.dog.stop()
+            self.journal.write({"kind": "end", "target": target, "phase": "programs"})
+            trials_run += 1
+            calls += conc.calls + sum(o.calls for _l, o, _s in runs)
+            base = {"trial": trial, "seed": seed, "threads": threads, "programs": encoded,
+                    "orders": [label for label, _o, _s in runs]}
+            findings += self._judge(conc, runs, alone, base, steps)
+            # The state is compared only when every call took effect: a call that failed (a
+            # pop from an empty bag) in one run and not in another leaves a different state
+            # in a correct object too.
+            failed = bool(conc.errors) or any(out.errors for _l, out, _s in runs)
+            if owner and not findings and not failed:  # one cause, one finding
+                seen = self._seen(owner, shared, readers)
+                first = runs[0][2]
+                agreed = {k: v for k, v in first.items()
+                          if all(r[2].get(k) == v for r in runs[1:])}
+                diffs = [{"observed": k, "serial": v, "concurrent": seen.get(k)}
+                         for k, v in sorted(agreed.items()) if seen.get(k) != v]
+                if diffs:
+                    findings.append(dict(base, category="wrong-result", what="state",
+                                         differences=diffs, readers=readers))
+        self.journal.write({"kind": "programs", "target": target, "what": what,
+                            "steps": steps, "setup": setup, "threads": threads,
+                            "iterations": longest, "trials": trials_run, "calls": calls,
+                            "findings": findings})
+        return findings
+
+    def _seen(self, owner: Optional[str], env: Dict[str, Any],
+              readers: List[str]) -> Dict[str, str]:
+        if not owner:
+            return {}
+        seen = observe(env["obj"], readers, env)
+        seen.update(order_free(env["obj"]))
+        return seen
+
+    def _judge(self, conc: Outcomes, runs: List[Tuple[str, Outcomes, Dict[str, str]]],
+               alone: Outcomes, base: Dict[str, Any],
+               steps: List[Dict[str, str]]) -> List[Dict[str, Any]]:
+        found = []  # type: List[Dict[str, Any]]
+        # An error counts as seen serially for the callable, whatever its arguments.
+        serial_errors = set()  # type: Set[Tuple[str, str]]
+        for out in [alone] + [out for _label, out, _seen in runs]:
+            serial_errors.update((steps[s_]["name"], e) for s_, e in out.errors)
+        for key in sorted(conc.errors):
+            step, error = key
+            name = steps[step]["name"]
+            if (name, error) in serial_errors:
+                continue
+            info = conc.errors[key]
+            found.append(dict(base, category="concurrency-exception", step=step,
+                              name=name, call=steps[step]["call"], error=error,
+                              message=info["message"], count=info["count"],
+                              traceback=info["traceback"],
+                              serial_errors=sorted(e for n_, e in serial_errors if n_ == name)))
+        for step, got in sorted(conc.results.items()):
+            values = set()  # type: Set[str]
+            clean = True
+            for _label, out, _seen in runs:
+                values.update(out.results.get(step, {}))
+                clean = clean and not any(s == step for s, _e in out.errors)
+            if not clean or len(values) != 1:
+                continue  # the value depends on the order, or on the thread: no oracle
+            expected = next(iter(values))
+            wrong = sorted(k for k in got if k != expected)
+            if wrong:
+                found.append(dict(base, category="wrong-result", what="result", step=step,
+                                  name=steps[step]["name"], call=steps[step]["call"],
+                                  expected=expected, got=wrong[:MAX_DISTINCT],
+                                  count=sum(got[k] for k in wrong)))
+        return found
+
+    def drive_variants(self, target: Dict[str, Any], remaining: int,
+                       observers: Dict[Optional[str], List[str]]) -> List[Dict[str, Any]]:
+        """The same callable with a different working argument list in each thread."""
+        variants = [str(v) for v in target.get("variants") or []][:MAX_VARIANTS]
+        name = target["name"]
+        owner = name.split(".", 1)[0] if target["kind"] != "function" else None
+        steps = [{"name": name, "call": v} for v in variants]
+        m = self._steps_for(float(target.get("seconds") or 0.0), remaining,
+                            self.threads * 6 * self.trials)
+        k, n = len(steps), self.threads
+
+        def make(_seed: int) -> List[List[int]]:
+            return [[i % k] * m for i in range(n)]
+        readers = [r for r in observers.get(owner, []) if r not in variants]
+        return self.drive_programs(name + ARGUMENTS, "arguments", steps, make, owner, readers)
+
+    def drive_sequences(self, owner: str, targets: List[Dict[str, Any]], remaining: int,
+                        observers: Dict[Optional[str], List[str]]) -> None:
+        """Several methods of one shared object mixed, a seeded sequence per thread, like a
+        stateful property-based test."""
+        steps = []  # type: List[Dict[str, str]]
+        per_call = 0.0
+        for t in targets:
+            for v in (t.get("variants") or [t["call"]])[:2]:
+                steps.append({"name": t["name"], "call": str(v)})
+            per_call = max(per_call, float(t.get("seconds") or 0.0))
+        if len({st["name"] for st in steps}) < 2:
+            return
+        m = min(SEQUENCE_STEPS, self._steps_for(per_call, remaining,
+                                                self.threads * 6 * self.trials))
+        n = self.threads
+
+        def make(seed: int) -> List[List[int]]:
+            rnds = [random.Random(seed * 7919 + 104729 * i) for i in range(n)]
+            return [[r.randrange(len(steps)) for _ in range(m)] for r in rnds]
+        readers = observers.get(owner, [])
+        self.drive_programs(owner + ".*", "sequence", steps, make, owner, readers)
 
     def drive_together(self, targets: List[Dict[str, Any]]) -> None:
         """Every target at once, methods on one shared object per class: for crashes and
@@ -600,14 +1023,34 @@ class Driver(object):
             observers[owner] = self.readers(targets, owner)
         self.journal.write({"kind": "observers",
                             "observers": {k or "": v for k, v in observers.items()}})
-        todo = [t for t in targets if t["name"] not in self.done]
+        troubled = set(self.troubled)  # type: Set[str]
+        todo = [t for t in targets if t["name"] not in self.done
+                or (t["name"] + ARGUMENTS not in self.done
+                    and len(t.get("variants") or []) > 1)]
         for index, target in enumerate(todo):
             if time.monotonic() > self.deadline:
                 for rest in todo[index:]:
-                    self.journal.write({"kind": "not-driven", "target": rest["name"],
-                                        "reason": "the time budget ran out first"})
+                    if rest["name"] not in self.done:
+                        self.journal.write({"kind": "not-driven", "target": rest["name"],
+                                            "reason": "the time budget ran out first"})
                 break
-            self.drive_target(target, len(todo) - index, observers)
+            found = []  # type: List[Dict[str, Any]]
+            if target["name"] not in self.done:
+                found = self.drive_target(target, len(todo) - index, observers)
+            if (not found and len(target.get("variants") or []) > 1
+                    and target["name"] + ARGUMENTS not in self.done
+                    and time.monotonic() < self.deadline):
+                found = self.drive_variants(target, len(todo) - index, observers)
+            if found and target["kind"] != "function":
+                troubled.add(target["name"].split(".", 1)[0])
+        for owner in owners:
+            mine = [t for t in targets if t["kind"] != "function"
+                    and t["name"].split(".", 1)[0] == owner]
+            # A class whose methods already failed alone has its finding: sequences would
+            # report the same cause again.
+            if (owner + ".*" not in self.done and owner not in troubled
+                    and time.monotonic() < self.deadline):
+                self.drive_sequences(owner, mine, len(owners), observers)
         if "*" not in self.done:
             self.drive_together([t for t in targets if t["name"] not in self.exclude])
 
@@ -640,7 +1083,10 @@ def state_sequence(journal: Any, module: Any, plan: Dict[str, Any], dog: Watchdo
             if concurrent:
                 tally = hammer([(name, code, env)], n, m, seed, dog, False)
             else:
-                tally = run_calls(code, env, n * m, 0, dog, name, False)
+                # Off the main thread, as the concurrent calls are: the readers, on the main
+                # thread, must not see a per-thread effect (a thread's name) as module state.
+                tally = on_a_thread(functools.partial(run_calls, code, env, n * m, 0, dog,
+                                                      name, False))
         finally:
             dog.stop()
         journal.write({"kind": "end", "target": name, "phase": "state-" + plan["mode"]})

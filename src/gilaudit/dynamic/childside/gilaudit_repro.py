@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 PARAMS = {}  # type: Dict[str, Any]  # filled in by gilaudit
 
@@ -122,6 +122,90 @@ def hammer(mod: Any, calls: List[Dict[str, Any]], threads: int, iterations: int,
     return errors, results
 
 
+def order_free(obj: Any) -> Dict[str, str]:
+    if not hasattr(type(obj), "__iter__"):
+        return {}
+
+    def items() -> str:
+        it = iter(obj)
+        if it is obj:
+            return "<an iterator: not consumed>"
+        return norm(sorted(norm(x) for x, _ in zip(it, range(1000))))
+    return {"sorted(obj)": safe(items)}
+
+
+def run_programs(mod: Any,
+                 seed: int) -> Tuple[Dict[Any, str], Dict[int, Set[str]], Dict[str, Any]]:
+    """Each thread's exact program (steps into PARAMS["steps"]), all released together on one
+    shared object (or the module)."""
+    programs = [[step for step, n in p for _ in range(n)] for p in PARAMS["programs"]]
+    table = [compile(st["call"], "<gilaudit: %s>" % st["name"], "eval")
+             for st in PARAMS["steps"]]
+    setup = PARAMS.get("setup")
+    env = {"mod": mod, "obj": eval(setup, {"mod": mod})} if setup else {"mod": mod}
+    barrier = threading.Barrier(len(programs))
+    errors, results = {}, {}  # type: Dict[Any, str], Dict[int, Set[str]]
+
+    def worker(i: int) -> None:
+        rnd = random.Random(seed * 7919 + i)
+        barrier.wait()
+        for step in programs[i]:
+            try:
+                result = eval(table[step], env)
+            except BaseException as exc:
+                errors.setdefault((step, error_name(exc)), str(exc))
+            else:
+                results.setdefault(step, set()).add(norm(result))
+            if rnd.random() < 0.02:
+                time.sleep(0)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(len(programs))]
+    for t in pool:
+        t.daemon = True
+        t.start()
+    for t in pool:
+        t.join()
+    return errors, results, env
+
+
+def error_name(exc: BaseException) -> str:
+    kind = type(exc)
+    owner = getattr(kind, "__module__", "builtins")
+    return kind.__qualname__ if owner == "builtins" else "%s.%s" % (owner, kind.__qualname__)
+
+
+def replay_programs(mod: Any) -> int:
+    step = int(PARAMS.get("step") or 0)
+    for trial in range(PARAMS["trials"]):
+        seed = PARAMS["seed"] + trial
+        faulthandler.dump_traceback_later(PARAMS["timeout"], exit=True)
+        errors, results, env = run_programs(mod, seed)
+        faulthandler.cancel_dump_traceback_later()
+        error = PARAMS.get("error")
+        if error is not None and (step, error) in errors:
+            print("trial %d (seed %d): %s raised only under concurrency: %s"
+                  % (trial, seed, error, errors[(step, error)]))
+            return 1
+        expected = PARAMS.get("expected_result")
+        if expected is not None and any(r != expected for r in results.get(step, ())):
+            print("trial %d (seed %d): %s returned %s; in every serial order it returns %s"
+                  % (trial, seed, PARAMS["steps"][step]["call"],
+                     sorted(r for r in results[step] if r != expected), expected))
+            return 1
+        wanted = PARAMS.get("expected_state")
+        if wanted and "obj" in env:
+            seen = observe(env["obj"], PARAMS.get("readers", []), env)
+            seen.update(order_free(env["obj"]))
+            wrong = {k: (v, seen.get(k)) for k, v in wanted.items() if seen.get(k) != v}
+            if wrong:
+                for key, (serial, got) in sorted(wrong.items()):
+                    print("trial %d (seed %d): %s is %s; after the same programs run serially "
+                          "it is %s" % (trial, seed, key, got, serial))
+                return 1
+    print("not reproduced in %d trial(s)" % PARAMS["trials"])
+    return 0
+
+
 def fresh_envs(mod: Any, calls: List[Dict[str, Any]]) -> Dict[Any, Dict[str, Any]]:
     envs = {None: {"mod": mod}}  # type: Dict[Any, Dict[str, Any]]
     for c in calls:
@@ -141,6 +225,15 @@ def main() -> int:
     mod = import_target()
     calls, timeout = PARAMS["calls"], PARAMS["timeout"]
     sys.setswitchinterval(PARAMS.get("switch_interval", 5e-6))
+    if PARAMS["mode"] == "programs":
+        return replay_programs(mod)
+    if PARAMS["mode"] == "programs-serial":  # every program, one after another
+        faulthandler.dump_traceback_later(timeout, exit=True)
+        PARAMS["programs"] = [[s for p in PARAMS["programs"] for s in p]]
+        run_programs(mod, PARAMS["seed"])
+        faulthandler.cancel_dump_traceback_later()
+        print("not reproduced: every call returned")
+        return 0
     if PARAMS["mode"] == "serial":
         faulthandler.dump_traceback_later(timeout, exit=True)
         for c in calls:
