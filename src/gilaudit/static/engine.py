@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from gilaudit.buildinfo import BuildInfo
 from gilaudit.config import Config
 from gilaudit.frontend import FrontEndResult
+from gilaudit.language import language_of
 from gilaudit.model import Diagnostic, Finding, Location, Note, severity_rank
 from gilaudit.rulebook import RuleBook
 from gilaudit.static.context import Hit, ProjectIndex, build_index
@@ -53,6 +54,7 @@ def _finding(hit: Hit, book: RuleBook, config: Config, index: ProjectIndex,
         rule=rule.id,
         name=rule.name,
         category=rule.category,
+        language=language_of(rule.language, hit.path),
         severity=severity,  # type: ignore[arg-type]
         message=rule.format_message(hit.symbol, hit.where),
         location=Location(path=hit.path, line=hit.line, column=hit.col),
