@@ -76,7 +76,8 @@ def _dynamic(book: RuleBook, rule_id: str, symbol: str, where: str, *, module: s
              callable_: str, notes: tuple[str, ...] = (), reproducer: str | None = None,
              baseline: str | None = None) -> Finding:
     rule = book.rules[rule_id]
-    return Finding(rule=rule.id, name=rule.name, category=rule.category, severity=rule.severity,
+    return Finding(rule=rule.id, name=rule.name, category=rule.category,
+                   language=rule.language, severity=rule.severity,
                    message=rule.format_message(symbol, where), location=None, symbol=symbol,
                    fix=rule.fix, module=module, callable=callable_,
                    notes=tuple(Note(message=n) for n in notes), evidence="dynamic",
@@ -198,7 +199,8 @@ def realistic_report(book: RuleBook, base: Report) -> Report:
 def hostile_report(book: RuleBook) -> Report:
     """Everything a finding, a diagnostic and the stress summary can carry, made hostile."""
     finding = Finding(
-        rule="FT010", name=f"name {HOSTILE}", category="borrowed-reference", severity="error",
+        rule="FT010", name=f"name {HOSTILE}", category="borrowed-reference", language="c",
+        severity="error",
         message=f"message {HOSTILE} {LONG}",
         location=Location(path=f"src/{SCRIPT}/{NON_ASCII}.c", line=7, column=3),
         symbol=f"symbol {IMG}", fix=f"fix {HOSTILE}", module="evil<mod>",
@@ -207,10 +209,10 @@ def hostile_report(book: RuleBook) -> Report:
                Note(message=f"stack {SCRIPT}\n  line two {IMG}\n  {LONG}\n  {NON_ASCII}")),
         reproducer=f"repro/{SCRIPT}.py", fingerprint="abc123")
     plain = Finding(rule="FT001", name="module-without-gil-slot", category="module-declaration",
-                    severity="warning", message="a plain one", location=None,
+                    language="c", severity="warning", message="a plain one", location=None,
                     module="plain", callable="f")
     weird = Finding(rule="NOPE999", name="unknown-rule", category=f"cat {SCRIPT}",
-                    severity="critical",  # type: ignore[arg-type]
+                    language="binary", severity="critical",  # type: ignore[arg-type]
                     message="control \x00\x1b[31m\x7f\x85 and a lone surrogate \udcff",
                     location=None)
     stress = StressSummary(
@@ -443,6 +445,10 @@ def test_filters_hide_exactly_the_non_matching_cards(browser: Any, tmp_path: Pat
     assert 0 < _visible(browser) == len(expected) < total
     pick("f-severity", "error")  # combined with the category
     assert _visible(browser) == sum(f.severity == "error" for f in expected)
+    reset()
+
+    pick("f-language", "python")  # the stress phase's findings
+    assert 0 < _visible(browser) == sum(f.language == "python" for f in findings) < total
     reset()
 
     pick("f-module", "spamcache._spam")

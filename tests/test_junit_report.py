@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from gilaudit.cli import main
+from gilaudit.language import language_of
 from gilaudit.model import (
     Diagnostic,
     Finding,
@@ -42,6 +43,8 @@ def _finding(rule: str, book: RuleBook, **kw: Any) -> Finding:
                             "severity": r.severity, "message": f"{r.title} here",
                             "location": None, "fix": r.fix, "fingerprint": f"fp-{rule}"}
     base.update(kw)
+    loc = base["location"]
+    base.setdefault("language", language_of(r.language, loc.path if loc else None))
     return Finding(**base)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gilaudit.language import language_of
 from gilaudit.model import (
     Diagnostic,
     Finding,
@@ -37,6 +38,8 @@ def _finding(rule: str, book: RuleBook, **kw: Any) -> Finding:
                             "severity": r.severity, "message": f"{r.title} here",
                             "location": None, "fix": r.fix, "fingerprint": f"fp-{rule}"}
     base.update(kw)
+    loc = base["location"]
+    base.setdefault("language", language_of(r.language, loc.path if loc else None))
     return Finding(**base)
 
 
@@ -124,7 +127,7 @@ def test_sample_report(book: RuleBook) -> None:
     assert "\u274c not declared" in rows["pkg.undeclared"]
     assert rows["pkg.\\_other"].endswith("| \u2754 not exercised |")
     assert "| pkg.unknown | \u2754 unknown | 0 | 0 | \u2014 |" in lines
-    assert "| borrowed-reference | 2 | 0 | 0 |" in lines
+    assert "| borrowed-reference | c (2) | 2 | 0 | 0 |" in lines
     findings = [line for line in lines if line.startswith("| \u274c error") or
                 line.startswith("| \u26a0\ufe0f warning") or line.startswith("| \u2139")]
     assert len(findings) == 6

@@ -11,6 +11,7 @@ import pytest
 from conftest import validate_report
 from fixtures.dynamic.build import FIXTURES, build_extension
 from gilaudit.cli import main
+from gilaudit.language import language_of
 from gilaudit.model import (
     Driven,
     Finding,
@@ -31,7 +32,7 @@ GIL = {**FT, "executable": "/x/python3.13", "free_threaded": False,
 def _static(rule: str, severity: str, module: str, path: str = "spam.c",
             callable_: str | None = None, fingerprint: str | None = None) -> Finding:
     return Finding(rule=rule, name=rule.lower(), category="shared-mutable-state",
-                   severity=severity,  # type: ignore[arg-type]
+                   language=language_of("c", path), severity=severity,  # type: ignore[arg-type]
                    message=f"{rule} here", location=Location(path=path, line=3),
                    symbol="x", module=module, callable=callable_,
                    fingerprint=fingerprint or f"fp-{rule}-{module}-{callable_}")
@@ -39,7 +40,8 @@ def _static(rule: str, severity: str, module: str, path: str = "spam.c",
 
 def _dynamic(rule: str, module: str, callable_: str) -> Finding:
     category = {"FT200": "gil-reenabled", "FT204": "wrong-result", "FT202": "crash"}[rule]
-    return Finding(rule=rule, name=rule.lower(), category=category, severity="error",
+    return Finding(rule=rule, name=rule.lower(), category=category, language="python",
+                   severity="error",
                    message=f"{rule} there", location=None, symbol=f"{module}.{callable_}",
                    module=module, callable=callable_ or None, evidence="dynamic",
                    fingerprint=f"dyn-{rule}-{module}-{callable_}")

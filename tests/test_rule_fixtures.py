@@ -23,6 +23,7 @@ import pytest
 from conftest import RULE_FIXTURES, ScanJson, compile_c, compile_shared
 from gilaudit.frontends import front_ends
 from gilaudit.frontends.c.matchers import REGISTRY
+from gilaudit.language import language_of
 from gilaudit.rulebook import DOC_HEADINGS, load_rulebook
 
 BOOK = load_rulebook()
@@ -103,6 +104,8 @@ def _run(scan_json: ScanJson, rule: str, fixture: Path,
     for f in report["findings"]:
         if f["rule"] == rule:
             got.add((f["path"], f["line"], rule))
+        # Every front end's findings say where they were found, the one way.
+        assert f["language"] == language_of(BOOK.get(f["rule"]).language, f["path"]), f
     return got, report
 
 

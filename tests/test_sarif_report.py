@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gilaudit.cli import main
+from gilaudit.language import language_of
 from gilaudit.model import (
     Diagnostic,
     Driven,
@@ -89,6 +90,8 @@ def _finding(rule: str, book: RuleBook, **kw: Any) -> Finding:
                             "severity": r.severity, "message": f"{r.title} here",
                             "location": None, "fix": r.fix, "fingerprint": f"fp-{rule}"}
     base.update(kw)
+    loc = base["location"]
+    base.setdefault("language", language_of(r.language, loc.path if loc else None))
     return Finding(**base)
 
 
@@ -208,6 +211,36 @@ def test_spamcache_scan_is_valid_sarif(tmp_path: Path, book: RuleBook, validate:
     assert ft001["helpUri"].startswith("https://")
     assert "Py_mod_gil" in ft001["help"]["markdown"]
     assert ft001["properties"]["category"] == "module-declaration"
+    assert ft001["properties"]["language"] == "c"
+    assert {"module-declaration", "c"} <= set(ft001["properties"]["tags"])
+
+
+def test_category_and_language_of_an_old_report(book: RuleBook, validate: Any) -> None:
+    """Findings saved before `language` existed get it on load, and the SARIF stays valid."""
+    old = [{"rule": "FT090", "name": "cython-missing-ft-directive",
+            "category": "module-declaration", "severity": "error", "path": "pkg/fast.pyx",
+            "line": 1, "message": "no directive", "fingerprint": "fp-old-1"},
+           {"rule": "FT110", "name": "pybind11-missing-mod-gil-not-used",
+            "category": "bindings", "severity": "error", "path": "src/bind.cpp", "line": 4,
+            "message": "no tag", "fingerprint": "fp-old-2"},
+           {"rule": "FT202", "name": "interpreter-crash", "category": "crash",
+            "severity": "error", "path": None, "line": None, "message": "boom",
+            "module": "pkg.fast", "callable": "f", "evidence": "dynamic",
+            "fingerprint": "fp-old-3"}]
+    findings = tuple(Finding.from_dict(d) for d in old)
+    assert [f.language for f in findings] == ["cython", "c++", "python"]
+    assert [f.fingerprint for f in findings] == ["fp-old-1", "fp-old-2", "fp-old-3"]
+    report = Report(tool={}, targets=("pkg",), findings=findings, diagnostics=())
+    run = _run(validate(render_sarif(report, book)))
+    rules = {r["id"]: r["properties"] for r in run["tool"]["driver"]["rules"]}
+    assert rules["FT090"]["category"] == "module-declaration"
+    assert rules["FT090"]["language"] == "cython"
+    assert {"module-declaration", "cython"} <= set(rules["FT090"]["tags"])
+    assert {"crash", "python", "dynamic"} <= set(rules["FT202"]["tags"])
+    results = {r["ruleId"]: r["properties"] for r in run["results"]}
+    assert results["FT110"]["language"] == "c++"
+    # The retired front-end category is replaced by the rule's hazard.
+    assert results["FT110"]["category"] == rules["FT110"]["category"] == "module-declaration"
 
 
 def test_sample_report_is_valid_and_complete(book: RuleBook, validate: Any) -> None:
@@ -329,7 +362,7 @@ def test_hostile_strings(book: RuleBook, validate: Any) -> None:
                                                           end_line=10, end_column=2))
     multi = _finding("FT013", book, location=Location(path="m.c", line=3, end_line=5,
                                                       end_column=2), code="x = y;")
-    unknown = Finding(rule="XX999", name="", category=HOSTILE, severity="warning",
+    unknown = Finding(rule="XX999", name="", category=HOSTILE, language="c", severity="warning",
                       message="", location=Location(path="C:\\win\\x.c", line=1))
     report = Report(tool={"version": HOSTILE}, targets=(HOSTILE,),
                     findings=(hostile, backwards, multi, unknown),

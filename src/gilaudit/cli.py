@@ -19,6 +19,7 @@ from typing import TextIO
 from gilaudit import __version__
 from gilaudit.config import FAIL_ON
 from gilaudit.errors import GilauditError, UsageError
+from gilaudit.language import LANGUAGES
 from gilaudit.model import Report
 from gilaudit.rulebook import DOC_HEADINGS, RuleBook, load_rulebook
 
@@ -120,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     dash.add_argument("--no-progress", action="store_true")
     rules = sub.add_parser("rules", help="list the rule catalogue")
     rules.add_argument("--json", action="store_true")
+    rules.add_argument("--category", metavar="HAZARD",
+                       help="only rules of this category (module-declaration, "
+                            "borrowed-reference, ...: see rules/README.md)")
+    rules.add_argument("--language", choices=LANGUAGES,
+                       help="only rules found by default in this language")
     interp = sub.add_parser("interpreters",
                             help="find and describe the interpreters the dynamic phase can use")
     interp.add_argument("--python", action="append", default=[], metavar="PY",
@@ -417,13 +423,19 @@ def _exit_code(report: Report, fail_on: str, *, analysed: bool | None = None) ->
 
 
 def _cmd_rules(args: argparse.Namespace, book: RuleBook) -> int:
+    categories = sorted({r.category for r in book.rules.values()})
+    if args.category is not None and args.category not in categories:
+        raise UsageError(f"unknown category {args.category!r}; the categories are "
+                         f"{', '.join(categories)}")
+    shown = [r for r in book.rules.values()
+             if args.category in (None, r.category) and args.language in (None, r.language)]
     if args.json:
-        print(json.dumps({"version": book.version,
-                          "rules": [r.to_dict() for r in book.rules.values()]}, indent=2))
+        print(json.dumps({"version": book.version, "rules": [r.to_dict() for r in shown]},
+                         indent=2))
         return 0
-    for r in book.rules.values():
+    for r in shown:
         status = "" if r.status == "stable" else f" ({r.status})"
-        print(f"{r.id}  {r.severity:<7}  {r.category:<20}  {r.name}{status}")
+        print(f"{r.id}  {r.severity:<7}  {r.category:<22}  {r.language:<8}  {r.name}{status}")
     return 0
 
 
@@ -489,7 +501,8 @@ def _cmd_explain(args: argparse.Namespace, book: RuleBook) -> int:
         data["matcher"] = _matcher_location(rule_id)
         print(json.dumps(data, indent=2))
         return 0
-    print(f"{r.id} {r.name} ({r.category}, {r.severity}, {r.status})")
+    print(f"{r.id} {r.name} ({r.severity}, {r.status})")
+    print(f"category: {r.category} (the hazard)  language: {r.language} (where it is found)")
     print(f"\n{r.title}\n")
     for key, heading in DOC_HEADINGS.items():
         text = dict(r.docs).get(key, "")

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from gilaudit.config import Config
 from gilaudit.frontends.contract import FrontEndResult, Hit, Suppression
+from gilaudit.language import language_of
 from gilaudit.model import Finding, Location, Note, fingerprint, severity_rank
 from gilaudit.rulebook import RuleBook
 
@@ -26,6 +27,7 @@ def _finding(hit: Hit, book: RuleBook, config: Config, result: FrontEndResult,
         rule=rule.id,
         name=rule.name,
         category=rule.category,
+        language=language_of(rule.language, hit.path),
         severity=severity,  # type: ignore[arg-type]
         message=rule.format_message(hit.symbol, hit.where),
         location=Location(path=hit.path, line=hit.line, column=hit.col),

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gilaudit.language import Language, as_language, language_of
+
 __all__ = [
     "SEVERITIES",
     "VERDICTS",
@@ -78,7 +80,8 @@ class Note:
 class Finding:
     rule: str
     name: str
-    category: str
+    category: str  # the hazard (rules/README.md)
+    language: Language  # where it was found: gilaudit.language.language_of
     severity: Severity
     message: str
     location: Location | None
@@ -118,8 +121,10 @@ class Finding:
                  if n.get("path") is not None and n.get("line") is not None else None)
             for n in d.get("notes", ())
         )
-        return cls(rule=d["rule"], name=d["name"], category=d["category"],
-                   severity=d["severity"], message=d["message"], location=loc,
+        category, language = _vocabulary_on_load(d)
+        return cls(rule=d["rule"], name=d["name"], category=category,
+                   language=language, severity=d["severity"],
+                   message=d["message"], location=loc,
                    symbol=d.get("symbol"), fix=d.get("fix", ""), module=d.get("module"),
                    callable=d.get("callable"), function=d.get("function"),
                    code=d.get("code", ""), notes=notes, preview=bool(d.get("preview")),
@@ -134,6 +139,7 @@ class Finding:
             "rule": self.rule,
             "name": self.name,
             "category": self.category,
+            "language": self.language,
             "severity": self.severity,
             "path": loc.path if loc else None,
             "line": loc.line if loc else None,
@@ -155,6 +161,32 @@ class Finding:
             "baseline": self.baseline,
             "fingerprint": self.fingerprint,
         }
+
+
+# Categories that named a front end, not a hazard, before findings carried a language.
+_RETIRED_CATEGORIES = frozenset({"cython", "bindings", "binary"})
+
+
+def _vocabulary_on_load(d: dict[str, Any]) -> tuple[str, Language]:
+    """A finding's stored category and language. A finding saved before findings had a
+    language gets the language it would be given today (its rule's default, refined by its
+    path) and, in place of a retired front-end category, its rule's hazard category."""
+    category = str(d["category"])
+    stored = as_language(d.get("language"))
+    if stored is not None:
+        return category, stored
+    # rulebook imports this module (for SEVERITIES), so the catalogue is looked up lazily.
+    from gilaudit.rulebook import shipped_rule  # noqa: PLC0415
+
+    rule = shipped_rule(str(d.get("rule", "")))
+    if rule is None:  # a rule this catalogue does not know
+        default = "python" if d.get("evidence") == "dynamic" else "c"
+    else:
+        default = rule.language
+        if category in _RETIRED_CATEGORIES:
+            category = rule.category
+    path = d.get("path")
+    return category, language_of(default, path if isinstance(path, str) else None)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

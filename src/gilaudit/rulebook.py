@@ -1,7 +1,12 @@
-"""The rule catalogue, loaded from the TOML files in ``rules/``: the only source of rule text."""
+"""The rule catalogue, loaded from the TOML files in ``rules/``: the only source of rule text.
+
+A rule's ``category`` names the hazard it detects (``rules/README.md`` lists them), whatever
+front end finds it; its ``language`` says where it is found by default (``gilaudit.language``).
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
@@ -9,9 +14,10 @@ from typing import Any
 
 from gilaudit._toml import tomllib
 from gilaudit.errors import RuleCatalogueError
+from gilaudit.language import LANGUAGES, Language, as_language
 from gilaudit.model import SEVERITIES, Severity
 
-__all__ = ["DOC_HEADINGS", "Rule", "RuleBook", "load_rulebook"]
+__all__ = ["DOC_HEADINGS", "Rule", "RuleBook", "load_rulebook", "shipped_rule"]
 
 DOC_HEADINGS: dict[str, str] = {
     "what": "What it does",
@@ -20,7 +26,8 @@ DOC_HEADINGS: dict[str, str] = {
     "instead": "Use instead",
     "false_positives": "Known false positives",
 }
-_REQUIRED = ("id", "name", "category", "severity", "status", "title", "message", "fix")
+_REQUIRED = ("id", "name", "category", "language", "severity", "status", "title", "message",
+             "fix")
 _STATUSES = ("stable", "preview", "deprecated", "removed")
 
 
@@ -28,7 +35,8 @@ _STATUSES = ("stable", "preview", "deprecated", "removed")
 class Rule:
     id: str
     name: str
-    category: str
+    category: str  # the hazard
+    language: Language  # where it is found, unless a finding's path says more
     severity: Severity
     status: str
     title: str
@@ -54,6 +62,7 @@ class Rule:
             "id": self.id,
             "name": self.name,
             "category": self.category,
+            "language": self.language,
             "severity": self.severity,
             "status": self.status,
             "title": self.title,
@@ -77,12 +86,13 @@ class RuleBook:
         return self.rules[rule_id]
 
     def matching(self, selector: str) -> list[str]:
-        """Ids named by an id ("FT012"), a prefix ("FT01"), a name or a category."""
+        """Ids named by an id ("FT012"), a prefix ("FT01"), a name, a category or a language
+        (the rules found by default in that language: "cython", "binary")."""
         sel = selector.strip()
         return [
             r.id
             for r in self.rules.values()
-            if r.id.startswith(sel.upper()) or sel in (r.name, r.category)
+            if r.id.startswith(sel.upper()) or sel in (r.name, r.category, r.language)
         ]
 
 
@@ -96,6 +106,10 @@ def _rule_from_table(table: dict[str, Any], source: str) -> Rule:
             f"{where}: severity {table['severity']!r} is not one of {SEVERITIES}")
     if table.get("phase", "static") not in ("static", "dynamic"):
         raise RuleCatalogueError(f"{where}: phase {table['phase']!r} is not static or dynamic")
+    language = as_language(table["language"])
+    if language is None:
+        raise RuleCatalogueError(
+            f"{where}: language {table['language']!r} is not one of {LANGUAGES}")
     if table["status"] not in _STATUSES:
         raise RuleCatalogueError(f"{where}: status {table['status']!r} is not one of {_STATUSES}")
     try:
@@ -109,6 +123,7 @@ def _rule_from_table(table: dict[str, Any], source: str) -> Rule:
         id=table["id"],
         name=table["name"],
         category=table["category"],
+        language=language,
         severity=table["severity"],
         status=table["status"],
         title=table["title"],
@@ -130,7 +145,7 @@ def load_rulebook() -> RuleBook:
     folder = resources.files("gilaudit") / "rules"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".toml"):
-            continue
+            continue  # README.md (the category table) and anything else is documentation
         raw = entry.read_bytes()
         digest.update(entry.name.encode() + b"\0" + raw)
         try:
@@ -145,3 +160,14 @@ def load_rulebook() -> RuleBook:
     if not rules:
         raise RuleCatalogueError("no rules found in the gilaudit package")
     return RuleBook(rules=dict(sorted(rules.items())), version=digest.hexdigest()[:12])
+
+
+@functools.cache
+def _shipped() -> RuleBook:
+    return load_rulebook()
+
+
+def shipped_rule(rule_id: str) -> Rule | None:
+    """A rule of the installed catalogue, None for an unknown id: what a finding saved by an
+    older gilaudit (no ``language``, a retired category) is brought up to date with on load."""
+    return _shipped().rules.get(rule_id)

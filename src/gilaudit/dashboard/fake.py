@@ -9,6 +9,8 @@ import random
 from typing import Any
 
 from gilaudit.dashboard.model import DASHBOARD_VERDICTS, PackageResult
+from gilaudit.language import language_of
+from gilaudit.rulebook import shipped_rule
 
 __all__ = ["generated_results"]
 
@@ -44,7 +46,7 @@ _FINDINGS = (
     ("FT130", "no-ft-wheels", "packaging", "warning",
      "The release has compiled wheels, none for free-threaded CPython (cp313t, cp314t)",
      "Build cp313t/cp314t wheels, e.g. with cibuildwheel's `enable = [\"cpython-freethreading\"]`"),
-    ("FT151", "binary-ft-positive-evidence", "binary", "info",
+    ("FT151", "binary-ft-positive-evidence", "module-declaration", "info",
      "`{mod}` imports free-threading APIs (`PyMutex_Lock`, `PyCriticalSection_Begin`)", ""),
 )
 _WORDS = ("cache", "state", "buffer", "handle", "table", "items", "registry", "default",
@@ -61,6 +63,11 @@ def _ident(rng: random.Random) -> str:
     return "_".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 3)))
 
 
+def _language(rule_id: str, path: str) -> str:
+    rule = shipped_rule(rule_id)
+    return language_of(rule.language if rule is not None else "c", path)
+
+
 def _finding(rng: random.Random, pkg: str, files: list[str], mod: str) -> dict[str, Any]:
     rule, name, category, severity, message, fix = rng.choice(_FINDINGS)
     var, func = _ident(rng), f"{pkg.replace('-', '_')}_{_ident(rng)}"
@@ -68,7 +75,8 @@ def _finding(rng: random.Random, pkg: str, files: list[str], mod: str) -> dict[s
     path = rng.choice(files)
     line = rng.randint(10, 4000)
     return {
-        "rule": rule, "name": name, "category": category, "severity": severity,
+        "rule": rule, "name": name, "category": category,
+        "language": _language(rule, path), "severity": severity,
         "path": path, "line": line, "column": rng.randint(1, 40), "end_line": None,
         "end_column": None, "symbol": var, "message": message.format(**fill),
         "fix": fix.format(**fill), "module": mod, "callable": None, "function": func,

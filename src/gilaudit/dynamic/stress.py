@@ -33,6 +33,7 @@ from gilaudit.dynamic.evidence import (
 from gilaudit.dynamic.imports import check_import
 from gilaudit.dynamic.interpreters import Interpreter
 from gilaudit.dynamic.reproducer import write_reproducer
+from gilaudit.language import language_of
 from gilaudit.model import (
     Diagnostic,
     Driven,
@@ -391,6 +392,7 @@ def findings_of(problems: list[Problem], book: RuleBook,
         severity = p.severity if p.severity in ("error", "warning", "info") else rule.severity
         out.append(Finding(
             rule=rule.id, name=rule.name, category=rule.category,
+            language=language_of(rule.language, None),
             severity=severity,  # type: ignore[arg-type]
             message=rule.format_message(symbol=symbol, where=p.detail), location=None,
             symbol=symbol, fix=rule.fix, module=p.module, callable=p.callable or None,

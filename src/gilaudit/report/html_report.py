@@ -182,6 +182,7 @@ def _finding(index: int, f: Finding, book: RuleBook) -> dict[str, Any]:
         "severity": f.severity,
         "sev_class": sev,
         "category": f.category,
+        "language": f.language,
         "module": f.module or NO_MODULE,
         "has_module": bool(f.module),
         "location": _location(f),
@@ -328,6 +329,7 @@ def _context(report: Report, book: RuleBook) -> dict[str, Any]:
 
     by_module = Counter(f["module"] for f in findings)
     by_category = Counter(f["category"] for f in findings)
+    by_language = Counter(f["language"] for f in findings)
     by_rule = Counter(f.rule for f in report.findings)
     severities = list(SEVERITIES) + sorted(
         {f.severity for f in report.findings} - set(SEVERITIES))
@@ -400,6 +402,7 @@ def _context(report: Report, book: RuleBook) -> dict[str, Any]:
         "filter_severities": [(sev, by_severity[sev]) for sev in severities
                               if by_severity.get(sev)],
         "filter_categories": sorted(by_category.items()),
+        "filter_languages": sorted(by_language.items()),
         "findings": findings,
         "stress": _stress(report.stress) if report.stress is not None else None,
         "diagnostics": [_diagnostic(d) for d in report.diagnostics],

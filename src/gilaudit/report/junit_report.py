@@ -3,8 +3,8 @@
 ``<testsuites>`` holds one ``<testsuite name="gilaudit">``. Its test cases have the module as
 ``classname`` ("(project)" for findings that belong to no module) and one of these names:
 
-* ``declaration``: the module-declaration findings (Py_mod_gil, SetGIL, packaging of the
-  declaration); passes when there are none.
+* ``declaration``: the module-declaration findings (Py_mod_gil, SetGIL, the Cython directive,
+  the binding generators' declarations); passes when there are none.
 * ``static: <category>`` for every other category of static findings of the module, or one
   passing ``static analysis`` case when it has none (skipped when no source file of the module
   was analysed).
@@ -18,7 +18,9 @@ A case fails when it holds an error or warning finding that is not preview and n
 the baseline; the others (info, preview, known) are listed in its ``<system-out>``. A failure's
 ``message`` is its first finding's message, ``type`` the rule ids, and its text every finding of
 the case as ``path:line:col: severity: message [FTnnn]`` with the fix. Diagnostics go to the
-suite's ``<system-err>``. Characters XML 1.0 cannot hold are removed.
+suite's ``<system-err>``. A case with findings has the ``<properties>`` ``category`` and
+``language``: the categories (hazards) and languages of its findings, comma-separated.
+Characters XML 1.0 cannot hold are removed.
 """
 
 from __future__ import annotations
@@ -105,6 +107,13 @@ class _Suite:
                       seconds: float = 0.0) -> ET.Element:
         el = self.case(module, name, seconds=seconds)
         ordered = _order(findings)
+        if ordered:
+            # What and where, for CI viewers that filter test cases by property.
+            props = ET.SubElement(el, "properties")
+            for key, values in (("category", {f.category for f in ordered}),
+                                ("language", {f.language for f in ordered})):
+                ET.SubElement(props, "property", {"name": key,
+                                                  "value": _x(", ".join(sorted(values)))})
         failing = [f for f in ordered if _gating(f)]
         if failing:
             rules = sorted({f.rule for f in failing})

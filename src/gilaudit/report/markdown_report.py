@@ -1,11 +1,12 @@
 """A compact Markdown summary for a pull-request comment or a CI job summary.
 
-Title with the overall status, one verdict row per module, counts by severity and category,
-the top findings (errors first), diagnostics folded in a ``<details>`` block, and a footer with
-the tool, rules and interpreter. Every string that comes from a finding, a path or a module is
-escaped so it cannot break a table, start markup or inject HTML, and ``@`` is defused so it
-cannot mention anyone. The output stays under ``MAX_CHARS`` (GitHub's comment limit is 65,536)
-and says how many findings, modules or diagnostics it left out.
+Title with the overall status, one verdict row per module, counts by severity and category
+(with the languages each category was found in), the top findings (errors first), diagnostics
+folded in a ``<details>`` block, and a footer with the tool, rules and interpreter. Every string
+that comes from a finding, a path or a module is escaped so it cannot break a table, start
+markup or inject HTML, and ``@`` is defused so it cannot mention anyone. The output stays under
+``MAX_CHARS`` (GitHub's comment limit is 65,536) and says how many findings, modules or
+diagnostics it left out.
 """
 
 from __future__ import annotations
@@ -152,14 +153,22 @@ def _counts(report: Report) -> list[str]:
         line += f", {_plural(stressed, 'module')} stressed"
     lines = [line + "."]
     by_cat: dict[str, Counter[str]] = {}
+    where: dict[str, Counter[str]] = {}
     for f in report.findings:
         by_cat.setdefault(f.category, Counter())[f.severity] += 1
+        where.setdefault(f.category, Counter())[f.language] += 1
     if by_cat:
-        lines += ["", "### By category", "", "| Category | Errors | Warnings | Info |",
-                  "|---|--:|--:|--:|"]
-        lines += [f"| {_md(c, 80)} | {n['error']:,} | {n['warning']:,} | {n['info']:,} |"
-                  for c, n in sorted(by_cat.items())]
+        lines += ["", "### By category", "",
+                  "| Category | Found in | Errors | Warnings | Info |", "|---|---|--:|--:|--:|"]
+        lines += [f"| {_md(c, 80)} | {_found_in(where[c])} | {n['error']:,} | "
+                  f"{n['warning']:,} | {n['info']:,} |" for c, n in sorted(by_cat.items())]
     return lines
+
+
+def _found_in(languages: Counter[str]) -> str:
+    """The languages a category's findings were found in, most first: "c (3), cython (1)"."""
+    ranked = sorted(languages.items(), key=lambda kv: (-kv[1], kv[0]))
+    return _md(", ".join(f"{lang} ({n:,})" for lang, n in ranked), 120)
 
 
 def _footer(report: Report) -> str:

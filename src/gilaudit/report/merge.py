@@ -96,6 +96,8 @@ def _finding(d: Any) -> Finding:
         raise ValueError("a finding is not an object")
     for key in ("rule", "name", "category", "message"):
         _str(d.get(key), f"finding.{key}")
+    if d.get("language") is not None:  # absent before reports had it: derived on load
+        _str(d["language"], "finding.language")
     if d.get("severity") not in ("error", "warning", "info"):
         raise ValueError(f"finding.severity is {d.get('severity')!r}")
     if d.get("line") is not None and not isinstance(d.get("line"), int):

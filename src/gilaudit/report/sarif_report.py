@@ -42,8 +42,10 @@ _MANIFESTS = ("pyproject.toml", "setup.py", "setup.cfg")
 _SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".mm", ".pyx")
 _NOT_A_DIRECTORY = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".so",
                     ".pyd", ".dylib", ".egg")
-# Of the code blocks in rule docs: the dynamic rules' examples mix shell output and C.
-_FENCE_LANGUAGE = {"cython": "cython", "bindings": "cpp", "packaging": "", "binary": ""}
+# The info string of the code blocks in rule docs, by the rule's language: build files,
+# metadata, `nm` output and the dynamic rules' mix of shell output and C get none.
+_FENCE_LANGUAGE = {"c": "c", "c++": "cpp", "cython": "cython", "rust": "rust",
+                   "fortran": "fortran"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
@@ -126,7 +128,7 @@ def _fence(text: str, lang: str) -> str:
 
 def _help(rule: Rule) -> dict[str, str]:
     docs = dict(rule.docs)
-    lang = _FENCE_LANGUAGE.get(rule.category, "c" if rule.phase == "static" else "")
+    lang = _FENCE_LANGUAGE.get(rule.language, "")
     text: list[str] = [rule.title]
     markdown: list[str] = [f"**{rule.title}**"]
     for key, heading in DOC_HEADINGS.items():
@@ -159,12 +161,13 @@ def _descriptor(rule_id: str, rule: Rule | None, example: Finding) -> dict[str, 
             "id": rule_id, "name": example.name or rule_id,
             "shortDescription": {"text": example.name or rule_id},
             "defaultConfiguration": {"level": _LEVEL.get(sev, "warning")},
-            "properties": {"category": example.category,
-                           "tags": sorted({"free-threading", example.category}),
+            "properties": {"category": example.category, "language": example.language,
+                           "tags": sorted({"free-threading", example.category,
+                                           example.language}),
                            "problem.severity": _PROBLEM_SEVERITY.get(sev, "warning")},
         }
     what = dict(rule.docs).get("what", "").strip() or rule.title
-    tags = ["free-threading", rule.category, rule.phase]
+    tags = ["free-threading", rule.category, rule.language, rule.phase]
     if rule.status != "stable":
         tags.append(rule.status)
     desc: dict[str, Any] = {
@@ -176,7 +179,8 @@ def _descriptor(rule_id: str, rule: Rule | None, example: Finding) -> dict[str, 
     if rule.references:
         desc["helpUri"] = rule.references[0]
     desc["defaultConfiguration"] = {"level": _LEVEL[rule.severity]}
-    desc["properties"] = {"category": rule.category, "tags": sorted(set(tags)),
+    desc["properties"] = {"category": rule.category, "language": rule.language,
+                          "tags": sorted(set(tags)),
                           "precision": _precision(rule),
                           "problem.severity": _PROBLEM_SEVERITY[rule.severity],
                           "status": rule.status, "phase": rule.phase}
@@ -264,7 +268,8 @@ def _result(f: Finding, index: int, anchors: _Anchors) -> dict[str, Any]:
     if f.baseline is not None:
         result["baselineState"] = "new" if f.baseline == "new" else "unchanged"
     props: dict[str, Any] = {
-        "category": f.category, "evidence": f.evidence, "confirmed": f.confirmed,
+        "category": f.category, "language": f.language, "evidence": f.evidence,
+        "confirmed": f.confirmed,
         "locationKind": kind,
     }
     optional = {"module": f.module, "callable": f.callable, "symbol": f.symbol,

@@ -20,6 +20,7 @@ def summarise(report: Report) -> dict[str, Any]:
         "info": sev.get("info", 0),
         "by_rule": dict(sorted(Counter(f.rule for f in report.findings).items())),
         "by_category": dict(sorted(Counter(f.category for f in report.findings).items())),
+        "by_language": dict(sorted(Counter(f.language for f in report.findings).items())),
         "files_analysed": states.get("parsed", 0),
         "files_failed": states.get("failed", 0),
         "files_skipped": states.get("skipped", 0),
