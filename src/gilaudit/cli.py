@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     _output_arguments(stress)
     stress.add_argument("--fail-on", choices=FAIL_ON, default="error")
     stress.add_argument("--no-progress", action="store_true")
+    stress.add_argument("--tests", action="store_true",
+                        help="also run the project's own test suite (a project directory or "
+                             "sdist): its test dependencies and pytest-run-parallel are "
+                             "installed, and each test file runs serially and with each test "
+                             "in --threads threads; pytest arguments go after `--`")
+    stress.add_argument("--test-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="one test running this long is a hang (default %(default)s)")
     _stress_arguments(stress)
     report = sub.add_parser(
         "report", help="merge saved JSON reports (scan and stress runs) and render them again",
@@ -223,10 +230,20 @@ def _stress_request(args: argparse.Namespace, targets: tuple[str, ...],
         files = [out for _fmt, out in _destinations(args) if out is not None]
         base = files[0].parent if files else Path.cwd()
         repro = base / "gilaudit-repro"
+    tests = None
+    if getattr(args, "tests", False):
+        from gilaudit.dynamic.testsuite import SuiteOptions  # noqa: PLC0415
+
+        if args.test_timeout <= 0:
+            raise UsageError("--test-timeout must be more than 0")
+        tests = SuiteOptions(threads=options.threads, pytest_args=tuple(args.pytest_args),
+                             test_timeout=args.test_timeout, budget=args.budget)
+    elif getattr(args, "pytest_args", ()):
+        raise UsageError("arguments after `--` are pytest's: they need --tests")
     return StressRequest(targets=targets, python=args.python,
                          import_paths=tuple(str(Path(d).resolve()) for d in import_paths),
                          options=options, repro_dir=repro.resolve(),
-                         pip_args=tuple(args.pip_arg))
+                         pip_args=tuple(args.pip_arg), tests=tests)
 
 
 def _run_stress(args: argparse.Namespace, book: RuleBook, targets: tuple[str, ...],
@@ -520,9 +537,19 @@ def _cmd_explain(args: argparse.Namespace, book: RuleBook) -> int:
     return 0
 
 
+def _pytest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`gilaudit stress ... --tests -- PYTEST_ARGS`: what follows the first `--` is pytest's."""
+    if argv and argv[0] == "stress" and "--" in argv:
+        cut = list(argv).index("--")
+        return list(argv[:cut]), list(argv[cut + 1:])
+    return list(argv), []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        argv, pytest_args = _pytest_args(sys.argv[1:] if argv is None else argv)
         args = _parser().parse_args(argv)
+        args.pytest_args = pytest_args
         if args.command is None:
             raise UsageError("gilaudit: a command is needed: scan, stress, rules, explain or "
                              "interpreters (see --help)")

@@ -14,6 +14,7 @@ __all__ = [
     "Diagnostic",
     "Driven",
     "Finding",
+    "ListedTest",
     "Location",
     "ModuleStress",
     "ModuleVerdict",
@@ -23,6 +24,7 @@ __all__ = [
     "Severity",
     "SourceFile",
     "StressSummary",
+    "SuiteRun",
     "Undriven",
     "fingerprint",
     "severity_rank",
@@ -364,6 +366,64 @@ class ModuleStress:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ListedTest:
+    """A test (or a test file) listed in a suite run, not counted: with why."""
+
+    nodeid: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodeid": self.nodeid, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ListedTest:
+        return cls(nodeid=d["nodeid"], reason=d.get("reason", ""))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SuiteRun:
+    """A project's own test suite, each file run serially and in threads (`stress --tests`)."""
+
+    project: str
+    threads: int
+    files: int
+    tests: int  # collected
+    passed_serially: int
+    passed_in_threads: int  # run in parallel and passed (thread-unsafe ones not counted)
+    failing_in_threads: int  # passed serially; failed, crashed or hung in threads: findings
+    skipped: int
+    thread_unsafe: tuple[ListedTest, ...] = ()  # pytest-run-parallel ran them in one thread
+    failing_serially: tuple[ListedTest, ...] = ()  # not findings: they fail without threads
+    not_run: tuple[ListedTest, ...] = ()  # files (or their rest) that did not run, with why
+    requirements: tuple[str, ...] = ()  # the test dependencies installed
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"project": self.project, "threads": self.threads, "files": self.files,
+                "tests": self.tests, "passed_serially": self.passed_serially,
+                "passed_in_threads": self.passed_in_threads,
+                "failing_in_threads": self.failing_in_threads, "skipped": self.skipped,
+                "thread_unsafe": [t.to_dict() for t in self.thread_unsafe],
+                "failing_serially": [t.to_dict() for t in self.failing_serially],
+                "not_run": [t.to_dict() for t in self.not_run],
+                "requirements": list(self.requirements), "seconds": round(self.seconds, 3)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SuiteRun:
+        def listed(key: str) -> tuple[ListedTest, ...]:
+            return tuple(ListedTest.from_dict(x) for x in d.get(key, ()))
+
+        return cls(project=d["project"], threads=d.get("threads", 0), files=d.get("files", 0),
+                   tests=d.get("tests", 0), passed_serially=d.get("passed_serially", 0),
+                   passed_in_threads=d.get("passed_in_threads", 0),
+                   failing_in_threads=d.get("failing_in_threads", 0),
+                   skipped=d.get("skipped", 0), thread_unsafe=listed("thread_unsafe"),
+                   failing_serially=listed("failing_serially"), not_run=listed("not_run"),
+                   requirements=tuple(d.get("requirements", ())),
+                   seconds=d.get("seconds", 0.0))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StressSummary:
     """The dynamic phase of a run: on which interpreter, with which settings, per module."""
 
@@ -371,13 +431,16 @@ class StressSummary:
     settings: dict[str, Any]  # threads, iterations, trials, seed, budget, timeout
     modules: tuple[ModuleStress, ...]
     caveat: str = ""  # e.g. "a GIL build: races the GIL prevents cannot show"
+    tests: tuple[SuiteRun, ...] = ()  # the projects' own test suites (`stress --tests`)
 
     def to_dict(self) -> dict[str, Any]:
         return {"interpreter": self.interpreter, "settings": self.settings,
-                "caveat": self.caveat, "modules": [m.to_dict() for m in self.modules]}
+                "caveat": self.caveat, "modules": [m.to_dict() for m in self.modules],
+                "tests": [t.to_dict() for t in self.tests]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StressSummary:
         return cls(interpreter=dict(d.get("interpreter", {})),
                    settings=dict(d.get("settings", {})), caveat=d.get("caveat", ""),
-                   modules=tuple(ModuleStress.from_dict(m) for m in d.get("modules", ())))
+                   modules=tuple(ModuleStress.from_dict(m) for m in d.get("modules", ())),
+                   tests=tuple(SuiteRun.from_dict(t) for t in d.get("tests", ())))

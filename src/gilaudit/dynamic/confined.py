@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildRun", "confine", "run_child", "set_limit", "signal_name", "tail_of",
-           "wait_or_kill"]
+__all__ = ["ChildRun", "confine", "read_journal", "run_child", "set_limit", "signal_name",
+           "tail_of", "wait_or_kill"]
 
 _CHILD = str(Path(__file__).with_name("childside") / "gilaudit_child.py")
 _TAIL = 4096
@@ -54,7 +54,7 @@ def tail_of(path: Path, size_limit: int = _TAIL) -> str:
         return ""
 
 
-def _journal(path: Path) -> list[dict[str, Any]]:
+def read_journal(path: Path) -> list[dict[str, Any]]:
     records = []
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -108,7 +108,7 @@ def run_child(python: str, command: str, module: str, *, import_paths: list[str]
                 stdout=fo, stderr=fe, start_new_session=True,
                 preexec_fn=lambda: confine(memory_bytes, cpu))  # noqa: PLW1509 - limits only
             code = wait_or_kill(proc, timeout)
-        return ChildRun(records=_journal(journal), code=code, stdout_tail=tail_of(out),
+        return ChildRun(records=read_journal(journal), code=code, stdout_tail=tail_of(out),
                         stderr_tail=tail_of(err), fault=tail_of(fault, 16384))
 
 

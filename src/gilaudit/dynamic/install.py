@@ -25,7 +25,8 @@ from packaging.utils import canonicalize_name
 
 from gilaudit.dynamic.confined import tail_of
 
-__all__ = ["InstallError", "Installed", "extension_modules", "install_target"]
+__all__ = ["InstallError", "Installed", "extension_modules", "install_requirements",
+           "install_target"]
 
 _TAIL = 4096
 _QUERY_TIMEOUT = 60.0
@@ -149,6 +150,28 @@ def install_target(python: str, target: Path, *, workdir: Path, timeout: float =
         modules = extension_modules(lines, [str(s) for s in site.get("suffixes", [])])
     return Installed(python=venv_python, venv=venv, distribution=distribution, version=version,
                      modules=tuple(modules), log_tail=tail_of(log))
+
+
+def install_requirements(venv_python: str, requirements: Sequence[str], *, workdir: Path,
+                         timeout: float = 900.0, pip_args: Sequence[str] = ()) -> None:
+    """``pip install`` more requirements (a project's test dependencies) into the venv an
+    `install_target` made; the log goes on in the same ``install.log``. Raises `InstallError`
+    with pip's own last word when pip fails or overruns."""
+    if not requirements:
+        return
+    log = Path(os.path.abspath(workdir)) / "install.log"
+    cmd = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+           *pip_args, *requirements]
+    try:
+        code = _run(cmd, log=log, cwd=log.parent, env=_environment(),
+                    deadline=time.monotonic() + timeout)
+    except subprocess.TimeoutExpired:
+        raise InstallError(f"installing {', '.join(requirements)} timed out after "
+                           f"{timeout:g} s", tail_of(log)) from None
+    if code != 0:
+        reason = _last_pip_error(tail_of(log))
+        raise InstallError(f"pip could not install {', '.join(requirements)}"
+                           + (f": {reason}" if reason else ""), tail_of(log))
 
 
 def _checked_target(target: Path) -> Path:

@@ -14,17 +14,18 @@ _PLACEHOLDER = "PARAMS = {}  # type: Dict[str, Any]  # filled in by gilaudit\n"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
-def render_reproducer(params: dict[str, Any], *, python: str) -> str:
+def render_reproducer(params: dict[str, Any], *, python: str, template: Path = _TEMPLATE) -> str:
     """The script's text. ``params`` holds only JSON-like values, so its pprint is valid
-    Python for any interpreter the script may run under."""
-    text = _TEMPLATE.read_text(encoding="utf-8")
+    Python for any interpreter the script may run under. ``template``: another childside
+    script with the same PARAMS line (a test's reproducer)."""
+    text = template.read_text(encoding="utf-8")
     body = "PARAMS = " + pprint.pformat(params, width=96, sort_dicts=True) + "\n"
     header = (f"# Run it with the interpreter gilaudit used:\n#   {python} THIS_FILE\n")
     return text.replace(_PLACEHOLDER, header + body, 1)
 
 
 def write_reproducer(params: dict[str, Any], *, python: str, directory: Path,
-                     taken: set[str]) -> Path:
+                     taken: set[str], template: Path = _TEMPLATE) -> Path:
     """Write one script under ``directory``; ``taken`` keeps names unique within a run."""
     who = params.get("calls") or []
     label = "+".join(c["name"] for c in who) if who else "module"
@@ -35,6 +36,7 @@ def write_reproducer(params: dict[str, Any], *, python: str, directory: Path,
     taken.add(name)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
-    path.write_text(render_reproducer(params, python=python), encoding="utf-8")
+    path.write_text(render_reproducer(params, python=python, template=template),
+                    encoding="utf-8")
     path.chmod(0o755)
     return path

@@ -15,7 +15,8 @@ from gilaudit import __version__
 from gilaudit.dynamic import interpreters as it
 from gilaudit.dynamic.install import InstallError, install_target
 from gilaudit.dynamic.stress import StressOptions, StressResult, stress_modules
-from gilaudit.model import Diagnostic, Finding, ModuleStress, Report, StressSummary
+from gilaudit.dynamic.testsuite import SuiteOptions, run_project_tests
+from gilaudit.model import Diagnostic, Finding, ModuleStress, Report, StressSummary, SuiteRun
 from gilaudit.rulebook import RuleBook
 
 __all__ = ["StressRequest", "choose_interpreter", "is_path_target", "run_stress"]
@@ -32,6 +33,7 @@ class StressRequest:
     repro_dir: Path | None = None
     pip_args: tuple[str, ...] = ()
     install_timeout: float = 900.0
+    tests: SuiteOptions | None = None  # also run each project's own test suite in threads
 
 
 def is_path_target(target: str) -> bool:
@@ -65,6 +67,7 @@ def run_stress(request: StressRequest, book: RuleBook,
                        interpreter.free_threaded)
     findings: list[Finding] = []
     summaries: list[StressSummary] = []
+    suites: list[SuiteRun] = []
     total = request.options.total_budget
     deadline = time.monotonic() + total if total is not None else None
 
@@ -83,6 +86,11 @@ def run_stress(request: StressRequest, book: RuleBook,
     else:
         modules = [t for t in request.targets if not is_path_target(t)]
         paths = [t for t in request.targets if is_path_target(t)]
+        if request.tests is not None and modules:
+            diagnostics.append(Diagnostic(
+                path=None, kind="no-tests",
+                message=f"--tests runs a project's own test suite: {', '.join(modules)} "
+                        "named no project directory or sdist"))
         with tempfile.TemporaryDirectory(prefix="gilaudit-stress-") as scratch:
             if modules:
                 result = stress_modules(interpreter, modules,
@@ -126,9 +134,21 @@ def run_stress(request: StressRequest, book: RuleBook,
                                         options=options_now(), book=book,
                                         repro_dir=request.repro_dir, on_module=on_module)
                 _collect(result, findings, diagnostics, summaries)
-                if not any(f.reproducer for f in result.findings):
+                kept = any(f.reproducer for f in result.findings)
+                if request.tests is not None:
+                    suite = run_project_tests(
+                        Path(target), installed, workdir=env_dir,
+                        free_threaded=interpreter.free_threaded, options=request.tests,
+                        book=book, repro_dir=request.repro_dir, pip_args=request.pip_args,
+                        install_timeout=request.install_timeout, known=result.findings)
+                    findings.extend(suite.findings)
+                    diagnostics.extend(suite.diagnostics)
+                    suites.extend([suite.summary] if suite.summary is not None else [])
+                    kept = kept or any(f.reproducer for f in suite.findings)
+                if not kept:
                     shutil.rmtree(env_dir, ignore_errors=True)
-    stress = _merged(summaries, interpreter, request.options)
+    stress = dataclasses.replace(_merged(summaries, interpreter, request.options),
+                                 tests=tuple(suites))
     return Report(
         tool={"name": "gilaudit", "version": __version__, "rules_version": book.version},
         targets=request.targets, findings=tuple(findings), diagnostics=tuple(diagnostics),

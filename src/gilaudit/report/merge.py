@@ -35,7 +35,7 @@ BASELINE_SCHEMA = "gilaudit-baseline/1"
 UNDECLARED = frozenset({"FT001", "FT002", "FT005", "FT090", "FT091", "FT110", "FT113",
                         "FT115", "FT118"})
 DECLARED = frozenset({"FT008"})  # "declares support, but has hazards": a declaration seen
-DYNAMIC_FAILURES = frozenset({"FT200", "FT202", "FT203", "FT204", "FT205"})
+DYNAMIC_FAILURES = frozenset({"FT200", "FT202", "FT203", "FT204", "FT205", "FT208"})
 
 
 class ReportInputError(GilauditError):
@@ -160,7 +160,8 @@ def merge(reports: list[Report]) -> Report:
             for m in s.modules:
                 by_module[m.module] = m
         best = next((s for s in stresses if s.interpreter.get("free_threaded")), stresses[0])
-        stress = replace(best, modules=tuple(by_module.values()))
+        stress = replace(best, modules=tuple(by_module.values()),
+                         tests=tuple(t for s in stresses for t in s.tests))
     interpreters = [s.interpreter for s in stresses]
     tool = dict(reports[0].tool)
     if len({json.dumps(i, sort_keys=True) for i in interpreters}) > 1:

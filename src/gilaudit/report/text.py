@@ -8,7 +8,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from gilaudit.model import Finding, Report, StressSummary
+from gilaudit.model import Finding, Report, StressSummary, SuiteRun
 from gilaudit.report.summary import summarise
 
 __all__ = ["render_text"]
@@ -19,6 +19,7 @@ _VERDICT = {"clean": "bold green", "problems": "bold red", "not exercised": "bol
             "declared but hazards": "bold yellow", "not declared": "bold red",
             "unknown": "bold"}
 _NOTE_LINES = 14  # of a stack dump; the JSON report and the reproducer have all of it
+_LISTED = 20  # tests listed per kind (thread-unsafe, failing serially); the JSON has them all
 
 
 def _finding(console: Console, f: Finding) -> None:
@@ -77,7 +78,27 @@ def _stress(console: Console, stress: StressSummary) -> None:
             word = "skipped" if u.skipped else "not driven"
             console.print(f"      [yellow]{word}[/] {escape(u.name)}: {escape(u.reason)}",
                           soft_wrap=True)
+    for suite in stress.tests:
+        _suite(console, suite)
     console.print()
+
+
+def _suite(console: Console, t: SuiteRun) -> None:
+    console.print(f"  [bold]test suite of {escape(t.project)}[/] (pytest-run-parallel, "
+                  f"{t.threads} threads): {t.files} file(s), {t.tests} test(s): "
+                  f"{t.passed_serially} passed serially, {t.passed_in_threads} passed in "
+                  f"threads, {t.failing_in_threads} failed only in threads, "
+                  f"{len(t.thread_unsafe)} thread-unsafe (run in one thread, not counted), "
+                  f"{len(t.failing_serially)} failing serially (not findings), {t.skipped} "
+                  f"skipped [dim]({t.seconds:.1f} s)[/]", soft_wrap=True, highlight=False)
+    for word, listed in (("thread-unsafe", t.thread_unsafe),
+                         ("failing serially", t.failing_serially), ("not run", t.not_run)):
+        for item in listed[:_LISTED]:
+            reason = item.reason.strip().splitlines()[0] if item.reason.strip() else ""
+            console.print(f"      [yellow]{word}[/] {escape(item.nodeid)}: {escape(reason)}",
+                          soft_wrap=True, highlight=False)
+        if len(listed) > _LISTED:
+            console.print(f"      [dim]... and {len(listed) - _LISTED} more {word}[/]")
 
 
 def render_text(report: Report, out: TextIO, *, color: bool | None = None) -> None:
