@@ -29,6 +29,7 @@ SOURCES = sorted(FIXTURES.glob("*.c"))
 EXPECTED = {
     "racy_counter", "clean_counter", "crashy", "deadlock", "racy_raise", "undeclared",
     "legacy", "clean_funcs", "import_crash", "import_hang", "import_exit", "chatty", "gil_racy",
+    "argorder", "argorder_ok", "sortedbag", "sortedbag_ok", "pair", "pair_ok", "slowpoke",
 }
 HANG_TIMEOUT = 3.0   # a call or import still running after this long is a hang
 RUN_TIMEOUT = 20.0   # generous upper bound for checks that must finish
@@ -119,7 +120,7 @@ def test_every_fixture_is_present_and_builds(built: Path) -> None:
     suffix = interpreter_build_info()["ext_suffix"]
     for src in SOURCES:
         assert (built / f"{src.stem}{suffix}").is_file(), src.name
-        assert 40 <= len(src.read_text().splitlines()) <= 140, src.name
+        assert 40 <= len(src.read_text().splitlines()) <= 210, src.name
 
 
 def test_build_error_carries_compiler_output(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def test_dangerous_names_are_listed_with_a_reason_not_called(tmp_path: Path) -> 
         "    def kill_all(self):\n        _touch()\n"
         "    def __len__(self):\n        return 0\n"
         "from os.path import join\n")
-    got = discover_surface(sys.executable, "tools", import_paths=[str(tmp_path)], timeout=20)
+    got = discover_surface(sys.executable, "tools", import_paths=[str(tmp_path)], timeout=20,
+                           python_callables=True)
     by_name = {i.name: i for i in got.items}
     assert by_name["compute"].drivable
     for name in ("exit_now", "fork_workers", "remove_cache", "Pool.kill_all"):

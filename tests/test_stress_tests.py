@@ -274,7 +274,8 @@ def test_ft_unsafe_and_serially_failing_tests_are_listed_not_found(
     result, _work = suite
     s = result.summary
     assert s is not None
-    assert (s.files, s.tests, s.passed_serially, s.failing_in_threads) == (3, 9, 8, 2)
+    assert (s.files, s.tests, s.passed_serially) == (3, 9, 8)
+    assert 1 <= s.failing_in_threads <= 2  # the crash, and the race when it shows (the FT208 test)
     assert [(t.nodeid, t.reason) for t in s.thread_unsafe] == [
         ("tests/check_counter.py::test_marked_thread_unsafe", "shares the process-wide counter")]
     assert [t.nodeid for t in s.failing_serially] == ["tests/check_counter.py::test_known_bug"]

@@ -36,8 +36,11 @@ class Surface:
 
 
 def discover_surface(python: str, module: str, *, import_paths: list[str],
-                     timeout: float = 30.0) -> Surface:
-    run = run_child(python, "surface", module, import_paths=import_paths, timeout=timeout)
+                     timeout: float = 30.0, python_callables: bool = False) -> Surface:
+    """``python_callables``: list the package's pure-Python functions and classes as drivable
+    too (by default they are listed as skipped)."""
+    run = run_child(python, "surface", module, import_paths=import_paths, timeout=timeout,
+                    plan={"python_callables": python_callables})
     imported = outcome_of(run, module, timeout)
     record = next((r for r in run.records if r.get("kind") == "surface"), None)
     items: list[SurfaceItem] = []
