@@ -38,4 +38,5 @@ REGISTRY: tuple[tuple[Matcher, frozenset[str]], ...] = (
     (locking.match_cs_nesting, frozenset({"FT061", "FT063"})),
     (locking.match_allow_threads, frozenset({"FT071", "FT083"})),
     (locking.match_detached_fields, frozenset({"FT048"})),
+    (locking.match_legacy_lock, frozenset({"FT066"})),
 )

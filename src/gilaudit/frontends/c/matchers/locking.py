@@ -160,3 +160,14 @@ def match_detached_fields(facts: FileFacts, index: ProjectIndex,
             more = f" and {len(fields) - 4} more" if len(fields) > 4 else ""
             yield Hit(rule="FT048", path=facts.path, line=first.line, col=first.col,
                       symbol=fields[0], where=shown + more, function=fn.name)
+
+
+def match_legacy_lock(facts: FileFacts, index: ProjectIndex,
+                      selected: frozenset[str]) -> Iterator[Hit]:
+    """FT066: each PyThread lock the free-threaded build still allocates."""
+    for fn in facts.functions:
+        for call in fn.calls:
+            if call.name == "PyThread_allocate_lock":
+                yield Hit(rule="FT066", path=facts.path, line=call.line, col=call.col,
+                          symbol=call.name, where="a `PyMutex` needs no allocation",
+                          function=fn.name)
