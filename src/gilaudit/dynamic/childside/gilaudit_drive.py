@@ -173,6 +173,17 @@ def run_calls(code: Any, env: Dict[str, Any], count: int, slot: int, dog: Watchd
     return tally
 
 
+def run_workers(worker: Callable[[int], None], threads: int) -> None:
+    """``worker(i)`` on threads 0..threads-1, named so that a dump says whose they are."""
+    pool = [threading.Thread(target=worker, args=(i,), name="gilaudit-worker-%d" % i)
+            for i in range(threads)]
+    for t in pool:
+        t.daemon = True
+        t.start()
+    for t in pool:
+        t.join()
+
+
 def hammer(targets: List[Tuple[str, Any, Dict[str, Any]]], threads: int, iterations: int,
            seed: int, dog: Watchdog, keep_results: bool) -> Tally:
     """``threads`` threads released together, each making ``iterations`` calls; thread i
@@ -195,13 +206,7 @@ def hammer(targets: List[Tuple[str, Any, Dict[str, Any]]], threads: int, iterati
             name, code, env = order[k % len(order)]
             tallies[i].merge(run_calls(code, env, 1, i, dog, name, keep_results, rnd))
 
-    pool = [threading.Thread(target=worker, args=(i,), name="gilaudit-worker-%d" % i)
-            for i in range(threads)]
-    for t in pool:
-        t.daemon = True
-        t.start()
-    for t in pool:
-        t.join()
+    run_workers(worker, threads)
     total = Tally()
     for tally in tallies:
         total.merge(tally)
@@ -455,13 +460,7 @@ def run_programs(steps: List[Tuple[str, Any]], programs: List[List[int]],
             return
         outs[i] = run_steps(steps, programs[i], env, i, dog, rnd)
 
-    pool = [threading.Thread(target=worker, args=(i,), name="gilaudit-worker-%d" % i)
-            for i in range(threads)]
-    for t in pool:
-        t.daemon = True
-        t.start()
-    for t in pool:
-        t.join()
+    run_workers(worker, threads)
     total = Outcomes()
     for o in outs:
         total.merge(o)
@@ -499,13 +498,7 @@ def run_in_turns(steps: List[Tuple[str, Any]], programs: List[List[int]],
 
     first = next((i for i in range(n) if left[i]), -1)
     turn[0] = first
-    pool = [threading.Thread(target=worker, args=(i,), name="gilaudit-worker-%d" % i)
-            for i in range(n)]
-    for t in pool:
-        t.daemon = True
-        t.start()
-    for t in pool:
-        t.join()
+    run_workers(worker, n)
     total = Outcomes()
     for o in outs:
         total.merge(o)
