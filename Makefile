@@ -44,6 +44,7 @@ ft-python-tsan:
 bench: install
 	$(BIN)/python bench/bench_scan.py
 	$(BIN)/python bench/bench_stress.py
+	ft="$$(bash tools/ft-python.sh)" && $(BIN)/python bench/bench_stress.py --python "$$ft"
 	$(BIN)/python bench/bench_dashboard.py
 
 clean:

@@ -28,7 +28,8 @@ from gilaudit.dynamic.stress import StressOptions, stress_modules  # noqa: E402
 from gilaudit.rulebook import load_rulebook  # noqa: E402
 
 MODULES = ["many_callables", "clean_funcs", "clean_counter", "racy_counter", "racy_raise",
-           "crashy", "deadlock", "gil_racy"]
+           "crashy", "deadlock", "gil_racy", "argorder", "argorder_ok", "sortedbag",
+           "sortedbag_ok", "pair", "pair_ok", "slowpoke"]
 TARGET_SECONDS = 60.0
 
 
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{'met' if ok else 'MISSED'}")
     cache = REPO / "bench" / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / "stress-last.json").write_text(json.dumps(
+    label = "stress-ft-last.json" if interp.free_threaded else "stress-last.json"
+    (cache / label).write_text(json.dumps(
         {"interpreter": interp.to_dict(), "settings": options.to_dict(), "rows": rows},
         indent=2))
     return 0
