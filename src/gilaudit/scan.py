@@ -192,7 +192,7 @@ def _finish_target(p: _Prepared, facts_by_path: dict[str, FileFacts], opts: Scan
 
 
 def _view(project: Project, config: Config, build: BuildInfo) -> TargetView:
-    modules = {posixpath.normpath(src): ext.name
+    modules = {posixpath.normpath(src.replace("\\", "/")): ext.name
                for ext in build.extensions for src in ext.sources}
     return TargetView(root=Path(project.root), files=project.sources + project.others,
                       config=config, build=build, c_modules=modules)

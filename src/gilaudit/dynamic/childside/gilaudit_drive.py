@@ -147,29 +147,12 @@ class Tally(object):
 
 def run_calls(code: Any, env: Dict[str, Any], count: int, slot: int, dog: Watchdog,
               name: str, keep_results: bool, rnd: Optional[random.Random] = None) -> Tally:
+    """One callable ``count`` times: a program of one step (see ``run_steps``)."""
+    out = run_steps([(name, code)], [0] * count, env, slot, dog, rnd, keep_results)
     tally = Tally()
-    for _ in range(count):
-        dog.current[slot] = name
-        try:
-            result = eval(code, env)
-        except BaseException as exc:  # the extension's SystemExit is a result, not ours
-            key = error_key(exc)
-            info = tally.errors.get(key)
-            if info is None and len(tally.errors) < MAX_DISTINCT:
-                tally.errors[key] = {"count": 1, "message": str(exc)[:300],
-                                     "traceback": error_traceback(exc)[-2000:]}
-            elif info is not None:
-                info["count"] += 1
-        else:
-            if keep_results:
-                key = norm(result)
-                if key in tally.results or len(tally.results) < MAX_DISTINCT:
-                    tally.results[key] = tally.results.get(key, 0) + 1
-        tally.calls += 1
-        dog.ticks[slot] += 1
-        dog.current[slot] = ""
-        if rnd is not None and rnd.random() < 0.02:
-            time.sleep(0)  # a seeded nudge so that trials see different interleavings
+    tally.calls = out.calls
+    tally.results = out.results.get(0, {})
+    tally.errors = {error: info for (_step, error), info in out.errors.items()}
     return tally
 
 
@@ -391,9 +374,6 @@ def encode(program: List[int]) -> List[List[int]]:
     return out
 
 
-def decode(encoded: List[List[int]]) -> List[int]:
-    return [step for step, n in encoded for _ in range(n)]
-
 
 class Outcomes(object):
     """What the steps of some programs did: results and errors per step."""
@@ -417,31 +397,37 @@ class Outcomes(object):
 
 
 def run_steps(steps: List[Tuple[str, Any]], program: List[int], env: Dict[str, Any],
-              slot: int, dog: Watchdog, rnd: Optional[random.Random]) -> Outcomes:
+              slot: int, dog: Watchdog, rnd: Optional[random.Random],
+              keep_results: bool = True) -> Outcomes:
+    """Every call a thread makes goes through here: each step of ``program`` evaluated once,
+    its result (when kept) and its error counted per step, at most MAX_DISTINCT of each."""
     out = Outcomes()
+    distinct_errors = {}  # type: Dict[int, int]
     for step in program:
         name, code = steps[step]
         dog.current[slot] = name
         try:
             result = eval(code, env)
-        except BaseException as exc:
+        except BaseException as exc:  # the extension's SystemExit is a result, not ours
             where = (step, error_key(exc))
             info = out.errors.get(where)
-            if info is None:
+            if info is None and distinct_errors.get(step, 0) < MAX_DISTINCT:
+                distinct_errors[step] = distinct_errors.get(step, 0) + 1
                 out.errors[where] = {"count": 1, "message": str(exc)[:300],
                                      "traceback": error_traceback(exc)[-2000:]}
-            else:
+            elif info is not None:
                 info["count"] += 1
         else:
-            seen = out.results.setdefault(step, {})
-            key = norm(result)
-            if key in seen or len(seen) < MAX_DISTINCT:
-                seen[key] = seen.get(key, 0) + 1
+            if keep_results:
+                seen = out.results.setdefault(step, {})
+                key = norm(result)
+                if key in seen or len(seen) < MAX_DISTINCT:
+                    seen[key] = seen.get(key, 0) + 1
         out.calls += 1
         dog.ticks[slot] += 1
         dog.current[slot] = ""
         if rnd is not None and rnd.random() < 0.02:
-            time.sleep(0)
+            time.sleep(0)  # a seeded nudge so that trials see different interleavings
     return out
 
 

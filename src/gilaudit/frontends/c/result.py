@@ -4,8 +4,6 @@ callables and declarations."""
 
 from __future__ import annotations
 
-import posixpath
-
 from gilaudit.frontends.c.context import ProjectIndex, build_index
 from gilaudit.frontends.c.facts import FileFacts
 from gilaudit.frontends.c.matchers import REGISTRY
@@ -36,9 +34,7 @@ def with_included(units: list[FileFacts]) -> list[FileFacts]:
 
 
 def index_for(facts: list[FileFacts], view: TargetView) -> ProjectIndex:
-    extension_of = {posixpath.normpath(src.replace("\\", "/")): ext.name
-                    for ext in view.build.extensions for src in ext.sources}
-    return build_index(facts, extension_of=extension_of,
+    return build_index(facts, extension_of=view.c_modules,
                        supports_before_313=view.build.supports_before_313())
 
 
