@@ -101,11 +101,48 @@ def _suite(console: Console, t: SuiteRun) -> None:
             console.print(f"      [dim]... and {len(listed) - _LISTED} more {word}[/]")
 
 
+def _type_key(f: Finding) -> tuple[str, str, str] | None:
+    """Object-state findings of one type and rule share a block: a type with forty methods
+    is one thing to fix, not forty pages (JSON and SARIF keep one finding per entry point)."""
+    if f.category != "object-state" or not f.symbol or "." not in f.symbol or f.evidence != \
+            "static":
+        return None
+    return (f.rule, f.symbol.split(".", 1)[0], f.location.path if f.location else "")
+
+
+def _blocks(findings: list[Finding]) -> list[list[Finding]]:
+    blocks: list[list[Finding]] = []
+    by_key: dict[tuple[str, str, str], list[Finding]] = {}
+    for f in findings:
+        key = _type_key(f)
+        if key is not None and key in by_key:
+            by_key[key].append(f)
+            continue
+        block = [f]
+        blocks.append(block)
+        if key is not None:
+            by_key[key] = block
+    return blocks
+
+
+def _more_entry_points(console: Console, block: list[Finding]) -> None:
+    console.print(f"  [cyan]the same type, {len(block) - 1} more entry point(s):[/]",
+                  highlight=False)
+    for f in block[1:]:
+        loc = f.location
+        at = f"{loc.path}:{loc.line}:{loc.column}" if loc else "?"
+        console.print(f"    [bold]{escape(at)}[/]: [{_STYLE[f.severity]}]{f.severity}[/]: "
+                      f"{escape(f.message.split(' without ', 1)[0])}", soft_wrap=True,
+                      highlight=False)
+
+
 def render_text(report: Report, out: TextIO, *, color: bool | None = None) -> None:
     console = Console(file=out, force_terminal=color, no_color=color is False,
                       highlight=False, width=200 if not out.isatty() else None)
-    for f in report.findings:
-        _finding(console, f)
+    for block in _blocks(list(report.findings)):
+        _finding(console, block[0])
+        if len(block) > 1:
+            _more_entry_points(console, block)
         console.print()
     if report.stress is not None:
         _stress(console, report.stress)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gilaudit.frontends.c.facts import Assign, FileFacts, FunctionFacts, Region, Var
+from gilaudit.frontends.contract import Hit
 
 __all__ = [
     "CONSTRUCTORS", "ProjectIndex", "Receiver", "build_index", "classify_receiver",
@@ -49,6 +50,9 @@ class ProjectIndex:
     file_module: dict[str, str | None]
     supports_before_313: bool
     globals_by_file: dict[str, dict[str, Var]] = field(default_factory=dict)
+    # Object-state hits of the whole project (FT033, FT034, FT074) by path: one type's entry
+    # points and helpers span files, so they are judged once for all of them.
+    object_hits: dict[str, tuple[Hit, ...]] = field(default_factory=dict)
 
     def is_python_callable(self, fn: FunctionFacts) -> bool:
         return fn.name in self.callable_names or fn.name in self.exported

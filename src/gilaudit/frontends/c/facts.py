@@ -16,8 +16,9 @@ from typing import Any
 from gilaudit.frontends.contract import Suppression
 
 __all__ = [
-    "Assign", "CallSite", "Diag", "FileFacts", "FunctionFacts", "IfGuard", "Jump", "Loop",
-    "Mention", "ModuleDefFact", "Region", "SlotEntry", "TypeFact", "Var",
+    "Access", "Assign", "CallSite", "Diag", "FieldDecl", "FileFacts", "FunctionFacts", "IfGuard",
+    "Jump", "Loop", "MacroFact", "Mention", "ModuleDefFact", "Region", "SlotEntry", "StructFact",
+    "TypeFact", "Var",
     "facts_from_jsonable", "facts_to_jsonable",
 ]
 
@@ -104,6 +105,22 @@ class Loop:
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """`base->field` in a function body, and what the code does with it there."""
+
+    base: str  # the variable the access starts from (casts removed)
+    field: str
+    # read | write (assigned) | rmw (++, +=) | elem (written through: `b->f[i] = x`, `b->f.x = y`,
+    # a mutating C++ member call) | addr (`&b->f` handed to a call) | arg (a pointer field handed
+    # to a C function) | replace (Py_SETREF/Py_XSETREF/Py_CLEAR) | free | atomic | lend
+    kind: str
+    offset: int
+    line: int
+    col: int
+    via: str = ""  # the call it was seen in (atomic builtin, free, the C function it goes to)
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionFacts:
     name: str
     line: int
@@ -126,6 +143,10 @@ class FunctionFacts:
     loops: tuple[Loop, ...]
     labels: tuple[Mention, ...]
     unmatched: tuple[Mention, ...]  # END macros with no BEGIN (name = macro)
+    accesses: tuple[Access, ...] = ()
+    # Locals that are a parameter under another type: (name, parameter index, cast type).
+    aliases: tuple[tuple[str, int, str], ...] = ()
+    lvalue_calls: tuple[int, ...] = ()  # offsets of calls assigned to (`BUF(self)[i] = x`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +171,43 @@ class ModuleDefFact:
 @dataclass(frozen=True, slots=True)
 class TypeFact:
     name: str  # Python-visible short name
-    methods: tuple[str, ...]  # method/getset table names it references
+    methods: tuple[str, ...]  # method/getset/member table names it references
     roles: tuple[tuple[str, str], ...]  # (slot, C function) e.g. ("tp_dealloc", "Foo_dealloc")
+    # Every function the type's definition and its slot tables name: (slot or "slot", name).
+    entries: tuple[tuple[str, str], ...] = ()
+    instance: str = ""  # the struct in `sizeof(...)` of its basic size
+    line: int = 0
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDecl:
+    name: str
+    type: str
+    line: int
+    is_pointer: bool
+    is_pyobject: bool
+    is_atomic: bool
+    is_lock: bool  # PyMutex, pthread_mutex_t, PyThread_type_lock, std::mutex, ...
+
+
+@dataclass(frozen=True, slots=True)
+class StructFact:
+    names: tuple[str, ...]  # struct tag and typedef names
+    path: str
+    line: int
+    fields: tuple[FieldDecl, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MacroFact:
+    """A function-like macro of the project (its own files and headers)."""
+
+    name: str
+    params: tuple[str, ...]
+    body: str  # comments removed, whitespace collapsed
+    path: str
+    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +243,12 @@ class FileFacts:
     # pybind11 modules judged on the parsed code, when its headers were found:
     # (module, line, column, "not-used" | "used" | "none")
     bindings: tuple[tuple[str, int, int, str], ...] = ()
+    # Struct definitions and function-like macros of this file and the project headers it
+    # includes: the object-state model needs instance layouts and accessor macros.
+    structs: tuple[StructFact, ...] = ()
+    macros: tuple[MacroFact, ...] = ()
+    # PyMemberDef tables: table -> ((python name, field, writable, is object), ...)
+    member_tables: tuple[tuple[str, tuple[tuple[str, str, bool, bool], ...]], ...] = ()
 
 
 def facts_to_jsonable(obj: Any) -> Any:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from gilaudit.frontends import textscan
+from gilaudit.frontends.c.accesses import aliases_of, field_accesses, lvalue_calls
 from gilaudit.frontends.c.cursors import Text, is_static, var_fact
 from gilaudit.frontends.c.facts import (
     Assign,
@@ -188,6 +189,9 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
         loops=tuple(loops),
         labels=tuple(labels),
         unmatched=tuple(unmatched),
+        accesses=tuple(field_accesses(text, calls, body_start, end)),
+        aliases=tuple(aliases_of(text, params, body_start, end)),
+        lvalue_calls=tuple(lvalue_calls(text, calls)),
     )
 
 

@@ -32,6 +32,31 @@ _ROLE_SLOT = re.compile(
     r"(?:\(\s*\w+\s*\)\s*)?([A-Za-z_]\w*)"
 )
 _SLOTS_REF = re.compile(r"\.slots\s*=\s*([A-Za-z_]\w*)")
+_SUBTABLE = re.compile(r"(PyNumberMethods|PySequenceMethods|PyMappingMethods|PyBufferProcs|"
+                       r"PyAsyncMethods)\s+([A-Za-z_]\w*)\s*=\s*\{")
+_MEMBERS = re.compile(r"(PyMemberDef)\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
+_MEMBER_ENTRY = re.compile(
+    r"\{\s*\"([^\"]+)\"\s*,\s*([A-Za-z_]\w*)\s*,\s*offsetof\s*\(\s*(?:struct\s+)?[A-Za-z_]\w*\s*,"
+    r"\s*([A-Za-z_]\w*)[^)]*\)\s*,\s*([^,}]*)")
+_SIZEOF = re.compile(r"\bsizeof\s*\(\s*(?:struct\s+)?([A-Za-z_]\w*)\s*\)")
+_DESIGNATED = re.compile(r"^\.(\w+)\s*=\s*(.*)$", re.DOTALL)
+_SLOT_PAIR = re.compile(r"\{\s*Py_(\w+)\s*,\s*([^{}]*?)\s*\}")
+_METHODDEF = re.compile(r"\b[A-Za-z_]\w*_METHODDEF\b")
+# PyTypeObject's fields in declaration order after the object header and tp_name, for
+# positional initializers.
+_TYPE_FIELDS = (
+    "tp_basicsize", "tp_itemsize", "tp_dealloc", "tp_vectorcall_offset", "tp_getattr",
+    "tp_setattr", "tp_as_async", "tp_repr", "tp_as_number", "tp_as_sequence", "tp_as_mapping",
+    "tp_hash", "tp_call", "tp_str", "tp_getattro", "tp_setattro", "tp_as_buffer", "tp_flags",
+    "tp_doc", "tp_traverse", "tp_clear", "tp_richcompare", "tp_weaklistoffset", "tp_iter",
+    "tp_iternext", "tp_methods", "tp_members", "tp_getset", "tp_base", "tp_dict",
+    "tp_descr_get", "tp_descr_set", "tp_dictoffset", "tp_init", "tp_alloc", "tp_new", "tp_free",
+    "tp_is_gc", "tp_bases", "tp_mro", "tp_cache", "tp_subclasses", "tp_weaklist", "tp_del",
+    "tp_version_tag", "tp_finalize", "tp_vectorcall",
+)
+_NOT_FUNCTIONS = frozenset({"NULL", "sizeof", "offsetof", "struct", "const", "PyObject",
+                            "Py_TPFLAGS_DEFAULT", "PyDoc_STR", "PyVarObject_HEAD_INIT",
+                            "PyObject_HEAD_INIT", "nullptr"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +65,7 @@ class ModuleText:
     slot_arrays: tuple[tuple[str, tuple[SlotEntry, ...]], ...]
     types: tuple[TypeFact, ...]
     method_tables: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    member_tables: tuple[tuple[str, tuple[tuple[str, str, bool, bool], ...]], ...] = ()
 
 
 _BRACES = re.compile(r"[{}]")
@@ -139,9 +165,26 @@ def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
             pairs.append((e.group(1), e.group(2)))
             if m.group(1) == "PyGetSetDef" and e.group(3) and e.group(3) not in ("NULL", "0"):
                 pairs.append((e.group(1), e.group(3)))
+        # Argument Clinic's `FOO_METHODDEF` entries: resolved through the macros later.
+        for found in _METHODDEF.finditer(bare, open_pos + 1, close):
+            pairs.append(("@macro", found.group()))
         tables.append((m.group(2), tuple(pairs)))
+    members: list[tuple[str, tuple[tuple[str, str, bool, bool], ...]]] = []
+    for m in _declarations(_MEMBERS, "PyMemberDef", bare):
+        close = _braced(bare, m.end() - 1)
+        rows = tuple(
+            (e.group(1), e.group(3), "READONLY" not in e.group(4) and "Py_READONLY"
+             not in e.group(4), "OBJECT" in e.group(2))
+            for e in _MEMBER_ENTRY.finditer(code, m.end(), close))
+        members.append((m.group(2), rows))
+    subtables: dict[str, tuple[tuple[str, str], ...]] = {}
+    for kw in ("PyNumberMethods", "PySequenceMethods", "PyMappingMethods", "PyBufferProcs",
+               "PyAsyncMethods"):
+        for m in _declarations(_SUBTABLE, kw, bare):
+            close = _braced(bare, m.end() - 1)
+            subtables[m.group(2)] = _entries(code, bare, m.end(), close, ())
     types: list[TypeFact] = []
-    table_names = [t for t, _ in tables]
+    table_names = [t for t, _ in tables] + [t for t, _ in members]
     slot_bodies: dict[str, str] = {}
     for m in _declarations(_TYPESLOTS, "PyType_Slot", bare):
         close = _braced(bare, m.end() - 1)
@@ -149,21 +192,71 @@ def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
     for m in _declarations(_TYPEOBJ, "PyTypeObject", bare):
         close = _braced(bare, m.end() - 1)
         body = code[m.end():close]
-        types.append(_type_fact(_first_string(body), body, table_names))
+        type_entries = _entries(code, bare, m.end(), close, _TYPE_FIELDS)
+        types.append(_type_fact(_first_string(body), body, table_names, type_entries, subtables,
+                                index.line_col(m.start())[0]))
     for m in _declarations(_TYPESPEC, "PyType_Spec", bare):
         close = _braced(bare, m.end() - 1)
         body = code[m.end():close]
         ref = _SLOTS_REF.search(body)
         items = _top_level_items(code, bare, m.end(), close)
         slots_name = ref.group(1) if ref else (items[-1] if len(items) >= 5 else "")
-        types.append(_type_fact(_first_string(body), body + slot_bodies.get(slots_name, ""),
-                                table_names))
-    return ModuleText(tuple(module_defs), tuple(slot_arrays), tuple(types), tuple(tables))
+        slot_body = slot_bodies.get(slots_name, "")
+        type_entries = tuple((p.group(1), _function_name(p.group(2)))
+                        for p in _SLOT_PAIR.finditer(slot_body))
+        types.append(_type_fact(_first_string(body), body + slot_body, table_names,
+                                tuple(e for e in type_entries if e[1]), subtables,
+                                index.line_col(m.start())[0]))
+    return ModuleText(tuple(module_defs), tuple(slot_arrays), tuple(types), tuple(tables),
+                      tuple(members))
 
 
-def _type_fact(tp_name: str, body: str, table_names: list[str]) -> TypeFact:
+def _type_fact(tp_name: str, body: str, table_names: list[str],
+               entries: tuple[tuple[str, str], ...],
+               subtables: dict[str, tuple[tuple[str, str], ...]], line: int) -> TypeFact:
     short = tp_name.rsplit(".", 1)[-1]
     roles = tuple((r.group(1), r.group(2)) for r in _ROLE_SLOT.finditer(body))
     # Positional initializers name their tables without a field name: any table mentioned counts.
     refs = tuple(t for t in table_names if re.search(rf"\b{re.escape(t)}\b", body))
-    return TypeFact(short, refs, roles)
+    every = list(entries)
+    for name, sub in subtables.items():
+        if re.search(rf"\b{re.escape(name)}\b", body):
+            every += sub
+    size = _SIZEOF.search(body)
+    doc = " ".join(_STRING.findall(body)[1:])[:400]
+    return TypeFact(short, refs, roles, tuple(dict.fromkeys(every)),
+                    size.group(1) if size else "", line, doc)
+
+
+def _function_name(value: str) -> str:
+    """The function a slot value names, casts and `&` removed; "" for anything else."""
+    v = re.sub(r"\(\s*[\w\s\*]+\)", "", value).strip().lstrip("&").strip()
+    return v if re.fullmatch(r"[A-Za-z_]\w*", v) and v not in _NOT_FUNCTIONS else ""
+
+
+def _entries(code: str, bare: str, start: int, close: int,
+             order: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(slot, function) for each initializer item that names a function: designated items by
+    their field, positional ones by ``order`` (after the header and name), else "slot"."""
+    out: list[tuple[str, str]] = []
+    items = _top_level_items(code, bare, start, close)
+    pos = 0
+    for item in items:
+        d = _DESIGNATED.match(item)
+        if d:
+            slot, value = d.group(1), d.group(2)
+        else:
+            if order and pos == 0 and ("HEAD_INIT" in item or item.startswith("{")):
+                # The header (and, when it carries the trailing comma, tp_name) comes first.
+                pos = 1 if "\"" in item else 0
+                continue
+            if order and pos == 0 and item.startswith("\""):
+                pos = 1
+                continue
+            slot = order[pos - 1] if order and 0 < pos <= len(order) else "slot"
+            value = item
+            pos += 1
+        name = _function_name(value)
+        if name:
+            out.append((slot, name))
+    return tuple(out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,16 @@ from gilaudit.frontends.c.clang import (
     without_pch,
 )
 from gilaudit.frontends.c.cursors import Text, is_static, var_fact
-from gilaudit.frontends.c.facts import Diag, FileFacts, FunctionFacts, SlotEntry, Var
+from gilaudit.frontends.c.decls import macro_facts, struct_facts
+from gilaudit.frontends.c.facts import (
+    Diag,
+    FileFacts,
+    FunctionFacts,
+    MacroFact,
+    SlotEntry,
+    StructFact,
+    Var,
+)
 from gilaudit.frontends.c.functions import function_facts
 from gilaudit.frontends.c.job import ParseJob, empty_facts
 from gilaudit.frontends.c.mentions import (
@@ -102,6 +112,7 @@ def _expanded_in(loc: Any, abspath: str) -> bool:
 def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int, int]],
              diags: list[Diag]) -> FileFacts:
     main = _file_facts(tu, ci, job, job.abspath, job.rel, raw, skipped, diags, seed=())
+    main = replace(main, **_header_declarations(tu, job, main))
     if job.language != "c":
         return main
     included: list[FileFacts] = []
@@ -121,6 +132,32 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
     return replace(main, included=tuple(included))
 
 
+_MAX_HEADER = 2 * 1024 * 1024
+
+
+def _header_declarations(tu: Any, job: ParseJob, main: FileFacts) -> dict[str, Any]:
+    """The structs and macros of the project headers this unit includes, added to the main
+    file's own (the instance layouts and accessor macros usually live in headers)."""
+    structs: list[StructFact] = list(main.structs)
+    macros: list[MacroFact] = list(main.macros)
+    root = job.root.rstrip("/") + "/"
+    for rel, _digest in main.deps:
+        abspath = root + rel
+        try:
+            data = Path(abspath).read_bytes()
+        except OSError:
+            continue
+        if len(data) > _MAX_HEADER or b"\0" in data[:_BINARY_SNIFF]:
+            continue
+        raw = data.decode("latin-1")
+        blanked = textscan.blank_ranges(raw, skipped_ranges(HOLDER.get(), tu, abspath))
+        code, bare = textscan.strip_comments_and_strings(blanked)
+        index = textscan.LineIndex.of(raw)
+        structs += struct_facts(code, bare, index, rel)
+        macros += macro_facts(code, index, rel)
+    return {"structs": tuple(structs), "macros": tuple(macros)}
+
+
 def _included_code(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
     """(relative, absolute path) of the included code files the scan gave this unit (it
     already chose those that define functions), as this unit really includes them."""
@@ -128,7 +165,7 @@ def _included_code(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
     wanted = set(job.included_code)
     out: dict[str, str] = {}
     for inc in tu.get_includes() if wanted else ():
-        name = inc.include.name if inc.include else ""
+        name = os.path.abspath(inc.include.name) if inc.include else ""
         if name.startswith(root) and name[len(root):] in wanted:
             out.setdefault(name[len(root):], name)
     return sorted(out.items())
@@ -264,6 +301,9 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
         deps=tuple(_deps(tu, job)) if is_main else (),
         limited_api=job.limited_api,
         bindings=tuple(bindings),
+        structs=tuple(struct_facts(text.code, text.bare, text.index, rel)),
+        macros=tuple(macro_facts(text.code, text.index, rel)),
+        member_tables=mods.member_tables,
     )
 
 
@@ -361,7 +401,9 @@ def _deps(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
     root = job.root.rstrip("/") + "/"
     seen: dict[str, str] = {}
     for inc in tu.get_includes():
-        name = inc.include.name if inc.include else ""
+        # libclang spells a header found through a relative -I or the working directory
+        # relative to that directory: make it absolute before asking whether it is ours.
+        name = os.path.abspath(inc.include.name) if inc.include else ""
         if name.startswith(root) and name not in seen:
             try:
                 seen[name] = hashlib.sha256(Path(name).read_bytes()).hexdigest()

@@ -4,10 +4,14 @@ callables and declarations."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gilaudit.frontends.c.context import ProjectIndex, build_index
 from gilaudit.frontends.c.facts import FileFacts
 from gilaudit.frontends.c.matchers import REGISTRY
 from gilaudit.frontends.c.matchers.module_declaration import declarations
+from gilaudit.frontends.c.objects import build_object_model
+from gilaudit.frontends.c.objstate import OBJECT_RULES, object_state_hits
 from gilaudit.frontends.c.plan import CPlan
 from gilaudit.frontends.c.semantic_bindings import semantic_binding_hits
 from gilaudit.frontends.contract import FrontEndResult, Hit, TargetView
@@ -34,8 +38,13 @@ def with_included(units: list[FileFacts]) -> list[FileFacts]:
 
 
 def index_for(facts: list[FileFacts], view: TargetView) -> ProjectIndex:
-    return build_index(facts, extension_of=view.c_modules,
-                       supports_before_313=view.build.supports_before_313())
+    index = build_index(facts, extension_of=view.c_modules,
+                        supports_before_313=view.build.supports_before_313())
+    object_hits: dict[str, list[Hit]] = {}
+    if view.config.selected & OBJECT_RULES:
+        for hit in object_state_hits(build_object_model(facts), view.config.selected):
+            object_hits.setdefault(hit.path, []).append(hit)
+    return replace(index, object_hits={p: tuple(h) for p, h in object_hits.items()})
 
 
 def _match(facts: list[FileFacts], index: ProjectIndex,

@@ -30,7 +30,7 @@ REGISTRY: tuple[tuple[Matcher, frozenset[str]], ...] = (
     (borrowed.match_sequence_fast, frozenset({"FT020"})),
     (borrowed.match_set_item_macro, frozenset({"FT022"})),
     (internals.match_member_tokens, frozenset({"FT030", "FT031", "FT036"})),
-    (internals.match_unsynchronised_fields, frozenset({"FT033"})),
+    (internals.match_object_state, frozenset({"FT033", "FT034", "FT074"})),
     (state.match_static_writes, frozenset({"FT040"})),
     (state.match_lazy_init, frozenset({"FT041", "FT042"})),
     (state.match_libc, frozenset({"FT046"})),

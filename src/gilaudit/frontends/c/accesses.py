@@ -1,0 +1,151 @@
+"""Field accesses of one function body: every `base->field`, what the code does with it, and
+which locals are a parameter under another type (`FooObject *self = (FooObject *)op;`).
+
+Read from the comment- and string-free text with the call sites already found, so that an
+access inside `Py_SETREF(...)`, `__atomic_load_n(...)` or `free(...)` is classified by the
+call it sits in.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+from gilaudit.frontends.c.cursors import Text
+from gilaudit.frontends.c.facts import Access, CallSite, Var
+
+__all__ = ["aliases_of", "field_accesses", "lvalue_calls"]
+
+_ARROW = re.compile(
+    r"(?:\(\s*\(\s*(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*\s*\*\s*\)\s*([A-Za-z_]\w*)\s*\)"
+    r"|\b([A-Za-z_]\w*))\s*->\s*([A-Za-z_]\w*)"
+)
+# What follows the field: member or index chains, then an operator.
+_TAIL = re.compile(r"((?:\s*(?:\.\s*[A-Za-z_]\w*|\[[^\[\]]*\]))*)\s*"
+                   r"(\+\+|--|[-+*/%&|^]=|<<=|>>=|=(?!=)|\()?")
+_LAST_MEMBER = re.compile(r"\.\s*([A-Za-z_]\w*)\s*$")
+_READ_ONLY_MEMBERS = frozenset({
+    "size", "empty", "length", "begin", "end", "cbegin", "cend", "find", "count", "at", "get",
+    "c_str", "data", "load", "front", "back", "capacity", "contains", "str",
+})
+_REPLACE = frozenset({"Py_SETREF", "Py_XSETREF", "Py_CLEAR"})
+_LEND = frozenset({"Py_NewRef", "Py_XNewRef", "Py_INCREF", "Py_XINCREF"})
+_FREE = frozenset({"free", "PyMem_Free", "PyMem_RawFree", "PyObject_Free", "PyMem_Del",
+                   "PyObject_Del", "delete", "realloc", "PyMem_Realloc", "PyMem_RawRealloc",
+                   "PyObject_Realloc", "PyMem_Resize"})
+_COPIES = frozenset({"memcpy", "memmove", "memset", "strcpy", "strncpy", "strcat", "strncat",
+                     "bzero"})
+_ATOMIC = re.compile(r"^(?:__atomic_\w+|__sync_\w+|_Py_atomic_\w+|atomic_\w+|FT_ATOMIC_\w+|"
+                     r"_InterlockedExchange\w*|Interlocked\w+|std::atomic\w*)$")
+# Calls that read what they are given (or only count references): passing a field is a read.
+_READS = re.compile(
+    r"^(?:Py_(?:X?DECREF|TYPE|SIZE|REFCNT|IS_TYPE|Is|IsNone|VISIT)|Py\w+_Check\w*|"
+    r"Py\w+_(?:GET_SIZE|Size|Length|AsUTF8\w*|AS_STRING|AsString\w*|AsLong\w*|AsDouble|"
+    r"AsSsize_t|GET_ITEM|GetItem\w*|Contains|Repr|Str|Hash)|PyObject_(?:Repr|Str|Hash|"
+    r"RichCompare\w*|IsTrue|Length|Size|GetAttr\w*|HasAttr\w*|Call\w*|Vectorcall\w*)|"
+    r"PyUnicode_\w+|PyBytes_FromStringAndSize|PyLong_From\w+|PyFloat_From\w+|PyBool_From\w+|"
+    r"Py_BuildValue|PyErr_\w+|Py_VISIT|memcmp|strlen|strcmp|strncmp|printf|fprintf|snprintf|"
+    r"sprintf|assert|sizeof|memchr|strchr|_PyArg_\w+|PyArg_\w+)$")
+_ALIAS = re.compile(
+    r"\b([A-Za-z_]\w*)\s*=\s*(?:\(\s*(?:const\s+)?(?:struct\s+)?([A-Za-z_]\w*)\s*\*\s*\)"
+    r"|(?:static_cast|reinterpret_cast)\s*<\s*(?:const\s+)?([A-Za-z_]\w*)\s*\*\s*>"
+    r"|([A-Za-z_]\w*(?:CAST|Cast|cast)\w*))\s*\(?\s*([A-Za-z_]\w*)\s*\)?\s*;"
+)
+
+
+def _enclosing(calls: list[CallSite], starts: list[int], offset: int) -> CallSite | None:
+    """The innermost call whose argument list contains ``offset`` (calls sorted by offset:
+    walking back from it, the first that is still open is the innermost)."""
+    for i in range(bisect.bisect_left(starts, offset) - 1, -1, -1):
+        if calls[i].end > offset:
+            return calls[i]
+    return None
+
+
+def field_accesses(text: Text, calls: list[CallSite], start: int, end: int) -> list[Access]:
+    bare = text.bare
+    out: list[Access] = []
+    starts = [c.offset for c in calls]
+    for m in _ARROW.finditer(bare, start, end):
+        base = m.group(1) or m.group(2)
+        field = m.group(3)
+        kind = "read"
+        via = ""
+        tail = _TAIL.match(bare, m.end(), end)
+        chain, op = (tail.group(1), tail.group(2)) if tail else ("", None)
+        if op in ("++", "--") or (op and op.endswith("=") and op != "="):
+            kind = "rmw"
+        elif op == "=":
+            kind = "elem" if chain.strip() else "write"
+        elif op == "(":
+            member = _LAST_MEMBER.search(chain)
+            if member and member.group(1) not in _READ_ONLY_MEMBERS:
+                kind, via = "elem", member.group(1)  # a C++ member call that may mutate
+        before = bare[max(start, m.start() - 3):m.start()]
+        if kind == "read" and before.rstrip().endswith(("++", "--")):
+            kind = "rmw"
+        call = _enclosing(calls, starts, m.start())
+        if call is not None:
+            kind, via = _in_call(call, kind, via, bare, m, before)
+        line, col = text.index.line_col(m.start())
+        out.append(Access(base, field, kind, m.start(), line, col, via))
+    return out
+
+
+def _in_call(call: CallSite, kind: str, via: str, bare: str, m: re.Match[str],
+             before: str) -> tuple[str, str]:
+    name = call.name
+    if _ATOMIC.match(name):
+        return "atomic", name
+    if kind != "read":
+        return kind, via
+    first = bool(call.args) and _is_whole(call.args[0], m.group(0))
+    if name in _REPLACE and first:
+        return "replace", name
+    if name in _LEND and first:
+        return "lend", name
+    if name in _FREE and first:
+        return "free", name
+    position = next((i for i, a in enumerate(call.args) if _is_whole(a, m.group(0))), -1)
+    if position < 0:
+        return kind, via
+    if name in _COPIES:
+        # memcpy(dst, src, n): the destination is written through, the source only read.
+        return ("elem" if position == 0 else "read"), name
+    if before.rstrip().endswith("&") and not before.rstrip().endswith("&&"):
+        return ("read", name) if _READS.match(name) else ("addr", name)
+    if name.startswith(("Py", "_Py")) or _READS.match(name):
+        return "read", name
+    return "arg", name
+
+
+def _is_whole(arg: str, access: str) -> bool:
+    """Whether a call argument is the access itself (maybe cast or address-taken)."""
+    a = "".join(arg.split())
+    target = "".join(access.split())
+    for _ in range(3):
+        a = re.sub(r"^\(\s*(?:const)?(?:struct)?[A-Za-z_]\w*\**\)", "", a).lstrip("&")
+        if a.startswith("(") and a.endswith(")"):
+            a = a[1:-1]
+    return a == target
+
+
+def aliases_of(text: Text, params: list[Var], start: int, end: int) -> list[tuple[str, int, str]]:
+    """Locals that hold a parameter cast to another type."""
+    by_name = {p.name: p.index for p in params}
+    out: list[tuple[str, int, str]] = []
+    for m in _ALIAS.finditer(text.bare, start, end):
+        source = m.group(5)
+        if source in by_name and m.group(1) != source:
+            cast = m.group(2) or m.group(3) or ""
+            out.append((m.group(1), by_name[source], cast))
+    return out
+
+
+_ASSIGNED_AFTER = re.compile(r"(?:\s*\[[^\[\]]*\])*\s*(?:=(?!=)|\+\+|--|[-+*/%&|^]=)")
+
+
+def lvalue_calls(text: Text, calls: list[CallSite]) -> list[int]:
+    """Offsets of calls written to (`BUF(self)[i] = x`, `SIZE(self)++`): through a project
+    macro that expands to a field, that is a write of the field."""
+    return [c.offset for c in calls if _ASSIGNED_AFTER.match(text.bare, c.end)]

@@ -1,0 +1,134 @@
+"""The extension types of a project: each type's instance struct and fields, and every entry
+point that runs with an instance (methods, getters and setters, slots, writable members).
+
+Built from the facts of all files at once: a type's table, its methods and its struct often
+live in different files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gilaudit.frontends.c.facts import FieldDecl, FileFacts, FunctionFacts, MacroFact
+
+__all__ = ["CONSTRUCTION", "EntryPoint", "ObjectModel", "TypeModel", "build_object_model"]
+
+# Slots that run before the object is published or after it is unreachable.
+CONSTRUCTION = frozenset({"tp_new", "tp_alloc", "tp_dealloc", "tp_traverse", "tp_clear",
+                          "tp_finalize", "tp_del", "tp_free", "tp_is_gc", "tp_vectorcall"})
+_NOT_ENTRY = frozenset({"tp_methods", "tp_members", "tp_getset", "tp_base", "tp_dict",
+                        "tp_as_number", "tp_as_sequence", "tp_as_mapping", "tp_as_buffer",
+                        "tp_as_async", "tp_doc", "tp_flags", "tp_basicsize", "tp_itemsize",
+                        "tp_bases", "tp_name", "tp_token", "tp_weaklistoffset",
+                        "tp_dictoffset", "tp_vectorcall_offset"})
+# Slots whose first parameter is not the instance.
+_NO_SELF = frozenset({"tp_new", "tp_alloc", "tp_free", "nb_power"})
+_METHOD_ENTRY = re.compile(
+    r"\{\s*\"([^\"]+)\"\s*,\s*(?:\(\s*[\w\s\*\(\)]*?\)\s*)*\(?\s*&?\s*([A-Za-z_]\w*)\s*\)?")
+_CAST_MACRO = re.compile(r"_PyCFunction_CAST\s*\(\s*([A-Za-z_]\w*)\s*\)")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPoint:
+    function: str
+    role: str  # a slot (tp_iternext, nb_add, ...), "method", "getset"
+    name: str  # how Python reaches it: method name, slot name
+
+
+@dataclass(frozen=True, slots=True)
+class TypeModel:
+    name: str
+    path: str
+    line: int
+    instance: str  # struct name, "" when unknown
+    fields: dict[str, FieldDecl]  # empty when the struct was not found
+    entries: tuple[EntryPoint, ...]
+    # Members Python code can assign: (python name, field, holds an object)
+    writable_members: tuple[tuple[str, str, bool], ...]
+    documented_unsafe: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectModel:
+    types: tuple[TypeModel, ...]
+    functions: dict[str, tuple[str, FunctionFacts]]  # name -> (path, facts)
+    macros: dict[str, MacroFact]
+
+
+_UNSAFE_DOC = re.compile(r"(?i)\bnot\s+thread[- ]?safe\b|\bthread[- ]unsafe\b")
+
+
+def build_object_model(files: list[FileFacts]) -> ObjectModel:
+    functions: dict[str, tuple[str, FunctionFacts]] = {}
+    macros: dict[str, MacroFact] = {}
+    structs: dict[str, dict[str, FieldDecl]] = {}
+    tables: dict[str, tuple[tuple[str, str], ...]] = {}
+    members: dict[str, tuple[tuple[str, str, bool, bool], ...]] = {}
+    for f in files:
+        for fn in f.functions:
+            functions.setdefault(fn.name, (f.path, fn))
+        for m in f.macros:
+            macros.setdefault(m.name, m)
+        for s in f.structs:
+            for name in s.names:
+                if s.fields and name not in structs:
+                    structs[name] = {d.name: d for d in s.fields}
+        for table, pairs in f.method_tables:
+            tables.setdefault(table, pairs)
+        for table, rows in f.member_tables:
+            members.setdefault(table, rows)
+    types: list[TypeModel] = []
+    seen: set[tuple[str, str]] = set()
+    for f in files:
+        for t in f.types:
+            if (t.name, f.path) in seen:
+                continue
+            seen.add((t.name, f.path))
+            entries: dict[str, EntryPoint] = {}
+            for slot, func in t.entries:
+                if slot in _NOT_ENTRY or func not in functions:
+                    continue
+                entries.setdefault(func, EntryPoint(func, slot, slot))
+            writable: list[tuple[str, str, bool]] = []
+            for table in t.methods:
+                methods = _resolve(tables.get(table, ()), macros)
+                for n, (pyname, func) in enumerate(methods):
+                    # A PyGetSetDef row gives getter and setter under one name, in that order.
+                    role = "method"
+                    if n + 1 < len(methods) and methods[n + 1][0] == pyname:
+                        role = "getter"
+                    elif n > 0 and methods[n - 1][0] == pyname:
+                        role = "setter"
+                    if func in functions:
+                        entries.setdefault(func, EntryPoint(func, role, pyname))
+                for pyname, field, can_write, is_object in members.get(table, ()):
+                    if can_write:
+                        writable.append((pyname, field, is_object))
+            types.append(TypeModel(
+                name=t.name, path=f.path, line=t.line, instance=t.instance,
+                fields=structs.get(t.instance, {}),
+                entries=tuple(e for e in entries.values() if e.role not in CONSTRUCTION
+                              and e.role not in _NO_SELF),
+                writable_members=tuple(writable),
+                documented_unsafe=bool(_UNSAFE_DOC.search(t.doc)),
+            ))
+    return ObjectModel(tuple(types), functions, macros)
+
+
+def _resolve(pairs: tuple[tuple[str, str], ...],
+             macros: dict[str, MacroFact]) -> list[tuple[str, str]]:
+    """Method table rows, Argument Clinic's `FOO_METHODDEF` entries read from their macro."""
+    out: list[tuple[str, str]] = []
+    for pyname, func in pairs:
+        if pyname != "@macro":
+            out.append((pyname, func))
+            continue
+        macro = macros.get(func)
+        if macro is None:
+            continue
+        body = _CAST_MACRO.sub(r"\1", macro.body)
+        m = _METHOD_ENTRY.search(body)
+        if m:
+            out.append((m.group(1), m.group(2)))
+    return out

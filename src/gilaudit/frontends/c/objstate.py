@@ -1,0 +1,283 @@
+"""Object state: which fields of an extension type's instances its entry points read and write,
+under which synchronisation, and where two of them can run at once on one instance without a
+common lock (FT033, FT034, FT074).
+
+For each entry point the accesses of the instance are collected from its body, from the
+project's function-like macros it passes the instance to, and from the project's functions it
+passes the instance to (two levels deep), each with what is held there: a critical section on
+the instance, a lock (one of the instance's own or a global one), an atomic operation.
+Construction and destruction slots are not entry points: nobody else can see the object then.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gilaudit.frontends.c.context import normalise_expr
+from gilaudit.frontends.c.facts import FieldDecl, FunctionFacts
+from gilaudit.frontends.c.objects import EntryPoint, ObjectModel, TypeModel
+from gilaudit.frontends.contract import Hit
+from gilaudit.model import Location, Note
+
+__all__ = ["OBJECT_RULES", "Touch", "object_state_hits", "touches_of"]
+
+OBJECT_RULES = frozenset({"FT033", "FT034", "FT074"})
+
+WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free"})
+_HELPER_DEPTH = 2
+_NOT_STATE = frozenset({"ob_base", "ob_type", "ob_refcnt", "ob_size", "ob_mutex", "ob_tid"})
+_ITERATOR_ROLES = frozenset({"tp_iternext", "am_send"})
+_ITERATOR_NAMES = frozenset({"__next__", "next", "send", "throw"})
+_SIZE_NAME = re.compile(r"(?i)(?:^|_)(?:len|length|size|count|cap|capacity|alloc|allocated|n"
+                        r"|used|fill|pos|end|start|nitems|nbytes)(?:_|$)")
+_MAX_NOTES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """One access of an instance field, seen from an entry point."""
+
+    field: str
+    kind: str
+    path: str
+    line: int
+    col: int
+    function: str  # where the access is written
+    entry: EntryPoint
+    held: frozenset[str]
+    via: str = ""  # the call the access sits in
+
+
+def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
+    """Synchronisation held at ``offset``, relative to the instance (`cs:self`, `lock:self.m`,
+    `lock:self`) or absolute (`lock:<global>`, `cs:<other>`)."""
+    out: set[str] = set()
+    for r in fn.regions:
+        end = r.end if r.end >= 0 else 1 << 62
+        if not r.begin < offset < end or r.kind == "allow":
+            continue
+        for raw in r.receiver.split(",") if r.kind in ("cs", "cs2") else [r.receiver]:
+            x = normalise_expr(raw)
+            member = re.fullmatch(r"(\w+)(?:->|\.)(\w+)", x)
+            prefix = "cs:" if r.kind in ("cs", "cs2") else "lock:"
+            if x in names:
+                out.add(prefix + "self")
+            elif member and member.group(1) in names:
+                out.add(f"{prefix}self.{member.group(2)}")
+            else:
+                out.add(prefix + x)
+    return out
+
+
+def _instance_names(fn: FunctionFacts, index: int) -> set[str]:
+    names = {p.name for p in fn.params if p.index == index}
+    names |= {a for a, i, _cast in fn.aliases if i == index}
+    return names
+
+
+def touches_of(model: ObjectModel, tp: TypeModel, entry: EntryPoint) -> list[Touch]:
+    out: list[Touch] = []
+    start = model.functions.get(entry.function)
+    if start is None:
+        return out
+    path, fn = start
+    _collect(model, tp, entry, path, fn, 0, frozenset(), 0, {entry.function}, out)
+    return out
+
+
+def _is_state(tp: TypeModel, field: str) -> bool:
+    if field in _NOT_STATE:
+        return False
+    if not tp.fields:
+        return True
+    decl = tp.fields.get(field)
+    return decl is not None and not decl.is_lock
+
+
+def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
+             fn: FunctionFacts, index: int, outer: frozenset[str], depth: int,
+             stack: set[str], out: list[Touch]) -> None:
+    names = _instance_names(fn, index)
+    if not names:
+        return
+    events: list[tuple[int, int, Touch | None, str, int]] = []  # sorted walk, helpers in place
+    for a in fn.accesses:
+        if a.base in names and _is_state(tp, a.field):
+            held = outer | _held(fn, a.offset, names)
+            if a.kind == "atomic":
+                held |= {"atomic"}
+            kind = a.kind
+            decl = tp.fields.get(a.field)
+            if kind == "arg" and (decl is None or not decl.is_pointer or decl.is_pyobject):
+                kind = "read"  # a value handed on is read; only a pointer lets the callee write
+            events.append((a.offset, 0, Touch(a.field, kind, path, a.line, a.col, fn.name,
+                                              entry, frozenset(held), a.via), "", 0))
+    lvalues = set(fn.lvalue_calls)
+    for c in fn.calls:
+        at = [i for i, arg in enumerate(c.args) if normalise_expr(arg) in names]
+        if not at:
+            continue
+        macro = model.macros.get(c.name)
+        if macro is not None and c.name not in model.functions:
+            held = frozenset(outer | _held(fn, c.offset, names))
+            for i in at:
+                if i >= len(macro.params):
+                    continue
+                p = re.escape(macro.params[i])
+                for m in re.finditer(rf"\(?\s*\b{p}\b\s*\)?\s*->\s*(\w+)(\s*=(?!=))?", macro.body):
+                    if not _is_state(tp, m.group(1)):
+                        continue
+                    kind = "write" if m.group(2) else ("elem" if c.offset in lvalues else "read")
+                    events.append((c.offset, 1, Touch(m.group(1), kind, path, c.line, c.col,
+                                                      fn.name, entry, held, c.name), "", 0))
+        elif c.name in model.functions and depth < _HELPER_DEPTH and c.name not in stack:
+            for i in at:
+                events.append((c.offset, 2, None, c.name, i))
+    events.sort(key=lambda e: (e[0], e[1]))
+    for offset, _order, touch, callee, i in events:
+        if touch is not None:
+            out.append(touch)
+            continue
+        cpath, cfn = model.functions[callee]
+        held = frozenset(outer | _held(fn, offset, names))
+        _collect(model, tp, entry, cpath, cfn, i, held, depth + 1, stack | {callee}, out)
+
+
+def _member_writers(tp: TypeModel, entry: EntryPoint) -> list[Touch]:
+    """Writable PyMemberDef entries: CPython 3.13 stores objects under a critical section on
+    the instance and scalars atomically."""
+    out = []
+    for pyname, field, is_object in tp.writable_members:
+        if _is_state(tp, field):
+            held = frozenset({"cs:self"} if is_object else {"atomic"})
+            out.append(Touch(field, "replace" if is_object else "write", tp.path, tp.line, 1,
+                             "", EntryPoint("", "member", pyname), held))
+    return out
+
+
+def _field_kind(tp: TypeModel, field: str, writers: Iterable[Touch]) -> str:
+    decl: FieldDecl | None = tp.fields.get(field)
+    ws = list(writers)
+    if (decl is not None and decl.is_pyobject) or (any(w.kind == "replace" for w in ws) and (
+            decl is None)):
+        return "object"
+    if decl is not None and decl.is_atomic:
+        return "atomic"
+    if decl is not None and decl.is_pointer and any(w.kind in ("write", "free") for w in ws):
+        return "buffer"
+    if _SIZE_NAME.search(field) and any(
+            (d.is_pointer and not d.is_pyobject) for d in tp.fields.values()):
+        return "size"
+    return "plain"
+
+
+def _describe(entry: EntryPoint, tp: TypeModel) -> str:
+    if entry.role == "method":
+        return f"`{tp.name}.{entry.name}()`"
+    if entry.role == "getter":
+        return f"the getter of `{tp.name}.{entry.name}`"
+    if entry.role == "setter":
+        return f"the setter of `{tp.name}.{entry.name}`"
+    if entry.role == "member":
+        return f"assignment to `{tp.name}.{entry.name}`"
+    return f"`{tp.name}`'s {entry.role} (`{entry.function}`)"
+
+
+def object_state_hits(model: ObjectModel, selected: frozenset[str]) -> list[Hit]:
+    hits: list[Hit] = []
+    for tp in model.types:
+        hits += _type_hits(model, tp, selected)
+    return hits
+
+
+def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> list[Hit]:
+    per_entry = {e: touches_of(model, tp, e) for e in tp.entries}
+    writers: dict[str, list[Touch]] = {}
+    mutated: set[str] = set()
+    for e, touches in per_entry.items():
+        if e.role == "tp_init":
+            # Re-running __init__ on an object other threads use is rare, and CPython leaves
+            # most of its own tp_init unlocked: initialisation counts as construction.
+            continue
+        for t in touches:
+            if t.kind in WRITES:
+                writers.setdefault(t.field, []).append(t)
+                mutated.add(t.field)
+    for t in _member_writers(tp, EntryPoint("", "member", "")):
+        writers.setdefault(t.field, []).append(t)
+        mutated.add(t.field)
+    kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
+    findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch]]] = []
+    for e, touches in per_entry.items():
+        if e.role == "tp_init":
+            continue
+        by_rule: dict[str, tuple[Touch, list[str], list[Touch]]] = {}
+        for t in touches:
+            if t.field not in mutated or t.kind == "atomic" or kinds[t.field] == "atomic":
+                continue
+            against = [w for w in writers[t.field]
+                       if "atomic" not in w.held and not (w.held & t.held)]
+            if not against:
+                continue
+            rule = _rule_for(e, kinds[t.field])
+            if rule not in selected:
+                continue
+            first, fields, others = by_rule.setdefault(rule, (t, [], []))
+            if t.field not in fields:
+                fields.append(t.field)
+                places = {(w.field, w.path, w.line) for w in others}
+                for w in against:
+                    if (w.field, w.path, w.line) not in places and len(places) < 2 * len(fields):
+                        places.add((w.field, w.path, w.line))
+                        others.append(w)
+        for rule, (first, fields, others) in by_rule.items():
+            findings.append((e, rule, first, fields, others))
+    if not findings:
+        return []
+    to_fix = sorted({_describe(e, tp) for e, *_ in findings})
+    hits: list[Hit] = []
+    for e, rule, first, fields, others in findings:
+        shown = ", ".join(f"`{f}`" for f in fields[:4]) + (
+            f" and {len(fields) - 4} more" if len(fields) > 4 else "")
+        kinds_here = {kinds[f] for f in fields}
+        severity = None
+        if rule == "FT034":
+            severity = "error" if kinds_here & {"buffer", "size"} else "warning"
+        where = f"{_describe(e, tp)} uses {shown} of the instance"
+        if tp.documented_unsafe:
+            where += (" (the type documents itself as not thread-safe: keep that in its "
+                      "free-threading documentation, or lock it)")
+        notes = [Note(message=f"`{w.field}` is {_verb(w)} by {_describe(w.entry, tp)}"
+                              + ("" if not w.held else " holding " + ", ".join(sorted(w.held))),
+                      location=Location(path=w.path, line=w.line, column=w.col))
+                 for w in others[:_MAX_NOTES]]
+        if first.function != e.function:
+            notes.append(Note(message=f"reached from the entry point `{e.function}`"))
+        notes.append(Note(message=f"type `{tp.name}` (instance `{tp.instance or '?'}`): lock "
+                                  f"these entry points together: {', '.join(to_fix[:12])}"
+                                  + (f" and {len(to_fix) - 12} more" if len(to_fix) > 12
+                                     else ""),
+                          location=Location(path=tp.path, line=tp.line)))
+        hits.append(Hit(rule=rule, path=first.path, line=first.line, col=first.col,
+                        symbol=f"{tp.name}.{fields[0]}", where=where,
+                        function=first.function or None, severity=severity,
+                        notes=tuple(notes)))
+    return hits
+
+
+def _verb(t: Touch) -> str:
+    if t.kind == "free" and "alloc" in t.via.lower():
+        return "reallocated"
+    return {"replace": "replaced", "free": "freed", "rmw": "updated", "elem": "written through",
+            "addr": f"handed by address to `{t.via}`", "arg": f"handed to `{t.via}`",
+            }.get(t.kind, "written")
+
+
+def _rule_for(e: EntryPoint, kind: str) -> str:
+    if kind == "object":
+        return "FT033"
+    if e.role in _ITERATOR_ROLES or (e.role == "method" and e.name in _ITERATOR_NAMES):
+        return "FT074"
+    return "FT034"
