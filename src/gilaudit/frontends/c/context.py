@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gilaudit.frontends.c.facts import Assign, FileFacts, FunctionFacts, Region, Var
+from gilaudit.frontends.c.facts import Assign, FileFacts, FunctionFacts, MacroFact, Region, Var
 from gilaudit.frontends.contract import Hit
 
 __all__ = [
@@ -53,6 +53,7 @@ class ProjectIndex:
     # Object-state hits of the whole project (FT033, FT034, FT074) by path: one type's entry
     # points and helpers span files, so they are judged once for all of them.
     object_hits: dict[str, tuple[Hit, ...]] = field(default_factory=dict)
+    macros: dict[str, MacroFact] = field(default_factory=dict)  # the project's function-like
 
     def is_python_callable(self, fn: FunctionFacts) -> bool:
         return fn.name in self.callable_names or fn.name in self.exported
@@ -67,7 +68,8 @@ def normalise_expr(text: str) -> str:
     t = text.strip()
     for _ in range(4):
         before = t
-        t = _CAST.sub("", t).strip()
+        uncast = _CAST.sub("", t).strip()
+        t = uncast or t  # `(name)` alone is a parenthesised name, not a cast of nothing
         if t.startswith("&"):
             t = t[1:].strip()
         if t.startswith("(") and t.endswith(")"):
@@ -246,4 +248,6 @@ def build_index(files: list[FileFacts], *, extension_of: dict[str, str],
         file_module=file_module,
         supports_before_313=supports_before_313,
         globals_by_file=globals_by_file,
+        macros={m.name: m for f in files for m in reversed(f.macros) if m.params
+                and m.name not in defined},
     )

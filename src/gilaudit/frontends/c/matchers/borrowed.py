@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
+from gilaudit.frontends import textscan
 from gilaudit.frontends.c.context import (
     ProjectIndex,
     classify_receiver,
@@ -14,6 +16,7 @@ from gilaudit.frontends.c.context import (
 )
 from gilaudit.frontends.c.facts import CallSite, FileFacts, FunctionFacts
 from gilaudit.frontends.contract import Hit
+from gilaudit.model import Location, Note
 
 __all__ = [
     "BORROWING", "match_borrowed_container", "match_borrowed_globals", "match_cell_get",
@@ -72,11 +75,42 @@ def _incref_of(fn: FunctionFacts, call: CallSite) -> CallSite | None:
     return None
 
 
+_MACRO_CALL = re.compile(r"\b(Py\w+)\s*\(")
+
+
+def _increfed_here(facts: FileFacts, incref: CallSite) -> tuple[Note, ...]:
+    return (Note(message=f"`{incref.name}` takes the reference here, after the lookup: too late",
+                 location=Location(path=facts.path, line=incref.line, column=incref.col)),)
+
+
+def _through_macro(call: CallSite, index: ProjectIndex) -> CallSite:
+    """A call of a project macro that expands to a borrowing API (`LOOKUP(d, k)` for
+    `#define LOOKUP(m, k) PyDict_GetItem((m), (k))`) seen as that API's call, at the macro's
+    use, with the macro's arguments in place of its parameters."""
+    macro = index.macros.get(call.name)
+    if macro is None:
+        return call
+    m = _MACRO_CALL.search(macro.body)
+    if m is None or m.group(1) not in BORROWING:
+        return call
+    open_pos = m.end() - 1
+    close = textscan.find_close(macro.body, open_pos)
+    if close < 0:
+        return call
+    given = dict(zip(macro.params, call.args, strict=False))
+    args = tuple(
+        re.sub(r"\b\w+\b", lambda w: given.get(w.group(), w.group()), a)
+        for a in textscan.split_args(macro.body, macro.body, open_pos, close))
+    return replace(call, name=m.group(1), args=args)
+
+
 def match_borrowed_container(facts: FileFacts, index: ProjectIndex,
                              selected: frozenset[str]) -> Iterator[Hit]:
-    """FT010-FT013, and FT019 where the borrowed result is then increfed."""
+    """FT010-FT013, and FT019 where the borrowed result is then increfed; also through the
+    project's function-like macros."""
     for fn in facts.functions:
-        for call in fn.calls:
+        for used in fn.calls:
+            call = _through_macro(used, index)
             rule = BORROWING.get(call.name)
             if rule is None or not call.args:
                 continue
@@ -88,12 +122,17 @@ def match_borrowed_container(facts: FileFacts, index: ProjectIndex,
                 continue
             incref = _incref_of(fn, call) if "FT019" in selected else None
             if incref is not None:
-                yield Hit(rule="FT019", path=facts.path, line=incref.line, col=incref.col,
+                # The lookup is the line to change (to its strong-reference twin); the incref
+                # is where the old code thought it was safe.
+                yield Hit(rule="FT019", path=facts.path, line=call.line, col=call.col,
                           symbol=call.name, where=rc.phrase, function=fn.name,
-                          severity=_severity(rc.kind))
+                          severity=_severity(rc.kind), notes=_increfed_here(facts, incref))
                 continue
+            macro = index.macros.get(used.name) if used is not call else None
+            via = (Note(message=f"through the project's macro `{used.name}`",
+                        location=Location(path=macro.path, line=macro.line)),) if macro else ()
             yield Hit(rule=rule, path=facts.path, line=call.line, col=call.col, symbol=call.name,
-                      where=rc.phrase, function=fn.name, severity=_severity(rc.kind))
+                      where=rc.phrase, function=fn.name, severity=_severity(rc.kind), notes=via)
 
 
 def match_weakref(facts: FileFacts, index: ProjectIndex,
@@ -105,9 +144,9 @@ def match_weakref(facts: FileFacts, index: ProjectIndex,
                 continue
             incref = _incref_of(fn, call) if "FT019" in selected else None
             if incref is not None:
-                yield Hit(rule="FT019", path=facts.path, line=incref.line, col=incref.col,
+                yield Hit(rule="FT019", path=facts.path, line=call.line, col=call.col,
                           symbol=call.name, where="the weak reference's referent",
-                          function=fn.name)
+                          function=fn.name, notes=_increfed_here(facts, incref))
                 continue
             yield Hit(rule="FT016", path=facts.path, line=call.line, col=call.col,
                       symbol=call.name, where="the weak reference's referent", function=fn.name)
