@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import RULE_FIXTURES, ScanJson
@@ -15,7 +16,9 @@ from gilaudit.frontends.c.cursors import Text
 from gilaudit.frontends.c.decls import macro_facts, struct_facts
 from gilaudit.frontends.c.facts import CallSite
 from gilaudit.model import Finding, Location, Report
+from gilaudit.report.html_report import render_html
 from gilaudit.report.text import render_text
+from gilaudit.rulebook import load_rulebook
 
 
 def _text(src: str) -> Text:
@@ -124,3 +127,17 @@ def test_the_text_report_folds_one_types_entry_points_into_one_block() -> None:
     text = out.getvalue()
     assert text.count("help:") == 1 and "2 more entry point(s)" in text
     assert "h.c:20:5" in text and "h.c:30:5" in text
+
+
+def test_the_html_report_folds_one_types_entry_points_into_one_group() -> None:
+    other = replace(_finding(40, "x"), rule="FT030", category="object-internals",
+                    symbol="Py_REFCNT")
+    report = Report(tool={}, targets=("h.c",), diagnostics=(),
+                    findings=(_finding(10, "update"), other, _finding(20, "digest")))
+    html = render_html(report, load_rulebook())
+    assert html.count('<details class="type-group"') == 1
+    group = html[html.index('<details class="type-group"'):]
+    group = group[:group.index("</details>")]
+    # both Hasher cards inside the one group, the other finding outside it
+    assert group.count('<article class="finding') == 2 and "Hasher" in group
+    assert html.count('<article class="finding') == 3

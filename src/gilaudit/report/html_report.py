@@ -320,6 +320,31 @@ def _options(options: dict[str, Any]) -> list[tuple[str, str]]:
     return sorted((str(k), show(v)) for k, v in options.items())
 
 
+def _grouped(ordered: list[Finding], cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cards in order, one type's object-state findings of one rule folded into one group (a
+    type with forty methods is one thing to fix); a group sits where its first card was."""
+    items: list[dict[str, Any]] = []
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for f, card in zip(ordered, cards, strict=True):
+        key = None
+        if f.category == "object-state" and f.symbol and "." in f.symbol and \
+                f.evidence == "static":
+            key = (f.rule, f.symbol.split(".", 1)[0], f.location.path if f.location else "")
+        if key is None:
+            items.append({"group": False, "card": card})
+            continue
+        group = groups.get(key)
+        if group is None:
+            group = {"group": True, "rule": f.rule, "type": key[1], "path": key[2],
+                     "cards": []}
+            groups[key] = group
+            items.append(group)
+        group["cards"].append(card)
+    # A group of one is just its card.
+    return [{"group": False, "card": i["cards"][0]} if i["group"] and len(i["cards"]) == 1
+            else i for i in items]
+
+
 def _context(report: Report, book: RuleBook) -> dict[str, Any]:
     s = summarise(report)
     # Worst first; within a severity the report's own order (by location).
@@ -404,6 +429,7 @@ def _context(report: Report, book: RuleBook) -> dict[str, Any]:
         "filter_categories": sorted(by_category.items()),
         "filter_languages": sorted(by_language.items()),
         "findings": findings,
+        "items": _grouped(ordered, findings),
         "stress": _stress(report.stress) if report.stress is not None else None,
         "diagnostics": [_diagnostic(d) for d in report.diagnostics],
         "files": files,
