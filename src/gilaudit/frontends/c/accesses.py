@@ -119,12 +119,15 @@ def _in_call(call: CallSite, kind: str, via: str, bare: str, m: re.Match[str],
     return "arg", name
 
 
+_LEADING_CAST = re.compile(r"^\(\s*(?:const)?(?:struct)?[A-Za-z_]\w*\**\)")
+
+
 def _is_whole(arg: str, access: str) -> bool:
     """Whether a call argument is the access itself (maybe cast or address-taken)."""
     a = "".join(arg.split())
     target = "".join(access.split())
     for _ in range(3):
-        a = re.sub(r"^\(\s*(?:const)?(?:struct)?[A-Za-z_]\w*\**\)", "", a).lstrip("&")
+        a = _LEADING_CAST.sub("", a).lstrip("&")
         if a.startswith("(") and a.endswith(")"):
             a = a[1:-1]
     return a == target

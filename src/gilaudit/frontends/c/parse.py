@@ -10,6 +10,7 @@ including those of macros that leave no call behind in the AST.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import re
@@ -149,13 +150,24 @@ def _header_declarations(tu: Any, job: ParseJob, main: FileFacts) -> dict[str, A
             continue
         if len(data) > _MAX_HEADER or b"\0" in data[:_BINARY_SNIFF]:
             continue
-        raw = data.decode("latin-1")
-        blanked = textscan.blank_ranges(raw, skipped_ranges(HOLDER.get(), tu, abspath))
-        code, bare = textscan.strip_comments_and_strings(blanked)
-        index = textscan.LineIndex.of(raw)
-        structs += struct_facts(code, bare, index, rel)
-        macros += macro_facts(code, index, rel)
+        if b"struct" not in data and b"define" not in data:
+            continue
+        skipped = tuple(skipped_ranges(HOLDER.get(), tu, abspath)) if b"#if" in data else ()
+        got = _declarations_of(data, skipped, rel)
+        structs += got[0]
+        macros += got[1]
     return {"structs": tuple(structs), "macros": tuple(macros)}
+
+
+@functools.lru_cache(maxsize=512)
+def _declarations_of(data: bytes, skipped: tuple[tuple[int, int], ...],
+                     rel: str) -> tuple[tuple[StructFact, ...], tuple[MacroFact, ...]]:
+    """One header's structs and macros: the same header comes with most units of a project,
+    so a worker reads it once (a pure function of its bytes and what the preprocessor skips)."""
+    raw = data.decode("latin-1")
+    code, bare = textscan.strip_comments_and_strings(textscan.blank_ranges(raw, list(skipped)))
+    index = textscan.LineIndex.of(raw)
+    return tuple(struct_facts(code, bare, index, rel)), tuple(macro_facts(code, index, rel))
 
 
 def _included_code(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
