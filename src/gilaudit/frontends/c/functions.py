@@ -74,9 +74,11 @@ _LOCK_PAIRS = {
 _LOCK_ENDS = frozenset(_LOCK_PAIRS.values())
 # Project lock wrappers (`MUTEX_LOCK(&m)`, `LOCK()`, `cache_lock(st)`): paired by name shape
 # and argument, since what they expand to is not visible in the text.
-_WRAPPED_LOCK = re.compile(r"^(?:\w+_)?(?:LOCK|lock|Lock|ACQUIRE|acquire|Acquire)(?:_\w+)?$")
+# CPython's own modules spell them ENTER_HASHLIB(self)/LEAVE_HASHLIB(self), ENTER_BUFFERED.
+_WRAPPED_LOCK = re.compile(
+    r"^(?:\w+_)?(?:LOCK|lock|Lock|ACQUIRE|acquire|Acquire|ENTER|Enter|enter)(?:_\w+)?$")
 _WRAPPED_UNLOCK = re.compile(
-    r"^(?:\w+_)?(?:UNLOCK|unlock|Unlock|RELEASE|release|Release)(?:_\w+)?$")
+    r"^(?:\w+_)?(?:UNLOCK|unlock|Unlock|RELEASE|release|Release|LEAVE|Leave|leave)(?:_\w+)?$")
 
 
 def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
