@@ -108,7 +108,7 @@ class LineIndex:
 
 
 _PARENS = re.compile(r"[()]")
-_NESTING = re.compile(r"[()\[\]{},]")
+_SEPARATORS = {",": re.compile(r"[()\[\]{},]"), ";": re.compile(r"[()\[\]{};]")}
 
 
 def find_close(bare: str, open_pos: int, limit: int | None = None) -> int:
@@ -125,25 +125,29 @@ def find_close(bare: str, open_pos: int, limit: int | None = None) -> int:
     return -1
 
 
-def split_args(code: str, bare: str, open_pos: int, close_pos: int) -> tuple[str, ...]:
-    """Top-level comma-separated arguments between two parentheses, whitespace-normalised."""
-    args: list[str] = []
+def top_level_spans(bare: str, start: int, end: int, sep: str = ",") -> list[tuple[int, int]]:
+    """(start, end) of each ``sep``-separated part of ``bare[start:end]`` outside brackets."""
+    spans: list[tuple[int, int]] = []
     depth = 0
-    start = open_pos + 1
-    for m in _NESTING.finditer(bare, open_pos + 1, close_pos):
+    last = start
+    for m in _SEPARATORS[sep].finditer(bare, start, end):
         ch = m.group()
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
         elif depth == 0:
-            i = m.start()
-            args.append(" ".join(code[start:i].split()))
-            start = i + 1
-    last = " ".join(code[start:close_pos].split())
-    if last or args:
-        args.append(last)
-    return tuple(args)
+            spans.append((last, m.start()))
+            last = m.start() + 1
+    spans.append((last, end))
+    return spans
+
+
+def split_args(code: str, bare: str, open_pos: int, close_pos: int) -> tuple[str, ...]:
+    """Top-level comma-separated arguments between two parentheses, whitespace-normalised."""
+    args = [" ".join(code[a:b].split())
+            for a, b in top_level_spans(bare, open_pos + 1, close_pos)]
+    return () if args == [""] else tuple(args)
 
 
 def suppressions(raw: str) -> list[tuple[int, str | None, str]]:

@@ -28,7 +28,6 @@ _LOCK = re.compile(r"\b(?:PyMutex|pthread_mutex_t|pthread_rwlock_t|PyThread_type
 _DECLARATOR = re.compile(r"^([\s\*&]*)([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*(?::\s*\d+)?$")
 _MAX_BODY = 2000
 _BRACES = re.compile(r"[{}]")
-_NESTING = re.compile(r"[{}();]")
 _HEAD = re.compile(r"^(?:\s*\bPyObject_(?:VAR_)?HEAD\b\s*;?)+\s*")
 
 
@@ -66,18 +65,8 @@ def _brace_close(bare: str, open_pos: int) -> int:
 
 def _fields(code: str, bare: str, base: int, index: textscan.LineIndex) -> list[FieldDecl]:
     out: list[FieldDecl] = []
-    depth = 0
-    last = 0
-    for m in _NESTING.finditer(bare):
-        ch = m.group()
-        if ch in "{(":
-            depth += 1
-        elif ch in "})":
-            depth -= 1
-        elif depth == 0:
-            i = m.start()
-            out += _declaration(code[last:i], base + last, index)
-            last = i + 1
+    for a, b in textscan.top_level_spans(bare, 0, len(bare), ";"):
+        out += _declaration(code[a:b], base + a, index)
     return out
 
 

@@ -69,7 +69,6 @@ class ModuleText:
 
 
 _BRACES = re.compile(r"[{}]")
-_NESTING = re.compile(r"[(){}\[\],]")
 
 
 def _declarations(pattern: re.Pattern[str], keyword: str, bare: str) -> list[re.Match[str]]:
@@ -99,23 +98,8 @@ def _braced(bare: str, open_pos: int) -> int:
 
 
 def _top_level_items(code: str, bare: str, start: int, end: int) -> list[str]:
-    items: list[str] = []
-    depth = 0
-    last = start
-    for m in _NESTING.finditer(bare, start, end):
-        ch = m.group()
-        if ch in "({[":
-            depth += 1
-        elif ch in ")}]":
-            depth -= 1
-        elif depth == 0:
-            i = m.start()
-            items.append(" ".join(code[last:i].split()))
-            last = i + 1
-    tail = " ".join(code[last:end].split())
-    if tail:
-        items.append(tail)
-    return items
+    items = [" ".join(code[a:b].split()) for a, b in textscan.top_level_spans(bare, start, end)]
+    return items if items[-1] else items[:-1]
 
 
 def _first_string(text: str) -> str:

@@ -26,7 +26,7 @@ __all__ = ["OBJECT_RULES", "Touch", "object_state_hits", "touches_of"]
 OBJECT_RULES = frozenset({"FT033", "FT034", "FT074"})
 
 WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free"})
-_HELPER_DEPTH = 2
+_HELPER_DEPTH = 3  # Argument Clinic puts one wrapper in front of every method
 _NOT_STATE = frozenset({"ob_base", "ob_type", "ob_refcnt", "ob_size", "ob_mutex", "ob_tid"})
 _ITERATOR_ROLES = frozenset({"tp_iternext", "am_send"})
 _ITERATOR_NAMES = frozenset({"__next__", "next", "send", "throw"})
