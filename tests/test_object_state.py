@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
+import sysconfig
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import RULE_FIXTURES, ScanJson
+import pytest
+
+from conftest import FIXTURES, RULE_FIXTURES, ScanJson
 from gilaudit.frontends import textscan
 from gilaudit.frontends.c.accesses import field_accesses
 from gilaudit.frontends.c.cursors import Text
@@ -141,3 +145,29 @@ def test_the_html_report_folds_one_types_entry_points_into_one_group() -> None:
     # both Hasher cards inside the one group, the other finding outside it
     assert group.count('<article class="finding') == 2 and "Hasher" in group
     assert html.count('<article class="finding') == 3
+
+
+def test_a_pybind11_class_is_a_type_its_bound_member_functions_the_entry_points(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    source = FIXTURES / "objstate" / "bound_counter.cpp"
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    shutil.copy(source, proj)
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034,FT074")
+    got = sorted((f["line"], f["function"], f["symbol"]) for f in data["findings"])
+    # Counter: add updates n and items_; total and size read them; `n` is also assigned by
+    # the def_readwrite setter. SafeCounter holds its mutex everywhere: nothing.
+    assert got == [(12, "Counter::add", "Counter.n"), (13, "Counter::total", "Counter.n"),
+                   (14, "Counter::size", "Counter.items_")], got
+    add = next(f for f in data["findings"] if f["function"] == "Counter::add")
+    assert "std::lock_guard" in add["message"]
+    assert any("assignment to `Counter.n`" in n["message"] for n in add["notes"])
+
+
+def test_the_bound_class_fixture_is_valid_cxx() -> None:
+    pybind11 = pytest.importorskip("pybind11", reason="pybind11 headers are not installed")
+    proc = subprocess.run(
+        ["g++", "-std=c++17", "-fsyntax-only", f"-I{pybind11.get_include()}",
+         f"-I{sysconfig.get_paths()['include']}", str(FIXTURES / "objstate" / "bound_counter.cpp")],
+        capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -62,13 +62,24 @@ def _enclosing(calls: list[CallSite], starts: list[int], offset: int) -> CallSit
     return None
 
 
-def field_accesses(text: Text, calls: list[CallSite], start: int, end: int) -> list[Access]:
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
+                   implicit: list[tuple[str, int]] | None = None) -> list[Access]:
+    """``base->field`` accesses, and the members a C++ member function names through its
+    implicit `this` (``implicit``: name and offset), as accesses of `this`."""
     bare = text.bare
     out: list[Access] = []
     starts = [c.offset for c in calls]
-    for m in _ARROW.finditer(bare, start, end):
-        base = m.group(1) or m.group(2)
-        field = m.group(3)
+    found: list[tuple[str, str, re.Match[str]]] = [
+        (m.group(1) or m.group(2), m.group(3), m) for m in _ARROW.finditer(bare, start, end)]
+    for name, at in implicit or ():
+        m = _NAME.match(bare, at)
+        if m is not None and m.group() == name:
+            found.append(("this", name, m))
+    found.sort(key=lambda f: f[2].start())
+    for base, field, m in found:
         kind = "read"
         via = ""
         tail = _TAIL.match(bare, m.end(), end)

@@ -15,7 +15,9 @@ from gilaudit.frontends.c.facts import FieldDecl, MacroFact, StructFact
 
 __all__ = ["macro_facts", "struct_facts"]
 
-_STRUCT = re.compile(r"\b(typedef\s+)?struct\s+([A-Za-z_]\w*)?\s*\{")
+_STRUCT = re.compile(r"\b(typedef\s+)?(?:struct|class)\s+([A-Za-z_]\w*)?\s*(?:final\s*)?"
+                     r"(?::\s*[^{;()]*)?\{")
+_ACCESS = re.compile(r"^(?:(?:public|private|protected)\s*:\s*)+")
 _TYPEDEF_NAME = re.compile(r"\s*([A-Za-z_]\w*)\s*[;,]")
 # Function-like macros, and Argument Clinic's method-table entries (object-like).
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(?:([A-Za-z_]\w*)\(([^)]*)\)|"
@@ -66,15 +68,20 @@ def _brace_close(bare: str, open_pos: int) -> int:
 def _fields(code: str, bare: str, base: int, index: textscan.LineIndex) -> list[FieldDecl]:
     out: list[FieldDecl] = []
     for a, b in textscan.top_level_spans(bare, 0, len(bare), ";"):
-        out += _declaration(code[a:b], base + a, index)
+        # C++ member functions defined in the class end with `}` and no `;`: what follows
+        # the last body is the declaration.
+        begin = max(a, bare.rfind("}", a, b) + 1)
+        out += _declaration(code[begin:b], base + begin, index)
     return out
 
 
 def _declaration(decl: str, offset: int, index: textscan.LineIndex) -> list[FieldDecl]:
-    text = _HEAD.sub("", " ".join(decl.split()))
+    text = _ACCESS.sub("", _HEAD.sub("", " ".join(decl.split())))
+    if text.startswith(("static ", "using ", "typedef ", "friend ", "template")):
+        return []  # not per-instance state
     if not text or "(" in text or "{" in text or text.startswith("#"):
         return []  # function pointers, nested definitions, the object header
-    head, _, rest = text.partition(",")
+    head, rest = _split_declarators(text)
     m = re.match(r"^(.*?)([\s\*&]*)([A-Za-z_]\w*)\s*((?:\[[^\]]*\]\s*)*(?::\s*\d+)?)$", head)
     if not m or not m.group(1).strip():
         return []
@@ -96,6 +103,19 @@ def _declaration(decl: str, offset: int, index: textscan.LineIndex) -> list[Fiel
             is_lock=bool(_LOCK.search(base_type)) and stars == 0,
         ))
     return out
+
+
+def _split_declarators(text: str) -> tuple[str, str]:
+    """The first declarator and the rest, at the first comma outside template brackets."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return text[:i], text[i + 1:]
+    return text, ""
 
 
 def macro_facts(code: str, index: textscan.LineIndex, path: str) -> list[MacroFact]:

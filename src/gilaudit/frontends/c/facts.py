@@ -147,6 +147,7 @@ class FunctionFacts:
     # Locals that are a parameter under another type: (name, parameter index, cast type).
     aliases: tuple[tuple[str, int, str], ...] = ()
     lvalue_calls: tuple[int, ...] = ()  # offsets of calls assigned to (`BUF(self)[i] = x`)
+    owner: str = ""  # the class of a C++ member function
 
 
 @dataclass(frozen=True, slots=True)

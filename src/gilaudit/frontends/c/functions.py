@@ -100,7 +100,14 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
                   kinds.CXX_FOR_RANGE_STMT.value: "for"}
     jump_kinds = {kinds.RETURN_STMT.value: "return", kinds.GOTO_STMT.value: "goto",
                   kinds.BREAK_STMT.value: "break", kinds.CONTINUE_STMT.value: "continue"}
+    k_member = kinds.MEMBER_REF_EXPR.value
     interesting = {k_parm, k_var, k_if, k_label, k_lambda, *loop_kinds, *jump_kinds}
+    owner = ""
+    if cursor.kind in (kinds.CXX_METHOD, kinds.CONSTRUCTOR, kinds.DESTRUCTOR):
+        # A member function's fields are the object's state, named without `this->`.
+        owner = cursor.semantic_parent.spelling or ""
+        interesting.add(k_member)
+    implicit: list[tuple[str, int]] = []  # (member, offset) used through the implicit this
     tu = cursor._tu
     get_kind = lib.clang_getCursorKind
 
@@ -142,9 +149,15 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
             labels.append(Mention(child.spelling, loc.line, loc.column, child.extent.start.offset))
         elif k == k_lambda:
             return 1  # a lambda body runs later, elsewhere: not this function's flow
+        elif k == k_member:
+            at = child.extent.start.offset
+            name = child.spelling
+            if name and text.bare.startswith(name, at) and not text.bare[
+                    max(0, at - 2):at].rstrip().endswith((".", "->")):
+                implicit.append((name, at))
         return 2
 
-    if _needs_walk(text.bare[start:end], shared_names):
+    if owner or _needs_walk(text.bare[start:end], shared_names):
         lib.clang_visitChildren(cursor, ci.callbacks["cursor_visit"](visitor), None)
     else:
         for i, arg in enumerate(cursor.get_arguments()):
@@ -158,6 +171,7 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
     assigns = _assigns(text, body_start, end)
     names_local = {v.name for v in params} | {v.name for v in local_vars}
     regions, unmatched = _regions(calls, text.bare)
+    regions += _scoped_locks(text.bare, body_start, end)
     guards = _if_guards(ifs, text, names_local, globals_, local_vars)
     fields = [
         Mention(m.group(2), *text.index.line_col(m.start()), m.start(), m.group(1))
@@ -191,9 +205,10 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
         loops=tuple(loops),
         labels=tuple(labels),
         unmatched=tuple(unmatched),
-        accesses=tuple(field_accesses(text, calls, body_start, end)),
+        accesses=tuple(field_accesses(text, calls, body_start, end, implicit)),
         aliases=tuple(aliases_of(text, params, body_start, end)),
         lvalue_calls=tuple(lvalue_calls(text, calls)),
+        owner=owner,
     )
 
 
@@ -310,6 +325,34 @@ def _regions(calls: list[CallSite], bare: str) -> tuple[list[Region], list[Menti
     regions += _wrapped_locks(calls)
     regions.sort(key=lambda r: r.begin)
     return regions, unmatched
+
+
+# C++ locks held from their declaration to the end of the enclosing block (RAII).
+_SCOPED_LOCK = re.compile(
+    r"\b(?:std::|py::|pybind11::|nb::|nanobind::)?(?:lock_guard|unique_lock|scoped_lock|"
+    r"shared_lock|scoped_critical_section|ft_lock_guard|ft_object_guard)\s*(?:<[^;>]*>)?\s+"
+    r"[A-Za-z_]\w*\s*[({]\s*([^;]*?)\s*[)}]\s*;")
+
+
+def _scoped_locks(bare: str, start: int, end: int) -> list[Region]:
+    out: list[Region] = []
+    for m in _SCOPED_LOCK.finditer(bare, start, end):
+        depth = 0
+        close = end
+        for b in _BRACE.finditer(bare, m.end(), end):
+            if b.group() == "{":
+                depth += 1
+            elif depth == 0:
+                close = b.start()
+                break
+            else:
+                depth -= 1
+        receiver = m.group(1).split(",")[0].strip()
+        out.append(Region("lock", m.start(), close, 0, 0, receiver, "scoped", ""))
+    return out
+
+
+_BRACE = re.compile(r"[{}]")
 
 
 def _wrapped_locks(calls: list[CallSite]) -> list[Region]:

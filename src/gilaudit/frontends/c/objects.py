@@ -44,8 +44,9 @@ class TypeModel:
     instance: str  # struct name, "" when unknown
     fields: dict[str, FieldDecl]  # empty when the struct was not found
     entries: tuple[EntryPoint, ...]
-    # Members Python code can assign: (python name, field, holds an object)
-    writable_members: tuple[tuple[str, str, bool], ...]
+    # Fields Python code can assign: (python name, field, holds an object, through CPython's
+    # member descriptors, which lock, rather than a binding's plain setter)
+    writable_members: tuple[tuple[str, str, bool, bool], ...]
     documented_unsafe: bool
 
 
@@ -68,6 +69,8 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
     for f in files:
         for fn in f.functions:
             functions.setdefault(fn.name, (f.path, fn))
+            if fn.owner:
+                functions.setdefault(f"{fn.owner}::{fn.name}", (f.path, fn))
         for m in f.macros:
             macros.setdefault(m.name, m)
         for s in f.structs:
@@ -86,11 +89,18 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                 continue
             seen.add((t.name, f.path))
             entries: dict[str, EntryPoint] = {}
+            writable: list[tuple[str, str, bool, bool]] = []
             for slot, func in t.entries:
+                kind, _, pyname = slot.partition(":")
+                if kind == "readwrite":
+                    writable.append((pyname, func, False, False))  # a binding's plain setter
+                    continue
                 if slot in _NOT_ENTRY or func not in functions:
                     continue
-                entries.setdefault(func, EntryPoint(func, slot, slot))
-            writable: list[tuple[str, str, bool]] = []
+                if kind == "method" and pyname:
+                    entries.setdefault(func, EntryPoint(func, "method", pyname))
+                else:
+                    entries.setdefault(func, EntryPoint(func, slot, slot))
             for table in t.methods:
                 methods = _resolve(tables.get(table, ()), macros)
                 for n, (pyname, func) in enumerate(methods):
@@ -104,7 +114,7 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                         entries.setdefault(func, EntryPoint(func, role, pyname))
                 for pyname, field, can_write, is_object in members.get(table, ()):
                     if can_write:
-                        writable.append((pyname, field, is_object))
+                        writable.append((pyname, field, is_object, True))
             types.append(TypeModel(
                 name=t.name, path=f.path, line=t.line, instance=t.instance,
                 fields=structs.get(t.instance, {}),

@@ -26,6 +26,7 @@ __all__ = ["OBJECT_RULES", "Touch", "object_state_hits", "touches_of"]
 OBJECT_RULES = frozenset({"FT033", "FT034", "FT074"})
 
 WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free"})
+_THIS = -1  # the instance is a C++ member function's `this`
 _HELPER_DEPTH = 3  # Argument Clinic puts one wrapper in front of every method
 _NOT_STATE = frozenset({"ob_base", "ob_type", "ob_refcnt", "ob_size", "ob_mutex", "ob_tid"})
 _ITERATOR_ROLES = frozenset({"tp_iternext", "am_send"})
@@ -71,7 +72,13 @@ def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
     return out
 
 
+def _name(fn: FunctionFacts) -> str:
+    return f"{fn.owner}::{fn.name}" if fn.owner else fn.name
+
+
 def _instance_names(fn: FunctionFacts, index: int) -> set[str]:
+    if index == _THIS:
+        return {"this"}
     names = {p.name for p in fn.params if p.index == index}
     names |= {a for a, i, _cast in fn.aliases if i == index}
     return names
@@ -83,7 +90,8 @@ def touches_of(model: ObjectModel, tp: TypeModel, entry: EntryPoint) -> list[Tou
     if start is None:
         return out
     path, fn = start
-    _collect(model, tp, entry, path, fn, 0, frozenset(), 0, {entry.function}, out)
+    index = _THIS if fn.owner and fn.owner == tp.instance else 0
+    _collect(model, tp, entry, path, fn, index, frozenset(), 0, {entry.function}, out)
     return out
 
 
@@ -112,10 +120,14 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             decl = tp.fields.get(a.field)
             if kind == "arg" and (decl is None or not decl.is_pointer or decl.is_pyobject):
                 kind = "read"  # a value handed on is read; only a pointer lets the callee write
-            events.append((a.offset, 0, Touch(a.field, kind, path, a.line, a.col, fn.name,
+            events.append((a.offset, 0, Touch(a.field, kind, path, a.line, a.col, _name(fn),
                                               entry, frozenset(held), a.via), "", 0))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
+        own = f"{fn.owner}::{c.name}" if index == _THIS else ""
+        if own in model.functions and depth < _HELPER_DEPTH and own not in stack:
+            events.append((c.offset, 2, None, own, _THIS))  # another member function of it
+            continue
         at = [i for i, arg in enumerate(c.args) if normalise_expr(arg) in names]
         if not at:
             continue
@@ -131,7 +143,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                         continue
                     kind = "write" if m.group(2) else ("elem" if c.offset in lvalues else "read")
                     events.append((c.offset, 1, Touch(m.group(1), kind, path, c.line, c.col,
-                                                      fn.name, entry, held, c.name), "", 0))
+                                                      _name(fn), entry, held, c.name), "", 0))
         elif c.name in model.functions and depth < _HELPER_DEPTH and c.name not in stack:
             for i in at:
                 events.append((c.offset, 2, None, c.name, i))
@@ -149,9 +161,9 @@ def _member_writers(tp: TypeModel, entry: EntryPoint) -> list[Touch]:
     """Writable PyMemberDef entries: CPython 3.13 stores objects under a critical section on
     the instance and scalars atomically."""
     out = []
-    for pyname, field, is_object in tp.writable_members:
+    for pyname, field, is_object, cpython in tp.writable_members:
         if _is_state(tp, field):
-            held = frozenset({"cs:self"} if is_object else {"atomic"})
+            held = frozenset(({"cs:self"} if is_object else {"atomic"}) if cpython else ())
             out.append(Touch(field, "replace" if is_object else "write", tp.path, tp.line, 1,
                              "", EntryPoint("", "member", pyname), held))
     return out
@@ -246,6 +258,10 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         if rule == "FT034":
             severity = "error" if kinds_here & {"buffer", "size"} else "warning"
         where = f"{_describe(e, tp)} uses {shown} of the instance"
+        if "::" in e.function:
+            where += (" (a C++ class bound without a lock: a `std::mutex` member taken with "
+                      "`std::lock_guard` in each of them, or pybind11's "
+                      "`py::scoped_critical_section` on the Python object, serves)")
         if tp.documented_unsafe:
             where += (" (the type documents itself as not thread-safe: keep that in its "
                       "free-threading documentation, or lock it)")

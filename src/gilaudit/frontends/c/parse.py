@@ -28,6 +28,7 @@ from gilaudit.frontends.c.clang import (
     without_pch,
 )
 from gilaudit.frontends.c.cursors import Text, is_static, var_fact
+from gilaudit.frontends.c.cxxclasses import bound_classes
 from gilaudit.frontends.c.decls import macro_facts, struct_facts
 from gilaudit.frontends.c.facts import (
     Diag,
@@ -302,7 +303,8 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
         globals=tuple(globals_) + tuple(statics),
         module_defs=mods.module_defs,
         slot_arrays=slot_arrays,
-        types=mods.types,
+        types=mods.types + (tuple(bound_classes(text.code, text.bare, text.index))
+                            if cxx and "class_" in text.bare else ()),
         method_tables=mods.method_tables,
         address_taken=tuple(sorted(address_taken)),
         inactive=tuple(inactive),
