@@ -171,3 +171,32 @@ def test_the_bound_class_fixture_is_valid_cxx() -> None:
          f"-I{sysconfig.get_paths()['include']}", str(FIXTURES / "objstate" / "bound_counter.cpp")],
         capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def _clinic_project(tmp_path: Path, *, add_locked: bool) -> Path:
+    proj = tmp_path / "clinic_counter"
+    shutil.copytree(FIXTURES / "objstate" / "clinic_counter", proj)
+    shutil.copy(RULE_FIXTURES / "ftcompat.h", proj)
+    if not add_locked:
+        wrapper = proj / "clinic" / "counter.c.h"
+        text = wrapper.read_text()
+        locked = ("    Py_BEGIN_CRITICAL_SECTION(self);\n"
+                  "    return_value = counter_Counter_add_impl(self, n);\n"
+                  "    Py_END_CRITICAL_SECTION();")
+        assert locked in text
+        wrapper.write_text(text.replace(locked, "    return_value = "
+                                                "counter_Counter_add_impl(self, n);"))
+    return proj
+
+
+def test_argument_clinic_critical_sections_protect_the_impl_functions(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    _code, data = scan_json(str(_clinic_project(tmp_path, add_locked=True)),
+                            "--select", "FT033,FT034,FT074")
+    assert data["findings"] == []
+    _code, data = scan_json(str(_clinic_project(tmp_path / "unlocked", add_locked=False)),
+                            "--select", "FT033,FT034,FT074")
+    got = sorted((f["path"], f["line"], f["function"]) for f in data["findings"])
+    # add() lost its critical section: it and total(), whose section add no longer shares
+    assert got == [("counter.c", 18, "counter_Counter_add_impl"),
+                   ("counter.c", 26, "counter_Counter_total_impl")], got
