@@ -200,3 +200,14 @@ def test_argument_clinic_critical_sections_protect_the_impl_functions(
     # add() lost its critical section: it and total(), whose section add no longer shares
     assert got == [("counter.c", 18, "counter_Counter_add_impl"),
                    ("counter.c", 26, "counter_Counter_total_impl")], got
+
+
+def test_a_type_documented_as_not_thread_safe_is_still_reported_and_told_so(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    proj = tmp_path / "iter"
+    proj.mkdir()
+    shutil.copy(RULE_FIXTURES / "FT074" / "fire.c", proj)
+    shutil.copy(RULE_FIXTURES / "ftcompat.h", proj)
+    _code, data = scan_json(str(proj), "--select", "FT034,FT074")
+    assert {f["rule"] for f in data["findings"]} == {"FT034", "FT074"}
+    assert all("documents itself as not thread-safe" in f["message"] for f in data["findings"])
