@@ -30,6 +30,7 @@ _LOCK = re.compile(r"\b(?:PyMutex|pthread_mutex_t|pthread_rwlock_t|PyThread_type
 _DECLARATOR = re.compile(r"^([\s\*&]*)([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*(?::\s*\d+)?$")
 _MAX_BODY = 2000
 _BRACES = re.compile(r"[{}]")
+_OBJECT_HEAD = re.compile(r"\s*(?:PyObject_(?:VAR_)?HEAD\b|Py(?:Var)?Object\s+ob_base\b)")
 _HEAD = re.compile(r"^(?:\s*\bPyObject_(?:VAR_)?HEAD\b\s*;?)+\s*")
 
 
@@ -51,8 +52,9 @@ def struct_facts(code: str, bare: str, index: textscan.LineIndex, path: str) -> 
             continue
         fields = _fields(code[open_pos + 1:close], bare[open_pos + 1:close], open_pos + 1,
                          index)
+        is_object = bool(_OBJECT_HEAD.match(bare, open_pos + 1))
         out.append(StructFact(tuple(dict.fromkeys(names)), path, index.line_col(m.start())[0],
-                              tuple(fields)))
+                              tuple(fields), is_object))
     return out
 
 

@@ -198,6 +198,7 @@ class StructFact:
     path: str
     line: int
     fields: tuple[FieldDecl, ...]
+    is_object: bool = False  # starts with PyObject_HEAD: a pointer to it is a Python object
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ live in different files.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gilaudit.frontends.c.facts import FieldDecl, FileFacts, FunctionFacts, MacroFact
 
@@ -48,6 +48,7 @@ class TypeModel:
     # member descriptors, which lock, rather than a binding's plain setter)
     writable_members: tuple[tuple[str, str, bool, bool], ...]
     documented_unsafe: bool
+    also: tuple[str, ...] = ()  # other types with the same instance struct, judged with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
     functions: dict[str, tuple[str, FunctionFacts]] = {}
     macros: dict[str, MacroFact] = {}
     structs: dict[str, dict[str, FieldDecl]] = {}
+    object_structs: set[str] = set()
     tables: dict[str, tuple[tuple[str, str], ...]] = {}
     members: dict[str, tuple[tuple[str, str, bool, bool], ...]] = {}
     for f in files:
@@ -75,6 +77,8 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
             macros.setdefault(m.name, m)
         for s in f.structs:
             for name in s.names:
+                if s.is_object:
+                    object_structs.add(name)
                 if s.fields and name not in structs:
                     structs[name] = {d.name: d for d in s.fields}
         for table, pairs in f.method_tables:
@@ -117,13 +121,48 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                         writable.append((pyname, field, is_object, True))
             types.append(TypeModel(
                 name=t.name, path=f.path, line=t.line, instance=t.instance,
-                fields=structs.get(t.instance, {}),
+                fields=_objects_as_such(structs.get(t.instance, {}), object_structs),
                 entries=tuple(e for e in entries.values() if e.role not in CONSTRUCTION
                               and e.role not in _NO_SELF),
                 writable_members=tuple(writable),
                 documented_unsafe=bool(_UNSAFE_DOC.search(t.doc)),
             ))
-    return ObjectModel(tuple(types), functions, macros)
+    return ObjectModel(tuple(_merged(types)), functions, macros)
+
+
+def _merged(types: list[TypeModel]) -> list[TypeModel]:
+    """Types that share an instance struct and their functions (CPython's BufferedReader,
+    BufferedWriter and BufferedRandom) are one set of fields behind one set of entry points:
+    judged once, under the first name, the others named in the notes."""
+    out: list[TypeModel] = []
+    by_instance: dict[str, int] = {}
+    for t in types:
+        at = by_instance.get(t.instance) if t.instance else None
+        if at is None:
+            if t.instance:
+                by_instance[t.instance] = len(out)
+            out.append(t)
+            continue
+        first = out[at]
+        known = {e.function for e in first.entries}
+        out[at] = replace(
+            first, also=(*first.also, t.name),
+            entries=first.entries + tuple(e for e in t.entries if e.function not in known),
+            writable_members=tuple(dict.fromkeys(first.writable_members + t.writable_members)),
+            documented_unsafe=first.documented_unsafe or t.documented_unsafe)
+    return out
+
+
+def _objects_as_such(fields: dict[str, FieldDecl],
+                     object_structs: set[str]) -> dict[str, FieldDecl]:
+    """A pointer to one of the project's object structs (`buffered *reader`) is a Python
+    object reference like `PyObject *`, not C state a callee updates."""
+    out = {}
+    for name, decl in fields.items():
+        base = decl.type.replace("*", " ").replace("struct ", " ").split()
+        is_object = decl.is_pointer and bool(base) and base[-1] in object_structs
+        out[name] = replace(decl, is_pyobject=True) if is_object else decl
+    return out
 
 
 def _resolve(pairs: tuple[tuple[str, str], ...],

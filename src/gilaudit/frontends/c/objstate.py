@@ -229,8 +229,12 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         for t in touches:
             if t.field not in mutated or t.kind == "atomic" or kinds[t.field] == "atomic":
                 continue
+            # An access under some lock is this entry point's own part done: it is reported
+            # only where the writers hold another lock. Where a writer holds none, the
+            # writer's own entry point is the line to change, and is reported there.
             against = [w for w in writers[t.field]
-                       if "atomic" not in w.held and not (w.held & t.held)]
+                       if "atomic" not in w.held and not (w.held & t.held)
+                       and (not t.held or w.held)]
             if not against:
                 continue
             rule = _rule_for(e, kinds[t.field])
@@ -271,7 +275,8 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                  for w in others[:_MAX_NOTES]]
         if first.function != e.function:
             notes.append(Note(message=f"reached from the entry point `{e.function}`"))
-        notes.append(Note(message=f"type `{tp.name}` (instance `{tp.instance or '?'}`): lock "
+        also = f", like {', '.join(f'`{a}`' for a in tp.also)}" if tp.also else ""
+        notes.append(Note(message=f"type `{tp.name}` (instance `{tp.instance or '?'}`{also}): lock "
                                   f"these entry points together: {', '.join(to_fix[:12])}"
                                   + (f" and {len(to_fix) - 12} more" if len(to_fix) > 12
                                      else ""),
