@@ -34,6 +34,14 @@ _ITERATOR_NAMES = frozenset({"__next__", "next", "send", "throw"})
 _SIZE_NAME = re.compile(r"(?i)(?:^|_)(?:len|length|size|count|cap|capacity|alloc|allocated|n"
                         r"|used|fill|pos|end|start|nitems|nbytes)(?:_|$)")
 _MAX_NOTES = 4
+_MUTATING = re.compile(
+    r"(?:^| )(?:update|write|set|add|append|push|insert|remove|delete|del|pop|clear|reset|free|"
+    r"release|init|feed|compress|decompress|process|put|flush|finish|final|finalize|close|"
+    r"open|seek|read|next|step|run|exec|execute|resize|grow|shrink|alloc|realloc|fill|"
+    r"parse|advance|consume|start|stop|cancel|send|recv|accept|connect|bind|destroy|"
+    r"encrypt|decrypt|sign|mark|inc|dec|incr|decr|swap|sort|reverse|"
+    r"merge|extend|truncate|emit|absorb|squeeze)(?: |$)")
+_WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,11 @@ def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
             else:
                 out.add(prefix + x)
     return out
+
+
+def _words(name: str) -> str:
+    """`XXH64_update` -> "xxh64 update", `BZ2_bzCompress` -> "bz2 bz compress"."""
+    return " ".join(w.lower() for w in _WORD_BREAK.split(name) if w)
 
 
 def _name(fn: FunctionFacts) -> str:
@@ -118,8 +131,13 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 held |= {"atomic"}
             kind = a.kind
             decl = tp.fields.get(a.field)
-            if kind == "arg" and (decl is None or not decl.is_pointer or decl.is_pyobject):
+            if kind == "arg" and (decl is None or not decl.is_pointer or decl.is_pyobject
+                                  or re.match(r"\s*const\b", decl.type)):
                 kind = "read"  # a value handed on is read; only a pointer lets the callee write
+            if kind in ("arg", "addr") and not _MUTATING.search(_words(a.via)):
+                # A callee named for a change (`XXH64_update`, `BZ2_bzCompress`) is taken to
+                # change what it is given; a getter (`X509_get_subject_name`) only reads it.
+                kind = "read"
             events.append((a.offset, 0, Touch(a.field, kind, path, a.line, a.col, _name(fn),
                                               entry, frozenset(held), a.via), "", 0))
     lvalues = set(fn.lvalue_calls)
