@@ -29,8 +29,8 @@ def bound_classes(code: str, bare: str, index: textscan.LineIndex) -> list[TypeF
     out: list[TypeFact] = []
     for m in _CLASS.finditer(bare):
         cls = m.group(1).split("::")[-1]
-        end = bare.find(";", m.end())
-        end = len(bare) if end < 0 else end
+        # The chain ends at the first `;` outside brackets (lambdas bound in it have their own).
+        end = textscan.top_level_spans(bare, m.end(), len(bare), ";")[0][1]
         name = _NAME.search(code, m.end(), min(end, m.end() + 400))
         entries: list[tuple[str, str]] = []
         for d in _DEF.finditer(code, m.end(), end):
