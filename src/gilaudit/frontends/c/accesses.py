@@ -63,6 +63,8 @@ def _enclosing(calls: list[CallSite], starts: list[int], offset: int) -> CallSit
 
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_SIZE_MACRO = re.compile(r"\b(Py_SIZE|Py_SET_SIZE)\s*\(\s*(?:\(\s*[A-Za-z_]\w*\s*\*\s*\)\s*)?"
+                         r"([A-Za-z_]\w*)\s*[,)]")
 
 
 def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
@@ -78,10 +80,18 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
         m = _NAME.match(bare, at)
         if m is not None and m.group() == name:
             found.append(("this", name, m))
+    for m in _SIZE_MACRO.finditer(bare, start, end):
+        # Py_SIZE(o) / Py_SET_SIZE(o, n): the length field of a variable-size object
+        found.append((m.group(2), "ob_size", m))
     found.sort(key=lambda f: f[2].start())
     for base, field, m in found:
         kind = "read"
         via = ""
+        if field == "ob_size" and m.group().startswith("Py_S"):
+            line, col = text.index.line_col(m.start())
+            kind = "write" if m.group(1) == "Py_SET_SIZE" else "read"
+            out.append(Access(base, field, kind, m.start(), line, col, m.group(1)))
+            continue
         tail = _TAIL.match(bare, m.end(), end)
         chain, op = (tail.group(1), tail.group(2)) if tail else ("", None)
         if op in ("++", "--") or (op and op.endswith("=") and op != "="):

@@ -28,7 +28,7 @@ OBJECT_RULES = frozenset({"FT033", "FT034", "FT074"})
 WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free"})
 _THIS = -1  # the instance is a C++ member function's `this`
 _HELPER_DEPTH = 3  # Argument Clinic puts one wrapper in front of every method
-_NOT_STATE = frozenset({"ob_base", "ob_type", "ob_refcnt", "ob_size", "ob_mutex", "ob_tid"})
+_NOT_STATE = frozenset({"ob_base", "ob_type", "ob_refcnt", "ob_mutex", "ob_tid"})
 _ITERATOR_ROLES = frozenset({"tp_iternext", "am_send"})
 _ITERATOR_NAMES = frozenset({"__next__", "next", "send", "throw"})
 _SIZE_NAME = re.compile(r"(?i)(?:^|_)(?:len|length|size|count|cap|capacity|alloc|allocated|n"
@@ -57,6 +57,9 @@ class Touch:
     entry: EntryPoint
     held: frozenset[str]
     via: str = ""  # the call the access sits in
+    # Where the entry point itself calls the helper that makes the access (path, line, col):
+    # the place to take the lock. Unset for the entry point's own accesses.
+    site: tuple[str, int, int, str] | None = None  # ... and the function making that call
 
 
 def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
@@ -104,14 +107,14 @@ def touches_of(model: ObjectModel, tp: TypeModel, entry: EntryPoint) -> list[Tou
         return out
     path, fn = start
     index = _THIS if fn.owner and fn.owner == tp.instance else 0
-    _collect(model, tp, entry, path, fn, index, frozenset(), 0, {entry.function}, out)
+    _collect(model, tp, entry, path, fn, index, frozenset(), 0, {entry.function}, out, None)
     return out
 
 
 def _is_state(tp: TypeModel, field: str) -> bool:
     if field in _NOT_STATE:
         return False
-    if not tp.fields:
+    if not tp.fields or field == "ob_size":  # the length of a variable-size object
         return True
     decl = tp.fields.get(field)
     return decl is not None and not decl.is_lock
@@ -119,7 +122,7 @@ def _is_state(tp: TypeModel, field: str) -> bool:
 
 def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
              fn: FunctionFacts, index: int, outer: frozenset[str], depth: int,
-             stack: set[str], out: list[Touch]) -> None:
+             stack: set[str], out: list[Touch], site: tuple[str, int, int, str] | None) -> None:
     names = _instance_names(fn, index)
     if not names:
         return
@@ -139,7 +142,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 # change what it is given; a getter (`X509_get_subject_name`) only reads it.
                 kind = "read"
             events.append((a.offset, 0, Touch(a.field, kind, path, a.line, a.col, _name(fn),
-                                              entry, frozenset(held), a.via), "", 0))
+                                              entry, frozenset(held), a.via, site), "", 0))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
         own = f"{fn.owner}::{c.name}" if index == _THIS else ""
@@ -161,10 +164,12 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                         continue
                     kind = "write" if m.group(2) else ("elem" if c.offset in lvalues else "read")
                     events.append((c.offset, 1, Touch(m.group(1), kind, path, c.line, c.col,
-                                                      _name(fn), entry, held, c.name), "", 0))
+                                                      _name(fn), entry, held, c.name, site),
+                                   "", 0))
         elif c.name in model.functions and depth < _HELPER_DEPTH and c.name not in stack:
             for i in at:
                 events.append((c.offset, 2, None, c.name, i))
+    calls_at = {c.offset: c for c in fn.calls}
     events.sort(key=lambda e: (e[0], e[1]))
     for offset, _order, touch, callee, i in events:
         if touch is not None:
@@ -172,7 +177,13 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             continue
         cpath, cfn = model.functions[callee]
         held = frozenset(outer | _held(fn, offset, names))
-        _collect(model, tp, entry, cpath, cfn, i, held, depth + 1, stack | {callee}, out)
+        call = calls_at[offset]
+        if site is None and callee != f"{fn.name}_impl":
+            # Argument Clinic's wrapper only calls its `_impl`: that is the entry point's body.
+            here: tuple[str, int, int, str] | None = (path, call.line, call.col, _name(fn))
+        else:
+            here = site
+        _collect(model, tp, entry, cpath, cfn, i, held, depth + 1, stack | {callee}, out, here)
 
 
 def _member_writers(tp: TypeModel, entry: EntryPoint) -> list[Touch]:
@@ -291,18 +302,22 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                               + ("" if not w.held else " holding " + ", ".join(sorted(w.held))),
                       location=Location(path=w.path, line=w.line, column=w.col))
                  for w in others[:_MAX_NOTES]]
-        if first.function != e.function:
-            notes.append(Note(message=f"reached from the entry point `{e.function}`"))
+        path, line, col, function = first.site or (first.path, first.line, first.col,
+                                                   first.function)
+        if first.site is not None:
+            notes.insert(0, Note(message=f"the access, in `{first.function}` called from here: "
+                                         f"`{first.field}`",
+                                 location=Location(path=first.path, line=first.line,
+                                                   column=first.col)))
         also = f", like {', '.join(f'`{a}`' for a in tp.also)}" if tp.also else ""
         notes.append(Note(message=f"type `{tp.name}` (instance `{tp.instance or '?'}`{also}): lock "
                                   f"these entry points together: {', '.join(to_fix[:12])}"
                                   + (f" and {len(to_fix) - 12} more" if len(to_fix) > 12
                                      else ""),
                           location=Location(path=tp.path, line=tp.line)))
-        hits.append(Hit(rule=rule, path=first.path, line=first.line, col=first.col,
+        hits.append(Hit(rule=rule, path=path, line=line, col=col,
                         symbol=f"{tp.name}.{fields[0]}", where=where,
-                        function=first.function or None, severity=severity,
-                        notes=tuple(notes)))
+                        function=function or None, severity=severity, notes=tuple(notes)))
     return hits
 
 
