@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JOBS ?= 2
 
-.PHONY: install demo test unit lint bench clean ft-python ft-python-tsan
+.PHONY: install demo test unit lint bench bench-ports clean ft-python ft-python-tsan
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,11 @@ bench: install
 	$(BIN)/python bench/bench_stress.py
 	ft="$$(bash tools/ft-python.sh)" && $(BIN)/python bench/bench_stress.py --python "$$ft"
 	$(BIN)/python bench/bench_dashboard.py
+
+# Recall of the hazard findings on real free-threading ports (bench/ports.toml): each package's
+# release before and after its port, and CPython's Modules/ from Debian's 3.11 and 3.13.
+bench-ports: install
+	$(BIN)/python bench/bench_ports.py --misses
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -154,10 +154,24 @@ def _is_whole(arg: str, access: str) -> bool:
     return a == target
 
 
+_DECLARED = re.compile(r"[;{}]\s*(?:const\s+)?(?:struct\s+)?([A-Za-z_]\w*)\s*\*\s*([A-Za-z_]\w*)"
+                       r"\s*[;=,]")
+_PLAIN_TYPES = frozenset({"PyObject", "char", "void", "int", "long", "double", "float", "short",
+                          "unsigned", "signed", "size_t", "Py_ssize_t", "PyTypeObject",
+                          "return", "else"})
+DECLARED = -3  # an alias entry for a local declared as a pointer to a struct of the project
+
+
 def aliases_of(text: Text, params: list[Var], start: int, end: int) -> list[tuple[str, int, str]]:
-    """Locals that hold a parameter cast to another type."""
+    """Locals that hold a parameter cast to another type, and (index ``DECLARED``) locals
+    declared as pointers to a named struct (`bitarrayobject *a;`, filled by PyArg_Parse*):
+    a module function's handle on an instance it was given, even where the function body
+    was not walked."""
     by_name = {p.name: p.index for p in params}
     out: list[tuple[str, int, str]] = []
+    for m in _DECLARED.finditer(text.bare, start, end):
+        if m.group(1) not in _PLAIN_TYPES:
+            out.append((m.group(2), DECLARED, m.group(1)))
     for m in _ALIAS.finditer(text.bare, start, end):
         source = m.group(5)
         if source in by_name and m.group(1) != source:

@@ -8,7 +8,7 @@ live in different files.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from gilaudit.frontends.c.facts import FieldDecl, FileFacts, FunctionFacts, MacroFact
 
@@ -34,6 +34,9 @@ class EntryPoint:
     function: str
     role: str  # a slot (tp_iternext, nb_add, ...), "method", "getset"
     name: str  # how Python reaches it: method name, slot name
+    # For an entry point of another type that reaches this type's instance through fields of
+    # its own (an iterator's or a view's `self->container`): those fields.
+    through: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,13 @@ class ObjectModel:
     types: tuple[TypeModel, ...]
     functions: dict[str, tuple[str, FunctionFacts]]  # name -> (path, facts)
     macros: dict[str, MacroFact]
+    # `static` functions by (file, name): two files may each have their own `dict_repr`.
+    statics: dict[tuple[str, str], tuple[str, FunctionFacts]] = field(default_factory=dict)
+
+    def resolve(self, name: str, from_path: str) -> tuple[str, FunctionFacts] | None:
+        """The function a call in ``from_path`` means: that file's own static, else the
+        project's one of that name."""
+        return self.statics.get((from_path, name)) or self.functions.get(name)
 
 
 _UNSAFE_DOC = re.compile(r"(?i)\bnot\s+thread[- ]?safe\b|\bthread[- ]unsafe\b")
@@ -63,6 +73,7 @@ _UNSAFE_DOC = re.compile(r"(?i)\bnot\s+thread[- ]?safe\b|\bthread[- ]unsafe\b")
 
 def build_object_model(files: list[FileFacts]) -> ObjectModel:
     functions: dict[str, tuple[str, FunctionFacts]] = {}
+    statics: dict[tuple[str, str], tuple[str, FunctionFacts]] = {}
     macros: dict[str, MacroFact] = {}
     structs: dict[str, dict[str, FieldDecl]] = {}
     object_structs: set[str] = set()
@@ -71,6 +82,8 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
     for f in files:
         for fn in f.functions:
             functions.setdefault(fn.name, (f.path, fn))
+            if fn.is_static:
+                statics.setdefault((f.path, fn.name), (f.path, fn))
             if fn.owner:
                 functions.setdefault(f"{fn.owner}::{fn.name}", (f.path, fn))
         for m in f.macros:
@@ -87,6 +100,12 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
             members.setdefault(table, rows)
     types: list[TypeModel] = []
     seen: set[tuple[str, str]] = set()
+    # Module functions: Python calls them with any object, including a shared instance. A
+    # table's name is only unique in its file (two modules' `module_functions`).
+    module_functions = [
+        (pyname, func) for f in files for table, pairs in f.method_tables
+        if table not in {name for t in f.types for name in t.methods}
+        for pyname, func in _resolve(pairs, macros) if func in functions]
     for f in files:
         for t in f.types:
             if (t.name, f.path) in seen:
@@ -116,9 +135,12 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                         role = "setter"
                     if func in functions:
                         entries.setdefault(func, EntryPoint(func, role, pyname))
-                for pyname, field, can_write, is_object in members.get(table, ()):
+                for pyname, member, can_write, is_object in members.get(table, ()):
                     if can_write:
-                        writable.append((pyname, field, is_object, True))
+                        writable.append((pyname, member, is_object, True))
+            for pyname, func in module_functions if t.instance else ():
+                if _handles(functions[func][1], t.instance):
+                    entries.setdefault(func, EntryPoint(func, "function", pyname))
             types.append(TypeModel(
                 name=t.name, path=f.path, line=t.line, instance=t.instance,
                 fields=_objects_as_such(structs.get(t.instance, {}), object_structs),
@@ -127,7 +149,32 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                 writable_members=tuple(writable),
                 documented_unsafe=bool(_UNSAFE_DOC.search(t.doc)),
             ))
-    return ObjectModel(tuple(_merged(types)), functions, macros)
+    return ObjectModel(tuple(_with_views(_merged(types))), functions, macros, statics)
+
+
+def _with_views(types: list[TypeModel]) -> list[TypeModel]:
+    """An iterator, a view or a proxy keeps a pointer to another type's instance and works on
+    it from its own entry points: those are entry points of that other type too."""
+    out = []
+    for b in types:
+        extra: list[EntryPoint] = []
+        for a in types if b.instance else ():
+            if a is b:
+                continue
+            fields = tuple(name for name, d in a.fields.items()
+                           if d.is_pointer and _base_type(d.type) == b.instance)
+            if fields:
+                extra += [replace(e, role="view", name=f"{a.name}.{e.name}", through=fields)
+                          for e in a.entries]
+        known = {e.function for e in b.entries}
+        out.append(replace(b, entries=b.entries + tuple(e for e in extra
+                                                       if e.function not in known)))
+    return out
+
+
+def _base_type(spelled: str) -> str:
+    words = spelled.replace("*", " ").replace("struct ", " ").replace("const ", " ").split()
+    return words[-1] if words else ""
 
 
 def _merged(types: list[TypeModel]) -> list[TypeModel]:
@@ -151,6 +198,14 @@ def _merged(types: list[TypeModel]) -> list[TypeModel]:
             writable_members=tuple(dict.fromkeys(first.writable_members + t.writable_members)),
             documented_unsafe=first.documented_unsafe or t.documented_unsafe)
     return out
+
+
+def _handles(fn: FunctionFacts, instance: str) -> bool:
+    """A module function that takes an instance among its arguments (a parameter or local of
+    the instance's type, or an argument cast to it)."""
+    typed = re.compile(rf"\b{re.escape(instance)}\s*\*")
+    return any(typed.search(v.type) for v in (*fn.params, *fn.locals)) or any(
+        cast == instance for _name, _index, cast in fn.aliases)
 
 
 def _objects_as_such(fields: dict[str, FieldDecl],

@@ -27,6 +27,9 @@ OBJECT_RULES = frozenset({"FT033", "FT034", "FT074"})
 
 WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free"})
 _THIS = -1  # the instance is a C++ member function's `this`
+_TYPED = -2  # a module function: its parameters and locals of the instance's type
+_VIEW = -4  # another type's entry point: `self->f` for its fields that point to an instance
+_FRESH = re.compile(r"(?i)new|alloc|create|make|copy|from|build")
 _HELPER_DEPTH = 3  # Argument Clinic puts one wrapper in front of every method
 _NOT_STATE = frozenset({"ob_base", "ob_type", "ob_refcnt", "ob_mutex", "ob_tid"})
 _ITERATOR_ROLES = frozenset({"tp_iternext", "am_send"})
@@ -37,10 +40,13 @@ _MAX_NOTES = 4
 _MUTATING = re.compile(
     r"(?:^| )(?:update|write|set|add|append|push|insert|remove|delete|del|pop|clear|reset|free|"
     r"release|init|feed|compress|decompress|process|put|flush|finish|final|finalize|close|"
-    r"open|seek|read|next|step|run|exec|execute|resize|grow|shrink|alloc|realloc|fill|"
+    r"open|seek|step|run|exec|execute|resize|grow|shrink|alloc|realloc|fill|"
     r"parse|advance|consume|start|stop|cancel|send|recv|accept|connect|bind|destroy|"
     r"encrypt|decrypt|sign|mark|inc|dec|incr|decr|swap|sort|reverse|"
     r"merge|extend|truncate|emit|absorb|squeeze)(?: |$)")
+_SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:int|long|long long|short|char|"
+                     r"bool|_Bool|double|float|size_t|Py_ssize_t|Py_hash_t|u?int\d+_t|"
+                     r"unsigned|Py_UCS4)")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
 
@@ -92,22 +98,37 @@ def _name(fn: FunctionFacts) -> str:
     return f"{fn.owner}::{fn.name}" if fn.owner else fn.name
 
 
-def _instance_names(fn: FunctionFacts, index: int) -> set[str]:
+def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
+                    through: tuple[str, ...] = ()) -> set[str]:
     if index == _THIS:
         return {"this"}
+    if index == _VIEW:
+        holders = _instance_names(fn, 0)
+        return {f"{h}->{f}" for h in holders for f in through}
+    if index == _TYPED:
+        typed = re.compile(rf"\b{re.escape(instance)}\s*\*")
+        names = {v.name for v in (*fn.params, *fn.locals) if typed.search(v.type)} | {
+            a for a, _i, cast in fn.aliases if cast == instance}
+        # An object this function makes is its own until it returns it.
+        return names - {a.target for a in fn.assigns if _FRESH.search(a.source)}
     names = {p.name for p in fn.params if p.index == index}
-    names |= {a for a, i, _cast in fn.aliases if i == index}
+    names |= {a for a, i, _cast in fn.aliases if i == index and i >= 0}
     return names
 
 
 def touches_of(model: ObjectModel, tp: TypeModel, entry: EntryPoint) -> list[Touch]:
     out: list[Touch] = []
-    start = model.functions.get(entry.function)
+    start = model.resolve(entry.function, tp.path)
     if start is None:
         return out
     path, fn = start
     index = _THIS if fn.owner and fn.owner == tp.instance else 0
-    _collect(model, tp, entry, path, fn, index, frozenset(), 0, {entry.function}, out, None)
+    if entry.role == "function":
+        index = _TYPED
+    if entry.through:
+        index = _VIEW
+    _collect(model, tp, entry, path, fn, index, frozenset(), 0, {entry.function}, out, None,
+             entry.through)
     return out
 
 
@@ -122,8 +143,9 @@ def _is_state(tp: TypeModel, field: str) -> bool:
 
 def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
              fn: FunctionFacts, index: int, outer: frozenset[str], depth: int,
-             stack: set[str], out: list[Touch], site: tuple[str, int, int, str] | None) -> None:
-    names = _instance_names(fn, index)
+             stack: set[str], out: list[Touch], site: tuple[str, int, int, str] | None,
+             through: tuple[str, ...] = ()) -> None:
+    names = _instance_names(fn, index, tp.instance, through)
     if not names:
         return
     events: list[tuple[int, int, Touch | None, str, int]] = []  # sorted walk, helpers in place
@@ -166,7 +188,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                     events.append((c.offset, 1, Touch(m.group(1), kind, path, c.line, c.col,
                                                       _name(fn), entry, held, c.name, site),
                                    "", 0))
-        elif c.name in model.functions and depth < _HELPER_DEPTH and c.name not in stack:
+        elif model.resolve(c.name, path) is not None and depth < _HELPER_DEPTH \
+                and c.name not in stack:
             for i in at:
                 events.append((c.offset, 2, None, c.name, i))
     calls_at = {c.offset: c for c in fn.calls}
@@ -175,7 +198,9 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         if touch is not None:
             out.append(touch)
             continue
-        cpath, cfn = model.functions[callee]
+        found = model.resolve(callee, path)
+        assert found is not None
+        cpath, cfn = found
         held = frozenset(outer | _held(fn, offset, names))
         call = calls_at[offset]
         if site is None and callee != f"{fn.name}_impl":
@@ -217,6 +242,10 @@ def _field_kind(tp: TypeModel, field: str, writers: Iterable[Touch]) -> str:
 def _describe(entry: EntryPoint, tp: TypeModel) -> str:
     if entry.role == "method":
         return f"`{tp.name}.{entry.name}()`"
+    if entry.role == "function":
+        return f"the module function `{entry.name}()` (on a `{tp.name}` it is given)"
+    if entry.role == "view":
+        return f"`{entry.name}` (on the `{tp.name}` it holds in `{', '.join(entry.through)}`)"
     if entry.role == "getter":
         return f"the getter of `{tp.name}.{entry.name}`"
     if entry.role == "setter":
@@ -235,13 +264,10 @@ def object_state_hits(model: ObjectModel, selected: frozenset[str]) -> list[Hit]
 
 def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> list[Hit]:
     per_entry = {e: touches_of(model, tp, e) for e in tp.entries}
+    touches_by_entry = per_entry
     writers: dict[str, list[Touch]] = {}
     mutated: set[str] = set()
-    for e, touches in per_entry.items():
-        if e.role == "tp_init":
-            # Re-running __init__ on an object other threads use is rare, and CPython leaves
-            # most of its own tp_init unlocked: initialisation counts as construction.
-            continue
+    for touches in per_entry.values():
         for t in touches:
             if t.kind in WRITES:
                 writers.setdefault(t.field, []).append(t)
@@ -249,12 +275,16 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     for t in _member_writers(tp, EntryPoint("", "member", "")):
         writers.setdefault(t.field, []).append(t)
         mutated.add(t.field)
+    # A hash cached by tp_hash (compute, store, return the stored one) is idempotent.
+    mutated -= {f for f in mutated if all(w.entry.role == "tp_hash" for w in writers[f])}
     kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
-    findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch]]] = []
+    findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool]] = []
     for e, touches in per_entry.items():
-        if e.role == "tp_init":
-            continue
         by_rule: dict[str, tuple[Touch, list[str], list[Touch]]] = {}
+        # Rules whose races here all involve __init__ being called again on a live object:
+        # real (the port of wrapt locks exactly that), but rare enough to be information.
+        beyond_init: set[str] = set()
+        helpers: dict[str, dict[str, Touch]] = {}  # rule -> helper function -> first access
         for t in touches:
             if t.field not in mutated or t.kind == "atomic" or kinds[t.field] == "atomic":
                 continue
@@ -269,7 +299,11 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             rule = _rule_for(e, kinds[t.field])
             if rule not in selected:
                 continue
+            if e.role != "tp_init" and any(w.entry.role != "tp_init" for w in against):
+                beyond_init.add(rule)
             first, fields, others = by_rule.setdefault(rule, (t, [], []))
+            if t.site is not None and t.function != first.function:
+                helpers.setdefault(rule, {}).setdefault(t.function, t)
             if t.field not in fields:
                 fields.append(t.field)
                 places = {(w.field, w.path, w.line) for w in others}
@@ -278,19 +312,25 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                         places.add((w.field, w.path, w.line))
                         others.append(w)
         for rule, (first, fields, others) in by_rule.items():
-            findings.append((e, rule, first, fields, others))
+            findings.append((e, rule, first, fields, others, list(helpers.get(rule, {}).values()),
+                             rule not in beyond_init))
     if not findings:
         return []
     to_fix = sorted({_describe(e, tp) for e, *_ in findings})
     hits: list[Hit] = []
-    for e, rule, first, fields, others in findings:
+    for e, rule, first, fields, others, more, init_only in findings:
         shown = ", ".join(f"`{f}`" for f in fields[:4]) + (
             f" and {len(fields) - 4} more" if len(fields) > 4 else "")
         kinds_here = {kinds[f] for f in fields}
         severity = None
         if rule == "FT034":
             severity = "error" if kinds_here & {"buffer", "size"} else "warning"
+        if init_only or _benign(tp, fields, kinds, writers, touches_by_entry[e]):
+            severity = "info"
         where = f"{_describe(e, tp)} uses {shown} of the instance"
+        if init_only:
+            where += (" (only when `__init__` is called again on an object other threads "
+                      "already use)")
         if "::" in e.function:
             where += (" (a C++ class bound without a lock: a `std::mutex` member taken with "
                       "`std::lock_guard` in each of them, or pybind11's "
@@ -310,6 +350,10 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                                  location=Location(path=first.path, line=first.line,
                                                    column=first.col)))
         also = f", like {', '.join(f'`{a}`' for a in tp.also)}" if tp.also else ""
+        notes += [Note(message=f"also in `{h.function}`, called from this entry point: "
+                               f"`{h.field}`",
+                       location=Location(path=h.path, line=h.line, column=h.col))
+                  for h in more[:_MAX_NOTES]]
         notes.append(Note(message=f"type `{tp.name}` (instance `{tp.instance or '?'}`{also}): lock "
                                   f"these entry points together: {', '.join(to_fix[:12])}"
                                   + (f" and {len(to_fix) - 12} more" if len(to_fix) > 12
@@ -319,6 +363,21 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                         symbol=f"{tp.name}.{fields[0]}", where=where,
                         function=function or None, severity=severity, notes=tuple(notes)))
     return hits
+
+
+def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
+            writers: dict[str, list[Touch]], touches: list[Touch]) -> bool:
+    """Races that tear nothing: an entry point that only reads one plain scalar (`len()`,
+    `tell()`: a stale value, never a torn one), or writes that only go through a buffer
+    pointer nobody reassigns or frees (its bytes race like a memoryview's)."""
+    mine = [t for t in touches if t.field in fields]
+    decl = tp.fields.get(fields[0])
+    if len(fields) == 1 and kinds[fields[0]] == "plain" and decl is not None and \
+            _SCALAR.fullmatch(decl.type.strip()) and all(t.kind == "read" for t in mine):
+        return True
+    return all(kinds[f] in ("plain", "size") and all(w.kind == "elem" for w in writers[f])
+               for f in fields) and any(kinds[f] == "plain" for f in fields) and all(
+        w.kind == "elem" for f in fields for w in writers[f])
 
 
 def _verb(t: Touch) -> str:
