@@ -276,7 +276,8 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         writers.setdefault(t.field, []).append(t)
         mutated.add(t.field)
     # A hash cached by tp_hash (compute, store, return the stored one) is idempotent.
-    mutated -= {f for f in mutated if all(w.entry.role == "tp_hash" for w in writers[f])}
+    mutated -= {f for f in mutated if all(w.entry.role == "tp_hash" for w in writers[f]) or (
+        "hash" in f.lower() and all(w.kind == "write" for w in writers[f]))}
     kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
     findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool]] = []
     for e, touches in per_entry.items():
@@ -372,7 +373,7 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     pointer nobody reassigns or frees (its bytes race like a memoryview's)."""
     mine = [t for t in touches if t.field in fields]
     decl = tp.fields.get(fields[0])
-    if len(fields) == 1 and kinds[fields[0]] == "plain" and decl is not None and \
+    if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and decl is not None and \
             _SCALAR.fullmatch(decl.type.strip()) and all(t.kind == "read" for t in mine):
         return True
     return all(kinds[f] in ("plain", "size") and all(w.kind == "elem" for w in writers[f])
