@@ -205,6 +205,11 @@ def _stress_arguments(p: argparse.ArgumentParser) -> None:
                         "report, or in the current directory)")
     g.add_argument("--pip-arg", action="append", default=[], metavar="ARG",
                    help="an extra argument for pip when installing the target")
+    g.add_argument("--tsan", action="store_true",
+                   help="build the target with -fsanitize=thread and run it under a "
+                        "ThreadSanitizer build of free-threaded CPython (`make "
+                        "ft-python-tsan`): every data race pinned to its C line; calls per "
+                        "thread are scaled down by 10")
     g.add_argument("--python-callables", action="store_true",
                    help="also drive the package's pure-Python functions and classes (by "
                         "default only the extension's own code and what derives from it)")
@@ -243,7 +248,8 @@ def _stress_request(args: argparse.Namespace, targets: tuple[str, ...],
     return StressRequest(targets=targets, python=args.python,
                          import_paths=tuple(str(Path(d).resolve()) for d in import_paths),
                          options=options, repro_dir=repro.resolve(),
-                         pip_args=tuple(args.pip_arg), tests=tests)
+                         pip_args=tuple(args.pip_arg), tests=tests,
+                         tsan=bool(getattr(args, "tsan", False)))
 
 
 def _run_stress(args: argparse.Namespace, book: RuleBook, targets: tuple[str, ...],

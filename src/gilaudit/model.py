@@ -432,15 +432,19 @@ class StressSummary:
     modules: tuple[ModuleStress, ...]
     caveat: str = ""  # e.g. "a GIL build: races the GIL prevents cannot show"
     tests: tuple[SuiteRun, ...] = ()  # the projects' own test suites (`stress --tests`)
+    # `stress --tsan`: reports seen, suppressed (by pattern), not the project's, findings,
+    # and how the iterations were scaled down; None without TSan.
+    tsan: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"interpreter": self.interpreter, "settings": self.settings,
                 "caveat": self.caveat, "modules": [m.to_dict() for m in self.modules],
-                "tests": [t.to_dict() for t in self.tests]}
+                "tests": [t.to_dict() for t in self.tests], "tsan": self.tsan}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StressSummary:
         return cls(interpreter=dict(d.get("interpreter", {})),
                    settings=dict(d.get("settings", {})), caveat=d.get("caveat", ""),
                    modules=tuple(ModuleStress.from_dict(m) for m in d.get("modules", ())),
-                   tests=tuple(SuiteRun.from_dict(t) for t in d.get("tests", ())))
+                   tests=tuple(SuiteRun.from_dict(t) for t in d.get("tests", ())),
+                   tsan=dict(d["tsan"]) if isinstance(d.get("tsan"), dict) else None)
