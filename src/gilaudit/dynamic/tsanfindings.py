@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -89,9 +89,20 @@ class ProjectSources:
                 return candidate
         return None
 
-    def line(self, rel: str | None, number: int) -> str:
-        lines = self.files.get(rel or "", ())
-        return lines[number - 1].strip() if 0 < number <= len(lines) else ""
+    def line(self, frame: Frame) -> str:
+        """The frame's source line, stripped: from the project's files, else (modules named
+        on the command line, built here) from the path the debug information gives."""
+        rel = self.relative(frame.file)
+        if rel is not None:
+            lines = self.files[rel]
+        else:
+            try:
+                path = Path(frame.file)
+                lines = tuple(path.read_text(encoding="utf-8", errors="replace").splitlines()
+                              ) if path.is_file() and path.stat().st_size <= _MAX_FILE else ()
+            except OSError:
+                lines = ()
+        return lines[frame.line - 1].strip() if 0 < frame.line <= len(lines) else ""
 
     def is_ours(self, frame: Frame) -> bool:
         if not frame.file or not frame.line:
@@ -127,8 +138,13 @@ class Site:
     stack: tuple[Frame, ...]  # trimmed: up to the last project frame, plus one
 
     def describe(self) -> str:
-        what = self.header.split(" at 0x")[0].rstrip(":")
-        return f"{what.lower()} in `{self.function}` ({self.path}:{self.line})"
+        if self.header.startswith("Mutex "):  # "Mutex M1 acquired here while holding M0 ..."
+            what = "a mutex taken while another is held"
+        elif self.header.startswith("Thread "):
+            what = "a thread started"
+        else:
+            what = self.header.split(" at 0x")[0].rstrip(":").lower()
+        return f"{what} in `{self.function}` ({self.path}:{self.line})"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -169,7 +185,7 @@ def _site(section: Section, sources: ProjectSources) -> Site | None:
     frame = section.frames[ours[0]]
     path = sources.path_of(frame)
     return Site(path=path, line=frame.line, function=frame.function,
-                code=sources.line(sources.relative(frame.file), frame.line),
+                code=sources.line(frame),
                 header=section.header, stack=_trimmed(section.frames, ours))
 
 
@@ -228,10 +244,22 @@ def tsan_findings(events: Iterable[TsanEvent], sources: ProjectSources,
             continue
         mine, other = sides
         pair = [(mine.path, mine.line)] + ([(other.path, other.line)] if other else [])
-        groups.setdefault((rule, tuple(sorted(pair))), []).append((event, mine, other))
+        groups.setdefault((rule, tuple(sorted(pair))), []).append(
+            (_narrowed(event, mine, other), mine, other))
     found = [_finding(rule, members, book) for (rule, _pair), members in groups.items()]
     return TsanTally(findings=tuple(found), reports=total, not_ours=not_ours,
                      unknown_kinds=unknown)
+
+
+def _narrowed(event: TsanEvent, mine: Site, other: Site | None) -> TsanEvent:
+    """When several callables ran together, those whose name the racing C functions carry
+    (`Counter.increment` in `Counter_increment`); all of them when none does."""
+    if len(event.callables) < 2:
+        return event
+    functions = " ".join(f.function.lower() for site in (mine, other) if site is not None
+                         for f in site.stack)
+    named = tuple(c for c in event.callables if c.rsplit(".", 1)[-1].lower() in functions)
+    return replace(event, callables=named) if named else event
 
 
 def _finding(rule_id: str, members: list[tuple[TsanEvent, Site, Site | None]],

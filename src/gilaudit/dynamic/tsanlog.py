@@ -94,12 +94,13 @@ class TsanReport:
 
     @property
     def stacks(self) -> tuple[Section, ...]:
-        """The sections that say what ran: accesses, mutex acquisitions, a leaked thread's
-        creation; not where memory or mutexes were made, nor how the racing threads started."""
+        """The sections that say what ran: accesses, the acquisitions that close a lock-order
+        cycle, a leaked thread's creation; not where memory or mutexes were made, nor how the
+        racing threads started, nor where the lock already held was taken."""
         out = []
         for s in self.sections:
             h = s.header
-            acquired = h.startswith("Mutex ") and " acquired " in h
+            acquired = h.startswith("Mutex ") and " acquired here while holding " in h
             leaked = self.kind == "thread leak" and h.startswith("Thread ")
             if s.access is not None or acquired or leaked:
                 out.append(s)

@@ -8,6 +8,7 @@ sentence (never a traceback)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -35,7 +36,8 @@ BASELINE_SCHEMA = "gilaudit-baseline/1"
 UNDECLARED = frozenset({"FT001", "FT002", "FT005", "FT090", "FT091", "FT110", "FT113",
                         "FT115", "FT118"})
 DECLARED = frozenset({"FT008"})  # "declares support, but has hazards": a declaration seen
-DYNAMIC_FAILURES = frozenset({"FT200", "FT202", "FT203", "FT204", "FT205", "FT208"})
+DYNAMIC_FAILURES = frozenset({"FT200", "FT202", "FT203", "FT204", "FT205", "FT208",
+                              "FT209", "FT210", "FT211"})
 
 
 class ReportInputError(GilauditError):
@@ -195,15 +197,65 @@ def _callables(f: Finding) -> set[str]:
 
 def confirm(findings: tuple[Finding, ...], file_modules: dict[str, str]) -> tuple[Finding, ...]:
     """A static finding is confirmed when a dynamic finding names the same module and the
-    same callable (methods as "Type.method", the name the static phase gives too)."""
+    same callable (methods as "Type.method", the name the static phase gives too), and at
+    line level when a dynamic finding pinned to a source line (ThreadSanitizer's) races in
+    the same file and function on the variable or field the static finding is about."""
     dynamic = {(_module_of(f, file_modules), c) for f in findings if f.evidence == "dynamic"
                and f.rule in DYNAMIC_FAILURES for c in _callables(f)}
+    pinned = [f for f in findings if f.evidence == "dynamic" and f.location is not None]
     out = []
     for f in findings:
-        hit = f.evidence == "static" and f.callable and \
-            (_module_of(f, file_modules), f.callable) in dynamic
+        if f.evidence != "static":
+            out.append(f)
+            continue
+        by = next((d for d in pinned if confirms_at_line(f, d)), None)
+        if by is not None and by.location is not None:
+            what = f" (`{by.symbol}`)" if by.symbol and by.symbol != by.function else ""
+            out.append(replace(f, confirmed=True, confirmed_by=(
+                f"{by.rule} {by.category.replace('-', ' ')} at {by.location.path}:"
+                f"{by.location.line}{what}")))
+            continue
+        hit = f.callable and (_module_of(f, file_modules), f.callable) in dynamic
         out.append(replace(f, confirmed=True) if hit and not f.confirmed else f)
     return tuple(out)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
+def _same_path(a: str, b: str) -> bool:
+    # A module named on the command line has absolute paths in its TSan frames.
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
+
+
+def _names(symbol: str | None) -> set[str]:
+    """What a static finding's symbol names: `Type.field`, `self->field`, `cache` all end
+    in the variable or field a racing access would touch."""
+    parts = _IDENTIFIER.findall(symbol or "")
+    return {parts[-1]} if parts else set()
+
+
+def confirms_at_line(static: Finding, dynamic: Finding) -> bool:
+    """The dynamic finding's own access lies in the static finding's file and function, and
+    touches what the static finding is about: its symbol's last name is the variable TSan
+    named or appears in the access's source line, or the racing access is the static line
+    itself (either side of the race)."""
+    s_loc, d_loc = static.location, dynamic.location
+    if s_loc is None or d_loc is None or not _same_path(s_loc.path, d_loc.path):
+        return False
+    sides = [(d_loc.path, d_loc.line)] + [(n.location.path, n.location.line)
+                                          for n in dynamic.notes if n.location is not None]
+    if any(_same_path(s_loc.path, p) and s_loc.line == line for p, line in sides):
+        return True
+    if not static.function or static.function != dynamic.function:
+        return False
+    wanted = _names(static.symbol)
+    touched = set(_IDENTIFIER.findall(dynamic.code)) | _names(dynamic.symbol)
+    if wanted & touched:
+        return True
+    # No symbol to compare: the variable TSan names appears in the static finding's line.
+    return not wanted and bool(dynamic.symbol) and dynamic.symbol in set(
+        _IDENTIFIER.findall(static.code))
 
 
 # -- verdicts --------------------------------------------------------------------------------
