@@ -56,7 +56,7 @@ def _stress(console: Console, stress: StressSummary) -> None:
     interp = stress.interpreter
     kind = ("free-threaded" if interp.get("free_threaded") else
             "free-threaded build, GIL enabled" if interp.get("free_threaded_build") else
-            "GIL build")
+            "GIL build") + (", ThreadSanitizer" if interp.get("tsan") else "")
     st = stress.settings
     console.print(f"[bold]Stress phase[/] on CPython {escape(str(interp.get('version', '?')))} "
                   f"({kind}) {escape(str(interp.get('executable', '')))}: "
