@@ -151,21 +151,24 @@ def run_stress(request: StressRequest, book: RuleBook,
                 venv_python = dataclasses.replace(interpreter, executable=installed.python)
                 sources, pyproject = (_project_sources(source, installed.modules)
                                       if request.tsan else (None, None))
+                options_used = _tsan_options(options_now(), request, work / "tsan",
+                                             pyproject, diagnostics)
                 result = stress_modules(venv_python, list(installed.modules),
                                         import_paths=list(request.import_paths),
-                                        options=_tsan_options(options_now(), request,
-                                                              work / "tsan", pyproject,
-                                                              diagnostics),
-                                        book=book, repro_dir=request.repro_dir,
-                                        on_module=on_module, sources=sources)
+                                        options=options_used, book=book,
+                                        repro_dir=request.repro_dir, on_module=on_module,
+                                        sources=sources)
                 _collect(result, findings, diagnostics, summaries)
                 kept = any(f.reproducer for f in result.findings)
                 if request.tests is not None:
                     suite = run_project_tests(
                         Path(target), installed, workdir=env_dir,
-                        free_threaded=interpreter.free_threaded, options=request.tests,
+                        free_threaded=interpreter.free_threaded,
+                        options=dataclasses.replace(request.tests,
+                                                    tsan=options_used.suppressions),
                         book=book, repro_dir=request.repro_dir, pip_args=request.pip_args,
-                        install_timeout=request.install_timeout, known=result.findings)
+                        install_timeout=request.install_timeout, known=result.findings,
+                        sources=sources)
                     findings.extend(suite.findings)
                     diagnostics.extend(suite.diagnostics)
                     suites.extend([suite.summary] if suite.summary is not None else [])

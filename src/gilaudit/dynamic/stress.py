@@ -36,8 +36,13 @@ from gilaudit.dynamic.imports import check_import
 from gilaudit.dynamic.interpreters import Interpreter
 from gilaudit.dynamic.reproducer import write_reproducer, write_tsan_reproducer
 from gilaudit.dynamic.tsan import TsanSettings
-from gilaudit.dynamic.tsanfindings import ProjectSources, TsanEvent, TsanTally, tsan_findings
-from gilaudit.dynamic.tsanlog import parse_log
+from gilaudit.dynamic.tsanfindings import (
+    ProjectSources,
+    TsanEvent,
+    TsanTally,
+    pinned_reports,
+    tsan_findings,
+)
 from gilaudit.language import language_of
 from gilaudit.model import (
     Diagnostic,
@@ -131,24 +136,14 @@ class _Progress:
     def take_tsan(self, module: str, run: ChildRun) -> None:
         """The reports the child's TSan log holds, each with the call that was running when
         TSan wrote it: the last "begin" of the journal at or before its place in the log."""
-        pid = next((r.get("pid") for r in run.records if r.get("kind") == "start"), None)
-        begins = [r for r in run.records if r.get("kind") == "begin"]
-        for log_pid, text in sorted(run.tsan_logs.items()):
-            log = parse_log(text)
-            for pattern, count in log.suppressed.items():
-                self.tsan_suppressed[pattern] = self.tsan_suppressed.get(pattern, 0) + count
-            for report in log.reports:
-                begin: dict[str, Any] = ({} if log_pid != pid else next(
-                    (b for b in reversed(begins)
-                     if int(b.get("tsan_offset", -1)) <= report.offset), {}))
-                target = str(begin.get("target", ""))
-                names = [str(t) for t in begin.get("targets") or ([target] if target else [])]
-                callables = tuple(dict.fromkeys(callable_of(n) for n in names if n))
-                where, repro = running_call(module, begin, "tsan", callables, self.setups(),
-                                            self.calls()) if begin else ("", {})
-                self.tsan_events.append(TsanEvent(module=module, report=report,
-                                                  callables=callables, where=where,
-                                                  repro=repro))
+        for report, begin in pinned_reports(run.tsan_logs, run.records, self.tsan_suppressed):
+            target = str(begin.get("target", ""))
+            names = [str(t) for t in begin.get("targets") or ([target] if target else [])]
+            callables = tuple(dict.fromkeys(callable_of(n) for n in names if n))
+            where, repro = running_call(module, begin, "tsan", callables, self.setups(),
+                                        self.calls()) if begin else ("", {})
+            self.tsan_events.append(TsanEvent(module=module, report=report,
+                                              callables=callables, where=where, repro=repro))
 
     def take(self, records: list[dict[str, Any]]) -> None:
         for r in records:

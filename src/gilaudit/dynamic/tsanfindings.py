@@ -17,13 +17,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gilaudit.archives import ArchiveLimits, read_sdist_members
-from gilaudit.dynamic.tsanlog import Frame, Section, TsanReport
+from gilaudit.dynamic.tsanlog import Frame, Section, TsanReport, parse_log
 from gilaudit.language import language_of
 from gilaudit.model import Finding, Location, Note, fingerprint
 from gilaudit.rulebook import RuleBook
 
 __all__ = ["RULE_OF_KIND", "ProjectSources", "Site", "TsanEvent", "TsanFinding", "TsanTally",
-           "attribute", "tsan_findings"]
+           "attribute", "pinned_reports", "tsan_findings"]
 
 RULE_OF_KIND = {"data race": "FT209", "heap-use-after-free": "FT210",
                 "lock-order-inversion": "FT211", "thread leak": "FT212"}
@@ -172,6 +172,27 @@ class TsanTally:
     reports: int  # every report TSan wrote
     not_ours: int  # reports with no frame in the project: CPython's, a library's
     unknown_kinds: dict[str, int]  # reports of kinds without a rule ("signal-unsafe call")
+
+
+def pinned_reports(logs: Mapping[int, str], records: list[dict[str, Any]],
+                   suppressed: dict[str, int]) -> list[tuple[TsanReport, dict[str, Any]]]:
+    """Each report of a child's TSan logs (by pid) with the journal's "begin" record that was
+    open when TSan wrote it: the last one whose ``tsan_offset`` is at or before the report's
+    place in the child's own log ({} for another process's log). What the suppressions
+    swallowed is added to ``suppressed``."""
+    pid = next((r.get("pid") for r in records if r.get("kind") == "start"), None)
+    begins = [r for r in records if r.get("kind") == "begin"]
+    out: list[tuple[TsanReport, dict[str, Any]]] = []
+    for log_pid, text in sorted(logs.items()):
+        log = parse_log(text)
+        for pattern, count in log.suppressed.items():
+            suppressed[pattern] = suppressed.get(pattern, 0) + count
+        for report in log.reports:
+            begin: dict[str, Any] = {} if log_pid != pid else next(
+                (b for b in reversed(begins) if int(b.get("tsan_offset", -1)) <= report.offset),
+                {})
+            out.append((report, begin))
+    return out
 
 
 def _trimmed(frames: tuple[Frame, ...], ours: list[int]) -> tuple[Frame, ...]:
