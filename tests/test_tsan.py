@@ -27,7 +27,7 @@ from gilaudit.cli import main
 from gilaudit.dynamic.interpreters import Interpreter, choose, describe, parse_probe
 from gilaudit.dynamic.stress import StressOptions, StressResult, stress_modules
 from gilaudit.dynamic.tsan import child_options, project_suppressions, settings_for
-from gilaudit.dynamic.tsanfindings import ProjectSources, TsanEvent, tsan_findings
+from gilaudit.dynamic.tsanfindings import ProjectSources, TsanEvent, pinned_reports, tsan_findings
 from gilaudit.dynamic.tsanlog import parse_frame, parse_log
 from gilaudit.model import Finding, Location, Note
 from gilaudit.report.merge import confirm, confirms_at_line
@@ -338,3 +338,19 @@ def test_a_fixture_directory_holds_both_halves_of_each_pair() -> None:
     for racy, twin in TWINS.items():
         assert _source(racy).is_file() and _source(twin).is_file()
     assert (FIXTURES / "dynamic" / "tsan" / "kinds.c").is_file()
+
+
+def test_each_report_is_pinned_to_the_call_or_test_that_was_running() -> None:
+    first = _race(("add", "/p/src/ext.c", 30), ("add", "/p/src/ext.c", 28), pid=41)
+    second = _race(("sub", "/p/src/ext.c", 40), ("sub", "/p/src/ext.c", 41), pid=41)
+    log = "noise before\n" + first + second + (
+        "ThreadSanitizer: Matched 3 suppressions (pid=41):\n3 race_top:new_reference\n")
+    at_second = log.index("WARNING", log.index(second[30:]) - 60)
+    records = [{"kind": "start", "pid": 41},
+               {"kind": "begin", "target": "add", "tsan_offset": 0},
+               {"kind": "end"},
+               {"kind": "begin", "target": "sub", "tsan_offset": at_second - 20}]
+    suppressed: dict[str, int] = {}
+    pinned = pinned_reports({41: log, 99: first}, records, suppressed)
+    assert [b.get("target") for _r, b in pinned] == ["add", "sub", None]
+    assert suppressed == {"race_top:new_reference": 3}

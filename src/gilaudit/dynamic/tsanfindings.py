@@ -32,6 +32,7 @@ _SOURCE_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".cxx", ".hh", ".hpp", ".hxx", ".
 _MAX_FILE = 4 << 20
 _MAX_FILES = 20000
 _MEMBER = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)")
+_TOKEN = re.compile(r"[a-z]+|\d+")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -273,14 +274,22 @@ def tsan_findings(events: Iterable[TsanEvent], sources: ProjectSources,
 
 
 def _narrowed(event: TsanEvent, mine: Site, other: Site | None) -> TsanEvent:
-    """When several callables ran together, those whose name the racing C functions carry
-    (`Counter.increment` in `Counter_increment`); all of them when none does."""
+    """When several callables ran together, those whose names the racing C functions carry
+    best (`mmh3_x86_128.copy` in `MMH3Hasher128x86_copy`, `Counter.increment` in
+    `Counter_increment`), for each side of the race; all of them when none does."""
     if len(event.callables) < 2:
         return event
-    functions = " ".join(f.function.lower() for site in (mine, other) if site is not None
-                         for f in site.stack)
-    named = tuple(c for c in event.callables if c.rsplit(".", 1)[-1].lower() in functions)
-    return replace(event, callables=named) if named else event
+    named: set[str] = set()
+    for site in (mine, other):
+        if site is None:
+            continue
+        functions = " ".join(f.function.lower() for f in site.stack if f.function)
+        scores = {c: sum(1 for token in _TOKEN.findall(c.lower()) if token in functions)
+                  for c in event.callables}
+        best = max(scores.values())
+        named.update(c for c, n in scores.items() if n == best and best > 0)
+    kept = tuple(c for c in event.callables if c in named)
+    return replace(event, callables=kept) if kept else event
 
 
 def _finding(rule_id: str, members: list[tuple[TsanEvent, Site, Site | None]],
