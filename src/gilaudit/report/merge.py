@@ -208,12 +208,11 @@ def confirm(findings: tuple[Finding, ...], file_modules: dict[str, str]) -> tupl
         if f.evidence != "static":
             out.append(f)
             continue
-        by = next((d for d in pinned if confirms_at_line(f, d)), None)
-        if by is not None and by.location is not None:
-            what = f" (`{by.symbol}`)" if by.symbol and by.symbol != by.function else ""
-            out.append(replace(f, confirmed=True, confirmed_by=(
-                f"{by.rule} {by.category.replace('-', ' ')} at {by.location.path}:"
-                f"{by.location.line}{what}")))
+        # The race's own access in this function beats this line being its other side.
+        by = min((why for d in pinned if (why := confirmation(f, d))),
+                 key=lambda why: "other side" in why, default=None)
+        if by is not None:
+            out.append(replace(f, confirmed=True, confirmed_by=by))
             continue
         hit = f.callable and (_module_of(f, file_modules), f.callable) in dynamic
         out.append(replace(f, confirmed=True) if hit and not f.confirmed else f)
@@ -236,26 +235,38 @@ def _names(symbol: str | None) -> set[str]:
 
 
 def confirms_at_line(static: Finding, dynamic: Finding) -> bool:
-    """The dynamic finding's own access lies in the static finding's file and function, and
-    touches what the static finding is about: its symbol's last name is the variable TSan
-    named or appears in the access's source line, or the racing access is the static line
-    itself (either side of the race)."""
+    return confirmation(static, dynamic) is not None
+
+
+def confirmation(static: Finding, dynamic: Finding) -> str | None:
+    """How a dynamic finding pinned to a line confirms a static one, or None: its own access
+    lies in the static finding's file and function and touches what the static finding is
+    about (its symbol's last name is the variable TSan named or appears in the access's
+    source line), or either side of the race is the static line itself."""
     s_loc, d_loc = static.location, dynamic.location
     if s_loc is None or d_loc is None or not _same_path(s_loc.path, d_loc.path):
-        return False
-    sides = [(d_loc.path, d_loc.line)] + [(n.location.path, n.location.line)
-                                          for n in dynamic.notes if n.location is not None]
-    if any(_same_path(s_loc.path, p) and s_loc.line == line for p, line in sides):
-        return True
+        return None
+    kind = dynamic.category.replace("-", " ")
+    what = f" (`{dynamic.symbol}`)" if dynamic.symbol and dynamic.symbol != dynamic.function \
+        else ""
+    here = f"{dynamic.rule} {kind} at {d_loc.path}:{d_loc.line}{what}"
+    if s_loc.line == d_loc.line:
+        return here
+    for note in dynamic.notes:
+        n = note.location
+        if n is not None and _same_path(s_loc.path, n.path) and s_loc.line == n.line:
+            return f"{dynamic.rule} {kind}: this line is the other side of the race at " \
+                   f"{d_loc.path}:{d_loc.line}{what}"
     if not static.function or static.function != dynamic.function:
-        return False
+        return None
     wanted = _names(static.symbol)
     touched = set(_IDENTIFIER.findall(dynamic.code)) | _names(dynamic.symbol)
     if wanted & touched:
-        return True
+        return here
     # No symbol to compare: the variable TSan names appears in the static finding's line.
-    return not wanted and bool(dynamic.symbol) and dynamic.symbol in set(
-        _IDENTIFIER.findall(static.code))
+    if not wanted and dynamic.symbol and dynamic.symbol in set(_IDENTIFIER.findall(static.code)):
+        return here
+    return None
 
 
 # -- verdicts --------------------------------------------------------------------------------
