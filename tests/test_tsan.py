@@ -310,8 +310,10 @@ def test_cli_scan_with_tsan_stress_confirms_the_static_finding_at_its_line(
                          'build-backend = "stdlib_backend"\nbackend-path = ["."]\n'
                          + text[end:] + '\n[tool.gilaudit]\n'
                          'tsan-suppressions = ["race:some_vendored_function"]\n')
-    out, sarif = tmp_path / "report.json", tmp_path / "report.sarif"
-    code = main(["scan", str(project), "--stress", "--tsan", "--python", tsan_py,
+    out, sarif, html = (tmp_path / "report.json", tmp_path / "report.sarif",
+                        tmp_path / "report.html")
+    code = main(["scan", str(project), "--stress", "--tsan", "--python", tsan_py, "--html",
+                 str(html),
                  "--pip-arg=--no-index", "--timeout", "5", "--trials", "2",
                  "--format", "json", "-o", str(out), "--sarif", str(sarif), "--no-cache",
                  "--jobs", "1", "--no-progress"])
@@ -330,6 +332,7 @@ def test_cli_scan_with_tsan_stress_confirms_the_static_finding_at_its_line(
     assert data["stress"]["tsan"]["findings"] >= 1
     results = json.loads(sarif.read_text())["runs"][0]["results"]
     assert any(r["properties"].get("confirmedBy") for r in results)
+    assert "confirmed by ThreadSanitizer: FT209" in html.read_text()
     assert main(["report", str(out), "--format", "text"]) == 1
     assert "confirmed by a ThreadSanitizer run: FT209" in capsys.readouterr().out
 

@@ -1,10 +1,13 @@
 """ThreadSanitizer's reports as findings: each pinned to the target's own source line.
 
-A report is the target's when one of its stacks has a frame in the project's files (the first
-such frame is *its* access: where the fix goes); a report with none is CPython's or a
-library's, counted and never shown. Reports are deduplicated by the pair of source locations
-(either order), and each keeps the Python callables the journal says were running. Pure
-functions from reports to findings; reading the sources is the only I/O.
+A report is the target's when one of its stacks has a frame in the project's files; its access
+(where the fix goes) is the first such frame in a file that uses the Python C API, else the
+first such frame: a race inside a vendored library (`deps/xxhash/xxhash.h`) is fixed in the
+binding that calls it on a shared object, and the library's frames stay in the stack shown. A
+report with no project frame is CPython's or a library's, counted and never shown. Reports are
+deduplicated by the pair of source locations (either order), and each keeps the Python
+callables the journal says were running. Pure functions from reports to findings; reading the
+sources is the only I/O.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ _MAX_FILE = 4 << 20
 _MAX_FILES = 20000
 _MEMBER = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)")
 _TOKEN = re.compile(r"[a-z]+|\d+")
+_USES_API = re.compile(r'#\s*include\s*[<"]Python\.h[>"]|\bPy[A-Z]\w*\s*\(|\bPyObject\b')
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -42,6 +46,13 @@ class ProjectSources:
 
     files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     modules: frozenset[str] = frozenset()  # "racy_counter", the last part of each module name
+
+    @property
+    def bindings(self) -> frozenset[str]:
+        """The project files that use the Python C API (the extension's own code), as
+        opposed to vendored C libraries."""
+        return frozenset(rel for rel, lines in self.files.items()
+                         if any(_USES_API.search(line) for line in lines))
 
     @classmethod
     def from_tree(cls, root: Path, modules: Iterable[str] = ()) -> ProjectSources:
@@ -200,22 +211,27 @@ def _trimmed(frames: tuple[Frame, ...], ours: list[int]) -> tuple[Frame, ...]:
     return frames[: ours[-1] + 2] if ours else frames[:3]
 
 
-def _site(section: Section, sources: ProjectSources) -> Site | None:
+def _site(section: Section, sources: ProjectSources,
+          bindings: frozenset[str]) -> Site | None:
     ours = [i for i, f in enumerate(section.frames) if sources.is_ours(f)]
     if not ours:
         return None
-    frame = section.frames[ours[0]]
+    own = [i for i in ours if sources.relative(section.frames[i].file) in bindings]
+    frame = section.frames[(own or ours)[0]]
     path = sources.path_of(frame)
     return Site(path=path, line=frame.line, function=frame.function,
                 code=sources.line(frame),
                 header=section.header, stack=_trimmed(section.frames, ours))
 
 
-def attribute(report: TsanReport, sources: ProjectSources) -> tuple[Site, Site | None] | None:
+def attribute(report: TsanReport, sources: ProjectSources,
+              bindings: frozenset[str] | None = None) -> tuple[Site, Site | None] | None:
     """(the project's access, the other side) or None when no stack is the project's. The
-    other side is the other stack's first project frame, else its top frame."""
+    other side is the other stack's project frame, else its top frame. ``bindings``: the
+    project files that use the C API (`ProjectSources.bindings`, computed once)."""
     stacks = report.stacks
-    sites = [(s, _site(s, sources)) for s in stacks]
+    chosen = sources.bindings if bindings is None else bindings
+    sites = [(s, _site(s, sources, chosen)) for s in stacks]
     mine = next((site for _s, site in sites if site is not None), None)
     if mine is None:
         return None
@@ -254,13 +270,14 @@ def tsan_findings(events: Iterable[TsanEvent], sources: ProjectSources,
                                                                   Site | None]]] = {}
     total = not_ours = 0
     unknown: dict[str, int] = {}
+    bindings = sources.bindings
     for event in events:
         total += 1
         rule = RULE_OF_KIND.get(event.report.kind)
         if rule is None:
             unknown[event.report.kind] = unknown.get(event.report.kind, 0) + 1
             continue
-        sides = attribute(event.report, sources)
+        sides = attribute(event.report, sources, bindings)
         if sides is None:
             not_ours += 1
             continue
