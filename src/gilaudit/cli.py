@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -501,9 +501,12 @@ def _matcher_location(rule_id: str) -> dict[str, object] | None:
     import inspect  # noqa: PLC0415
 
     from gilaudit.dynamic.evidence import EVIDENCE  # noqa: PLC0415
+    from gilaudit.dynamic.tsanfindings import RULE_OF_KIND, tsan_findings  # noqa: PLC0415
     from gilaudit.frontends.c.matchers import REGISTRY  # noqa: PLC0415
 
-    for matcher, ids in [*REGISTRY, *EVIDENCE]:
+    tsan: tuple[Callable[..., object], frozenset[str]] = (
+        tsan_findings, frozenset(RULE_OF_KIND.values()))
+    for matcher, ids in [*REGISTRY, *EVIDENCE, tsan]:
         if rule_id in ids:
             _lines, start = inspect.getsourcelines(matcher)
             return {"function": matcher.__name__, "file": inspect.getsourcefile(matcher),
