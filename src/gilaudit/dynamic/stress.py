@@ -34,7 +34,7 @@ from gilaudit.dynamic.evidence import (
 )
 from gilaudit.dynamic.imports import check_import
 from gilaudit.dynamic.interpreters import Interpreter
-from gilaudit.dynamic.reproducer import write_reproducer, write_tsan_reproducer
+from gilaudit.dynamic.reproducer import write_reproducer
 from gilaudit.dynamic.tsan import TsanSettings
 from gilaudit.dynamic.tsanfindings import (
     ProjectSources,
@@ -43,6 +43,7 @@ from gilaudit.dynamic.tsanfindings import (
     pinned_reports,
     tsan_findings,
 )
+from gilaudit.dynamic.tsanrun import tsan_reproduced, tsan_run_summary, tsan_verdict
 from gilaudit.language import language_of
 from gilaudit.model import (
     Diagnostic,
@@ -469,57 +470,39 @@ def stress_modules(interpreter: Interpreter, modules: list[str], *, import_paths
             tallies.append(tally)
             for pattern, count in got.tsan_suppressed.items():
                 suppressed[pattern] = suppressed.get(pattern, 0) + count
-            stress = _with_tsan_verdict(stress, tally)
+            stress = tsan_verdict(stress, tally)
         results.append(stress)
         problems.extend(got.problems)
         diagnostics.extend(got.diagnostics)
         if on_module is not None:
             on_module(module, stress)
+    base = {"threads": options.threads, "iterations": options.iterations,
+            "trials": options.trials, "seed": options.seed, "mode": "hammer", "calls": [],
+            "import_paths": [str(Path(x).resolve()) for x in import_paths],
+            "timeout": max(10.0, 2 * options.timeout)}
     reproducers: dict[int, Path] = {}
-    params_of = {}
-    for index, p in enumerate(problems):
-        params_of[index] = {"threads": options.threads, "iterations": options.iterations,
-                            "trials": options.trials, "seed": options.seed, "mode": "hammer",
-                            "calls": [], **p.repro, "import_paths": [str(Path(x).resolve())
-                                                                     for x in import_paths],
-                            "timeout": max(10.0, 2 * options.timeout)}
-    tsan_found: list[Finding] = []
     taken: set[str] = set()
     if repro_dir is not None:
-        for index, params in params_of.items():
+        for index, p in enumerate(problems):
             try:
-                reproducers[index] = write_reproducer(params, python=interpreter.executable,
-                                                      directory=repro_dir, taken=taken)
+                reproducers[index] = write_reproducer(
+                    {**base, **p.repro, "import_paths": base["import_paths"],
+                     "timeout": base["timeout"]},
+                    python=interpreter.executable, directory=repro_dir, taken=taken)
             except OSError as exc:
                 diagnostics.append(Diagnostic(path=str(repro_dir), kind="unwritable",
                                               message=f"cannot write a reproducer: {exc}"))
                 break
-    for tally in tallies:
-        for tf in tally.findings:
-            finding = tf.finding
-            if repro_dir is not None and tf.repro:
-                params = {"threads": options.threads, "iterations": options.iterations,
-                          "trials": options.trials, "seed": options.seed, "mode": "hammer",
-                          **tf.repro, "category": finding.category,
-                          "import_paths": [str(Path(x).resolve()) for x in import_paths],
-                          "timeout": max(10.0, 2 * options.timeout)}
-                try:
-                    script = write_tsan_reproducer(
-                        params, python=interpreter.executable, directory=repro_dir,
-                        taken=taken, kind=tf.kind, sites=tf.sites,
-                        suppressions=options.suppressions)
-                    finding = dataclasses.replace(finding, reproducer=str(script))
-                except OSError as exc:
-                    diagnostics.append(Diagnostic(path=str(repro_dir), kind="unwritable",
-                                                  message=f"cannot write a reproducer: {exc}"))
-            tsan_found.append(finding)
+    tsan_found = tsan_reproduced(tallies, base, python=interpreter.executable,
+                                 repro_dir=repro_dir, taken=taken,
+                                 suppressions=options.suppressions, diagnostics=diagnostics)
     caveat = "" if free_threaded else (
         "this interpreter runs with the GIL: the stress phase still finds code that releases "
         "the GIL around shared state, crashes and hangs, but races the GIL prevents cannot "
         "show; run it with a free-threaded interpreter (python3.13t, python3.14t)")
     tsan_summary = None
     if options.tsan is not None:
-        tsan_summary = _tsan_summary(options.tsan, tallies, suppressed)
+        tsan_summary = tsan_run_summary(options.tsan, tallies, suppressed)
         caveat = " ".join(filter(None, [caveat, tsan_summary["note"]]))
     settings = {**options.to_dict(), "python_gil_env": None if not free_threaded else "0"}
     summary = StressSummary(interpreter=interpreter.to_dict(), settings=settings,
@@ -529,40 +512,3 @@ def stress_modules(interpreter: Interpreter, modules: list[str], *, import_paths
                             tsan_found),
                         diagnostics=tuple(diagnostics))
 
-
-def _with_tsan_verdict(stress: ModuleStress, tally: TsanTally) -> ModuleStress:
-    """A module TSan found races in is not clean, whatever the oracle said."""
-    if not tally.findings:
-        return stress
-    counts: dict[str, int] = {}
-    for tf in tally.findings:
-        counts[tf.finding.category] = counts.get(tf.finding.category, 0) + 1
-    said = ", ".join(f"{n} {c} (ThreadSanitizer)" for c, n in sorted(counts.items()))
-    reason = f"{stress.reason}, {said}" if stress.verdict == "problems" else said
-    return dataclasses.replace(stress, verdict="problems", reason=reason)
-
-
-def _tsan_summary(settings: TsanSettings, tallies: list[TsanTally],
-                  suppressed: dict[str, int]) -> dict[str, Any]:
-    reports = sum(t.reports for t in tallies)
-    not_ours = sum(t.not_ours for t in tallies)
-    unknown: dict[str, int] = {}
-    for t in tallies:
-        for kind, n in t.unknown_kinds.items():
-            unknown[kind] = unknown.get(kind, 0) + n
-    found = sum(len(t.findings) for t in tallies)
-    hidden = sum(suppressed.values())
-    ours = reports - not_ours - sum(unknown.values())
-    note = (f"ThreadSanitizer run: {ours} report(s) in the project's own code, merged by "
-            f"their pair of source lines into {found} finding(s); {not_ours} report(s) with no "
-            f"frame in the project and {hidden} matching the suppressions of CPython's own "
-            "known races were counted, not shown")
-    if settings.iterations != settings.scaled_from:
-        note += (f"; calls per thread scaled from {settings.scaled_from} to "
-                 f"{settings.iterations} (TSan slows code 5-15x; a race needs two "
-                 "unsynchronised accesses, not many)")
-    return {"reports": reports, "findings": found, "suppressed": dict(sorted(
-        suppressed.items())), "suppressed_total": hidden, "not_ours": not_ours,
-        "other_kinds": unknown, "iterations": settings.iterations,
-        "scaled_from": settings.scaled_from, "suppressions": str(settings.suppressions),
-        "note": note + "."}
