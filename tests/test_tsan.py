@@ -358,3 +358,20 @@ def test_each_report_is_pinned_to_the_call_or_test_that_was_running() -> None:
     pinned = pinned_reports({41: log, 99: first}, records, suppressed)
     assert [b.get("target") for _r, b in pinned] == ["add", "sub", None]
     assert suppressed == {"race_top:new_reference": 3}
+
+
+def test_a_crash_under_tsan_is_still_a_crash_with_faulthandler_stacks(tsan_py: str,
+                                                                      tmp_path: Path) -> None:
+    from gilaudit.dynamic.confined import run_child  # noqa: PLC0415
+
+    out = tmp_path / "built"
+    # -O0: at -O1 gcc drops crashy.boom()'s store through a null pointer (undefined behaviour).
+    build_extension(DYNAMIC / "crashy.c", out, python=tsan_py,
+                    flags=("-fsanitize=thread", "-g", "-O0"))
+    supp = settings_for(tmp_path / "tsan", [], 100).suppressions
+    plan = {"threads": 1, "iterations": 1, "trials": 1, "seed": 0, "timeout": 5, "budget": 30,
+            "exclude": [], "done": [], "probes": {}, "python_callables": False, "troubled": []}
+    run = run_child(tsan_py, "drive", "crashy", import_paths=[str(out)], timeout=60,
+                    plan=plan, extra_env={"PYTHON_GIL": "0"}, tsan=supp)
+    assert run.code is not None and run.code < 0, (run.code, run.stderr_tail[-500:])
+    assert "Fatal Python error" in run.fault

@@ -65,6 +65,10 @@ def child_options(log_prefix: Path, suppressions: Path) -> str:
         "report_signal_unsafe=0",  # faulthandler's dump is ours, not the target's
         "history_size=4",  # enough to restore the previous access's stack
         "second_deadlock_stack=1", "print_suppressions=1",
+        # A crash stays a crash: faulthandler dumps the Python stacks and the child dies by
+        # its signal, as without TSan (TSan's own handler would exit with `exitcode`, 0).
+        "handle_segv=0", "handle_sigbus=0", "handle_sigfpe=0", "handle_sigill=0",
+        "handle_abort=0",
         f"suppressions={_quoted(str(suppressions))}",
     ])
 

@@ -53,7 +53,8 @@ def main() -> int:
         "%s:%d" % (p, n) for p, n in PARAMS["sites"])))
     with tempfile.TemporaryDirectory(prefix="gilaudit-tsan-") as work:
         options = ["log_path=" + os.path.join(work, "tsan"), "halt_on_error=0", "exitcode=0",
-                   "report_signal_unsafe=0", "history_size=4", "second_deadlock_stack=1"]
+                   "report_signal_unsafe=0", "history_size=4", "second_deadlock_stack=1",
+                   "handle_segv=0", "handle_sigbus=0", "handle_abort=0"]
         supp = os.path.join(here, PARAMS.get("suppressions") or "")
         if PARAMS.get("suppressions") and os.path.isfile(supp) and " " not in supp:
             options.append("suppressions=" + supp)
