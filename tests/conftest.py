@@ -121,6 +121,28 @@ def _built_by_make_ft_python() -> str | None:
     return str(exe) if exe.is_file() else None
 
 
+def tsan_python() -> tuple[str | None, str]:
+    """(a free-threaded ThreadSanitizer build, "") or (None, why there is none):
+    GILAUDIT_TEST_TSAN_PYTHON, else what `make ft-python-tsan` left in gilaudit's cache. CI
+    sets GILAUDIT_REQUIRE_TSAN=1: having none fails the test instead of skipping."""
+    from gilaudit.dynamic.interpreters import Interpreter, describe  # noqa: PLC0415
+
+    wanted = os.environ.get("GILAUDIT_TEST_TSAN_PYTHON")
+    cache = os.environ.get("GILAUDIT_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gilaudit")
+    exe = wanted or str(Path(cache) / "ft-python" / "latest-ft-tsan" / "bin" / "python3")
+    why = ("no ThreadSanitizer build of free-threaded CPython: run `make ft-python-tsan` or set "
+           "GILAUDIT_TEST_TSAN_PYTHON")
+    if Path(exe).is_file():
+        got = describe(exe, found_by="test")
+        if isinstance(got, Interpreter) and got.free_threaded and got.tsan:
+            return exe, ""
+        why = f"{exe} is not a free-threaded ThreadSanitizer build"
+    if os.environ.get("GILAUDIT_REQUIRE_TSAN") == "1":
+        pytest.fail(f"GILAUDIT_REQUIRE_TSAN=1 but {why}", pytrace=False)
+    return None, why
+
+
 def free_threaded_python() -> tuple[str | None, str]:
     """(a free-threaded interpreter, "") or (None, why there is none). Where one is required
     (CI sets GILAUDIT_REQUIRE_FREE_THREADED=1), having none fails the test instead of skipping.

@@ -70,7 +70,7 @@ def test_the_running_interpreter_is_described_for_real() -> None:
 def test_a_simulated_free_threaded_build_on_path_is_found_and_chosen(tmp_path: Path) -> None:
     _script(tmp_path / "python3.14t", f"echo '{_probe_line(RECORDED_FT)}'\n")
     found = candidates(path=str(tmp_path), pyenv_root=str(tmp_path / "none"),
-                       data_home=str(tmp_path / "none"))
+                       data_home=str(tmp_path / "none"), cache_root=str(tmp_path / "none"))
     assert found == [(str(tmp_path / "python3.14t"), "PATH")]
     ft = describe(found[0][0], found_by="PATH")
     real = describe(sys.executable, found_by="--python")

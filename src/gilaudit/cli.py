@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -205,6 +205,11 @@ def _stress_arguments(p: argparse.ArgumentParser) -> None:
                         "report, or in the current directory)")
     g.add_argument("--pip-arg", action="append", default=[], metavar="ARG",
                    help="an extra argument for pip when installing the target")
+    g.add_argument("--tsan", action="store_true",
+                   help="build the target with -fsanitize=thread and run it under a "
+                        "ThreadSanitizer build of free-threaded CPython (`make "
+                        "ft-python-tsan`): every data race pinned to its C line; calls per "
+                        "thread are scaled down by 10")
     g.add_argument("--python-callables", action="store_true",
                    help="also drive the package's pure-Python functions and classes (by "
                         "default only the extension's own code and what derives from it)")
@@ -243,7 +248,8 @@ def _stress_request(args: argparse.Namespace, targets: tuple[str, ...],
     return StressRequest(targets=targets, python=args.python,
                          import_paths=tuple(str(Path(d).resolve()) for d in import_paths),
                          options=options, repro_dir=repro.resolve(),
-                         pip_args=tuple(args.pip_arg), tests=tests)
+                         pip_args=tuple(args.pip_arg), tests=tests,
+                         tsan=bool(getattr(args, "tsan", False)))
 
 
 def _run_stress(args: argparse.Namespace, book: RuleBook, targets: tuple[str, ...],
@@ -495,9 +501,12 @@ def _matcher_location(rule_id: str) -> dict[str, object] | None:
     import inspect  # noqa: PLC0415
 
     from gilaudit.dynamic.evidence import EVIDENCE  # noqa: PLC0415
+    from gilaudit.dynamic.tsanfindings import RULE_OF_KIND, tsan_findings  # noqa: PLC0415
     from gilaudit.frontends.c.matchers import REGISTRY  # noqa: PLC0415
 
-    for matcher, ids in [*REGISTRY, *EVIDENCE]:
+    tsan: tuple[Callable[..., object], frozenset[str]] = (
+        tsan_findings, frozenset(RULE_OF_KIND.values()))
+    for matcher, ids in [*REGISTRY, *EVIDENCE, tsan]:
         if rule_id in ids:
             _lines, start = inspect.getsourcelines(matcher)
             return {"function": matcher.__name__, "file": inspect.getsourcefile(matcher),

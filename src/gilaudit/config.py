@@ -21,6 +21,7 @@ _LEVELS = ("error", "warning", "info", "off")
 _KNOWN_KEYS = {
     "select", "ignore", "exclude", "include-dirs", "defines", "severity", "fail-on",
     "max-file-size",
+    "tsan-suppressions",  # read by the stress phase's TSan mode (dynamic/tsan.py)
 }
 
 

@@ -98,6 +98,9 @@ class Finding:
     evidence: Literal["static", "dynamic"] = "static"
     reproducer: str | None = None  # a dynamic finding's standalone script, when written
     confirmed: bool = False  # a static finding that a dynamic one confirmed (merge)
+    # Set when the confirmation is at line level (a TSan report's access in the same function
+    # on the same variable or field): "FT209 data race at src/x.c:40 (`squares`)".
+    confirmed_by: str | None = None
     baseline: Literal["new", "known"] | None = None  # set when compared with a baseline
     # Stable across edits that move code: rule, path, symbol, function and the code itself,
     # never the line number (baselines and SARIF partial fingerprints use it).
@@ -132,6 +135,8 @@ class Finding:
                    code=d.get("code", ""), notes=notes, preview=bool(d.get("preview")),
                    evidence=d.get("evidence", "static"), fingerprint=d.get("fingerprint", ""),
                    reproducer=d.get("reproducer"), confirmed=bool(d.get("confirmed")),
+                   confirmed_by=d.get("confirmed_by") if isinstance(d.get("confirmed_by"), str)
+                   else None,
                    baseline=d.get("baseline") if d.get("baseline") in ("new", "known")
                    else None)
 
@@ -160,6 +165,7 @@ class Finding:
             "evidence": self.evidence,
             "reproducer": self.reproducer,
             "confirmed": self.confirmed,
+            "confirmed_by": self.confirmed_by,
             "baseline": self.baseline,
             "fingerprint": self.fingerprint,
         }
@@ -432,15 +438,19 @@ class StressSummary:
     modules: tuple[ModuleStress, ...]
     caveat: str = ""  # e.g. "a GIL build: races the GIL prevents cannot show"
     tests: tuple[SuiteRun, ...] = ()  # the projects' own test suites (`stress --tests`)
+    # `stress --tsan`: reports seen, suppressed (by pattern), not the project's, findings,
+    # and how the iterations were scaled down; None without TSan.
+    tsan: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"interpreter": self.interpreter, "settings": self.settings,
                 "caveat": self.caveat, "modules": [m.to_dict() for m in self.modules],
-                "tests": [t.to_dict() for t in self.tests]}
+                "tests": [t.to_dict() for t in self.tests], "tsan": self.tsan}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StressSummary:
         return cls(interpreter=dict(d.get("interpreter", {})),
                    settings=dict(d.get("settings", {})), caveat=d.get("caveat", ""),
                    modules=tuple(ModuleStress.from_dict(m) for m in d.get("modules", ())),
-                   tests=tuple(SuiteRun.from_dict(t) for t in d.get("tests", ())))
+                   tests=tuple(SuiteRun.from_dict(t) for t in d.get("tests", ())),
+                   tsan=dict(d["tsan"]) if isinstance(d.get("tsan"), dict) else None)

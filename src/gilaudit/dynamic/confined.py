@@ -14,12 +14,14 @@ import resource
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildRun", "confine", "read_journal", "run_child", "set_limit", "signal_name",
-           "tail_of", "wait_or_kill"]
+from gilaudit.dynamic.tsan import child_options
+
+__all__ = ["ChildRun", "confine", "read_journal", "read_tsan_logs", "run_child", "set_limit",
+           "signal_name", "tail_of", "wait_or_kill"]
 
 _CHILD = str(Path(__file__).with_name("childside") / "gilaudit_child.py")
 _TAIL = 4096
@@ -28,8 +30,11 @@ _TAIL = 4096
 def confine(memory_bytes: int, cpu_seconds: int) -> None:
     # Runs in the child before exec: no core dumps, bounded memory and CPU time. Never above
     # what this process is allowed already (a dashboard job runs under its own limits).
+    # memory_bytes 0: no address-space limit (ThreadSanitizer reserves terabytes of virtual
+    # memory for its shadow at start-up and dies under any limit that would matter).
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    set_limit(resource.RLIMIT_AS, memory_bytes, memory_bytes)
+    if memory_bytes > 0:
+        set_limit(resource.RLIMIT_AS, memory_bytes, memory_bytes)
     set_limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5)
 
 
@@ -77,13 +82,17 @@ class ChildRun:
     stdout_tail: str
     stderr_tail: str
     fault: str = ""  # faulthandler's dump: a crash's or a hang's stacks
+    tsan_logs: dict[int, str] = field(default_factory=dict)  # pid -> its TSan log
 
 
 def run_child(python: str, command: str, module: str, *, import_paths: list[str],
               timeout: float, memory_bytes: int = 8 << 30,
               plan: dict[str, Any] | None = None,
-              extra_env: dict[str, str] | None = None) -> ChildRun:
-    """One child of the interpreter under test, confined; its journal and output tails."""
+              extra_env: dict[str, str] | None = None,
+              tsan: Path | None = None) -> ChildRun:
+    """One child of the interpreter under test, confined; its journal and output tails.
+    ``tsan``: the suppressions file of a ThreadSanitizer run; the child (a TSan build) logs
+    its reports in its scratch directory, and they come back in ``tsan_logs``."""
     with tempfile.TemporaryDirectory(prefix="gilaudit-child-") as scratch:
         work = Path(scratch)
         journal, fault = work / "journal.jsonl", work / "fault.txt"
@@ -96,6 +105,10 @@ def run_child(python: str, command: str, module: str, *, import_paths: list[str]
             "PYTHONDONTWRITEBYTECODE": "1",
             **(extra_env or {}),
         }
+        if tsan is not None:
+            env["TSAN_OPTIONS"] = child_options(work / "tsan", tsan)
+            env["GILAUDIT_TSAN_LOG"] = str(work / "tsan")  # the journal notes the log's size
+            memory_bytes = 0
         argv = [python, _CHILD, command, module]
         if plan is not None:
             plan_file = work / "plan.json"
@@ -109,7 +122,24 @@ def run_child(python: str, command: str, module: str, *, import_paths: list[str]
                 preexec_fn=lambda: confine(memory_bytes, cpu))  # noqa: PLW1509 - limits only
             code = wait_or_kill(proc, timeout)
         return ChildRun(records=read_journal(journal), code=code, stdout_tail=tail_of(out),
-                        stderr_tail=tail_of(err), fault=tail_of(fault, 16384))
+                        stderr_tail=tail_of(err), fault=tail_of(fault, 16384),
+                        tsan_logs=read_tsan_logs(work / "tsan"))
+
+
+def read_tsan_logs(prefix: Path, size_limit: int = 32 << 20) -> dict[int, str]:
+    """The logs TSan wrote to ``prefix.<pid>``, by pid; each capped (the head is kept: the
+    first reports are the ones whose calls are known)."""
+    logs: dict[int, str] = {}
+    for path in prefix.parent.glob(prefix.name + ".*"):
+        pid = path.name.rsplit(".", 1)[1]
+        if not pid.isdigit():
+            continue
+        try:
+            with path.open("rb") as fh:
+                logs[int(pid)] = fh.read(size_limit).decode("utf-8", errors="replace")
+        except OSError:
+            continue
+    return logs
 
 
 def signal_name(number: int) -> str:

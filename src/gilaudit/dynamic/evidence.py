@@ -30,6 +30,7 @@ __all__ = [
     "missing_dependency",
     "program_problems",
     "result_problems",
+    "running_call",
     "sequence_problem",
 ]
 
@@ -160,12 +161,32 @@ def death_problem(module: str, death: Death, setups: dict[str, str], calls: dict
     begin = death.begin
     phase = str(begin.get("phase", ""))
     name = " + ".join(death.callables) if death.callables else ""
-    repro = _base_repro(module, death.category)
+    where, repro = running_call(module, begin, death.category, death.callables, setups, calls,
+                                death.last_try)
+    notes = [f"{death.how}, {where}"]
+    if death.dump:
+        notes.append("faulthandler:\n" + death.dump)
+    if gil_build and death.category == "crash" and phase != "probe":
+        notes.append("on a GIL build: the code releases the GIL around shared state, or "
+                     "crashes on any build")
+    return Problem(category=death.category, module=module, callable=name,
+                   detail=f"({death.how}) {where}", notes=tuple(notes), repro=repro,
+                   single_thread=phase in _SERIAL_PHASES)
+
+
+def running_call(module: str, begin: dict[str, Any], category: str,
+                 callables: tuple[str, ...], setups: dict[str, str], calls: dict[str, str],
+                 last_try: str | None = None) -> tuple[str, dict[str, Any]]:
+    """What the journal's ``begin`` record says was running, in words, and the reproducer's
+    parameters that make the same calls with the same threads, iterations and seeds."""
+    phase = str(begin.get("phase", ""))
+    name = " + ".join(callables) if callables else ""
+    repro = _base_repro(module, category)
     if phase == "probe":
         where = ("while gilaudit probed its arguments, serially (one thread)"
-                 + (f", as {death.last_try}" if death.last_try else ""))
+                 + (f", as {last_try}" if last_try else ""))
         cls = name.split(".", 1)[0]
-        call = death.last_try or calls.get(name, "")
+        call = last_try or calls.get(name, "")
         repro.update(mode="serial", calls=[{"name": name, "call": call,
                                             "setup": setups.get(cls) if "." in name else None}])
     elif phase == "serial" or phase.startswith("state-serial"):
@@ -187,7 +208,7 @@ def death_problem(module: str, death: Death, setups: dict[str, str], calls: dict
         where = (f"while {begin.get('threads')} threads drove the module's callables together "
                  f"(trial {begin.get('trial')}, seed {begin.get('seed')})")
         every = [str(n) for n in begin.get("targets", [])]
-        picked = [n for n in every if n in death.callables] or every
+        picked = [n for n in every if n in callables] or every
         repro.update(mode="hammer", calls=[
             {"name": n, "call": calls[n], "setup": _setup_for(n, setups)}
             for n in picked if n in calls])
@@ -202,15 +223,7 @@ def death_problem(module: str, death: Death, setups: dict[str, str], calls: dict
                  iterations=int(begin.get("iterations") or 1),
                  trials=max(1, int(begin.get("trial") or 0) + 1),
                  seed=int(begin.get("seed") or 0) - int(begin.get("trial") or 0))
-    notes = [f"{death.how}, {where}"]
-    if death.dump:
-        notes.append("faulthandler:\n" + death.dump)
-    if gil_build and death.category == "crash" and phase != "probe":
-        notes.append("on a GIL build: the code releases the GIL around shared state, or "
-                     "crashes on any build")
-    return Problem(category=death.category, module=module, callable=name,
-                   detail=f"({death.how}) {where}", notes=tuple(notes), repro=repro,
-                   single_thread=phase in _SERIAL_PHASES)
+    return where, repro
 
 
 _SERIAL_PHASES = ("probe", "serial", "state-serial", "programs-serial")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gilaudit.dynamic.confined import ChildRun, run_child, signal_name
@@ -42,9 +43,10 @@ class ImportOutcome:
 
 def check_import(python: str, module: str, *, import_paths: list[str], timeout: float = 30.0,
                  memory_bytes: int = 8 << 30,
-                 extra_env: dict[str, str] | None = None) -> ImportOutcome:
+                 extra_env: dict[str, str] | None = None,
+                 tsan: Path | None = None) -> ImportOutcome:
     run = run_child(python, "import", module, import_paths=import_paths, timeout=timeout,
-                    memory_bytes=memory_bytes, extra_env=extra_env)
+                    memory_bytes=memory_bytes, extra_env=extra_env, tsan=tsan)
     return outcome_of(run, module, timeout)
 
 

@@ -16,7 +16,7 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -93,16 +93,18 @@ def extension_modules(record_lines: Iterable[str], suffixes: Sequence[str]) -> l
 
 
 def install_target(python: str, target: Path, *, workdir: Path, timeout: float = 900.0,
-                   pip_args: Sequence[str] = (), system_site_packages: bool = False) -> Installed:
+                   pip_args: Sequence[str] = (), system_site_packages: bool = False,
+                   build_env: Mapping[str, str] | None = None) -> Installed:
     """Create ``workdir/venv`` with ``python``, ``pip install`` ``target`` into it, and describe
     what the target installed. Raises `InstallError` for anything that stops it; ``timeout``
-    bounds the whole, and a step that overruns is killed with its process group."""
+    bounds the whole, and a step that overruns is killed with its process group.
+    ``build_env``: variables for every step (TSan's ``CFLAGS``, ``TSAN_OPTIONS``)."""
     target = _checked_target(target)
     workdir = Path(os.path.abspath(workdir))
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "install.log"
     log.write_bytes(b"")
-    env = _environment()
+    env = {**_environment(), **(build_env or {})}
     deadline = time.monotonic() + timeout
 
     def run(step: str, cmd: list[str]) -> int:

@@ -36,7 +36,10 @@ PROBE = (
     "'gil_disabled_build': sysconfig.get_config_var('Py_GIL_DISABLED'), "
     "'gil_enabled': g() if g else None, 'abiflags': getattr(sys, 'abiflags', ''), "
     "'ext_suffix': sysconfig.get_config_var('EXT_SUFFIX'), "
-    "'soabi': sysconfig.get_config_var('SOABI'), 'executable': sys.executable}))\n"
+    "'soabi': sysconfig.get_config_var('SOABI'), 'executable': sys.executable, "
+    "'tsan': '-fsanitize=thread' in ' '.join(str(sysconfig.get_config_var(v) or '') "
+    "for v in ('CONFIG_ARGS', 'PY_CFLAGS', 'CFLAGS')) or "
+    "'--with-thread-sanitizer' in str(sysconfig.get_config_var('CONFIG_ARGS') or '')}))\n"
 )
 _PROBE_TIMEOUT = 20.0
 _MAX_OUTPUT = 1 << 16
@@ -55,6 +58,7 @@ class Interpreter:
     ext_suffix: str
     soabi: str
     found_by: str  # "--python", "PATH", "pyenv", "uv"
+    tsan: bool = False  # built with ThreadSanitizer (--with-thread-sanitizer)
 
     @property
     def free_threaded(self) -> bool:
@@ -66,6 +70,8 @@ class Interpreter:
         kind = ("free-threaded" if self.free_threaded else
                 "free-threaded build with the GIL enabled" if self.free_threaded_build
                 else "GIL build")
+        if self.tsan:
+            kind += ", ThreadSanitizer"
         return f"CPython {'.'.join(map(str, self.version))} ({kind}) {self.executable}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,7 +80,7 @@ class Interpreter:
                 "free_threaded_build": self.free_threaded_build,
                 "gil_enabled": self.gil_enabled, "free_threaded": self.free_threaded,
                 "abiflags": self.abiflags, "ext_suffix": self.ext_suffix, "soabi": self.soabi,
-                "found_by": self.found_by}
+                "found_by": self.found_by, "tsan": self.tsan}
 
 
 def parse_probe(output: str, executable: str, found_by: str) -> Interpreter | str:
@@ -99,6 +105,7 @@ def parse_probe(output: str, executable: str, found_by: str) -> Interpreter | st
             ext_suffix=str(data.get("ext_suffix") or ""),
             soabi=str(data.get("soabi") or ""),
             found_by=found_by,
+            tsan=data.get("tsan") is True,
         )
     except (ValueError, KeyError, TypeError) as exc:
         return f"answered the probe with something unreadable ({exc})"
@@ -162,8 +169,17 @@ def _uv_candidates(data_home: str | None) -> list[str]:
                   if re.fullmatch(r"python3(\.\d+)?t?", os.path.basename(exe)))
 
 
+def _cache_candidates(cache_root: str | None) -> list[str]:
+    """The interpreters `make ft-python` and `make ft-python-tsan` built (tools/ft-python.sh)."""
+    base = cache_root or os.environ.get("GILAUDIT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gilaudit")
+    pattern = os.path.join(glob.escape(base), "ft-python", "latest-*", "bin", "python3")
+    return sorted(exe for exe in glob.glob(pattern) if os.access(exe, os.X_OK))
+
+
 def candidates(*, path: str | None = None, pyenv_root: str | None = None,
-               data_home: str | None = None) -> list[tuple[str, str]]:
+               data_home: str | None = None,
+               cache_root: str | None = None) -> list[tuple[str, str]]:
     """(executable, how it was found), free-threaded names first; duplicates removed."""
     found: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -171,6 +187,7 @@ def candidates(*, path: str | None = None, pyenv_root: str | None = None,
         ("PATH", _path_candidates(os.environ.get("PATH", "") if path is None else path)),
         ("pyenv", _pyenv_candidates(pyenv_root or os.environ.get("PYENV_ROOT"))),
         ("uv", _uv_candidates(data_home or os.environ.get("XDG_DATA_HOME"))),
+        ("gilaudit cache", _cache_candidates(cache_root)),
     )
     for how, exes in groups:
         for exe in exes:
@@ -178,13 +195,18 @@ def candidates(*, path: str | None = None, pyenv_root: str | None = None,
             if real not in seen:
                 seen.add(real)
                 found.append((exe, how))
-    found.sort(key=lambda item: not item[0].rstrip("/").endswith("t"))
+    found.sort(key=lambda item: not (item[0].rstrip("/").endswith("t")
+                                      or item[1] == "gilaudit cache"))
     return found
 
 
-def choose(described: list[Interpreter]) -> Interpreter | None:
+def choose(described: list[Interpreter], *, tsan: bool = False) -> Interpreter | None:
     """The newest free-threaded interpreter; else the newest free-threaded build; else the
-    newest GIL build (which still finds races around released GIL, crashes and hangs)."""
+    newest GIL build (which still finds races around released GIL, crashes and hangs).
+    ThreadSanitizer builds only when ``tsan`` (they need extensions built with TSan), and
+    then nothing else."""
+    described = [i for i in described if i.tsan == tsan]
+
     def newest(items: list[Interpreter]) -> Interpreter | None:
         return max(items, key=lambda i: i.version) if items else None
 

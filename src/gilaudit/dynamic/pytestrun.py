@@ -21,8 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gilaudit.dynamic.confined import confine, read_journal, signal_name, tail_of, wait_or_kill
+from gilaudit.dynamic.confined import (
+    confine,
+    read_journal,
+    read_tsan_logs,
+    signal_name,
+    tail_of,
+    wait_or_kill,
+)
 from gilaudit.dynamic.imports import gil_warning_module
+from gilaudit.dynamic.tsan import child_options
+from gilaudit.dynamic.tsanfindings import TsanEvent, pinned_reports
 
 __all__ = ["Collection", "FileRun", "PytestChild", "TestOutcome", "collect", "outcomes_of",
            "run_file"]
@@ -47,6 +56,7 @@ class PytestChild:
     file_timeout: float = 600.0  # one child, everything included
     memory_bytes: int = 8 << 30
     free_threaded: bool = True  # run the tests with PYTHON_GIL=0
+    tsan: Path | None = None  # a TSan run's suppressions file: the children log TSan reports
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,6 +80,7 @@ class FileRun:
     children: int = 0
     seconds: float = 0.0
     problem: str = ""  # why the file (or the rest of it) did not run, if it did not
+    tsan: tuple[TsanEvent, ...] = ()  # TSan's reports, each with the test that was running
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,6 +100,7 @@ class _Run:
     stdout_tail: str
     stderr_tail: str
     fault: str
+    tsan_logs: dict[int, str] = field(default_factory=dict)
 
 
 def _run(child: PytestChild, args: list[str], *, gil_off: bool, timeout: float,
@@ -116,6 +128,11 @@ def _run(child: PytestChild, args: list[str], *, gil_off: bool, timeout: float,
         }
         if gil_off:
             env["PYTHON_GIL"] = "0"
+        memory = child.memory_bytes
+        if child.tsan is not None:
+            env["TSAN_OPTIONS"] = child_options(work / "tsan", child.tsan)
+            env["GILAUDIT_TSAN_LOG"] = str(work / "tsan")
+            memory = 0  # TSan reserves terabytes of virtual memory at start-up
         argv = [child.python, "-m", "pytest", *_BASE_ARGS, *child.options, *args]
         # CPU time is counted over all threads: room for every core to be busy throughout.
         cpu = int(timeout * max(1, os.cpu_count() or 1)) + 60
@@ -123,10 +140,22 @@ def _run(child: PytestChild, args: list[str], *, gil_off: bool, timeout: float,
             proc = subprocess.Popen(
                 argv, cwd=child.cwd, env=env, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
                 start_new_session=True,
-                preexec_fn=lambda: confine(child.memory_bytes, cpu))  # noqa: PLW1509 - limits
+                preexec_fn=lambda: confine(memory, cpu))  # noqa: PLW1509 - limits
             code = wait_or_kill(proc, timeout)
         return _Run(records=read_journal(journal), code=code, stdout_tail=tail_of(out),
-                    stderr_tail=tail_of(err, 8192), fault=tail_of(fault, _FAULT_CHARS))
+                    stderr_tail=tail_of(err, 8192), fault=tail_of(fault, _FAULT_CHARS),
+                    tsan_logs=read_tsan_logs(work / "tsan"))
+
+
+def tsan_events(run: _Run, where: str) -> list[TsanEvent]:
+    """The reports in a pytest child's TSan logs, each with the test that was running ("" when
+    none was); the module is filled in by the caller."""
+    events = []
+    for report, begin in pinned_reports(run.tsan_logs, run.records, {}):
+        nodeid = str(begin.get("nodeid") or "")
+        events.append(TsanEvent(module="", report=report, callables=(nodeid,) if nodeid else (),
+                                where=where))
+    return events
 
 
 def collect(child: PytestChild, args: list[str]) -> Collection:
@@ -222,6 +251,8 @@ def run_file(child: PytestChild, path: str, *, threads: int, deadline: float,
     problem = ""
     children = 0
     gil_off = child.free_threaded
+    found: list[TsanEvent] = []
+    where = "while the test ran " + ("serially" if threads == 1 else f"in {threads} threads")
     while True:
         if children >= max_children:
             problem = f"{max_children} pytest processes died; the rest of the file did not run"
@@ -232,6 +263,7 @@ def run_file(child: PytestChild, path: str, *, threads: int, deadline: float,
             break
         run = _run(child, args, gil_off=gil_off, timeout=timeout, skip=set(outcomes), only=only)
         children += 1
+        found += tsan_events(run, where)
         for r in run.records:
             if r.get("kind") == "collected" and collected is None:
                 collected = {str(i["nodeid"]) for i in r.get("items", [])}
@@ -254,4 +286,5 @@ def run_file(child: PytestChild, path: str, *, threads: int, deadline: float,
         if collected is not None and collected <= set(outcomes):
             break
     return FileRun(path=path, threads=threads, outcomes=outcomes, thread_unsafe=thread_unsafe,
-                   children=children, seconds=time.monotonic() - started, problem=problem)
+                   children=children, seconds=time.monotonic() - started, problem=problem,
+                   tsan=tuple(found))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pprint
 import re
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_reproducer", "write_reproducer"]
+__all__ = ["render_reproducer", "write_reproducer", "write_tsan_reproducer"]
 
 _TEMPLATE = Path(__file__).with_name("childside") / "gilaudit_repro.py"
+_TSAN_TEMPLATE = Path(__file__).with_name("childside") / "gilaudit_tsan_repro.py"
 _PLACEHOLDER = "PARAMS = {}  # type: Dict[str, Any]  # filled in by gilaudit\n"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
@@ -37,6 +40,31 @@ def write_reproducer(params: dict[str, Any], *, python: str, directory: Path,
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
     path.write_text(render_reproducer(params, python=python, template=template),
+                    encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def write_tsan_reproducer(params: dict[str, Any], *, python: str, directory: Path,
+                          taken: set[str], kind: str, sites: Sequence[tuple[str, int]],
+                          suppressions: Path | None) -> Path:
+    """A hammer reproducer for ``params`` and, beside it, the script to run: it runs the
+    hammer under the TSan interpreter and exits 1 when TSan reports ``kind`` at ``sites``
+    again. The suppressions file is copied beside them (once per directory)."""
+    inner = write_reproducer(params, python=python, directory=directory, taken=taken)
+    copied = None
+    if suppressions is not None:
+        copied = directory / "tsan-suppressions.txt"
+        if not copied.exists():
+            shutil.copyfile(suppressions, copied)
+    wrapper = {"inner": inner.name, "python": python, "kind": kind,
+               "sites": [[path, line] for path, line in sites],
+               "suppressions": copied.name if copied else None,
+               "module": params.get("module"), "category": params.get("category")}
+    name = inner.stem + "-tsan.py"
+    taken.add(name)
+    path = directory / name
+    path.write_text(render_reproducer(wrapper, python=python, template=_TSAN_TEMPLATE),
                     encoding="utf-8")
     path.chmod(0o755)
     return path

@@ -4,6 +4,7 @@ every module, and return a Report (the same contract as a static scan, plus its 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -16,6 +17,8 @@ from gilaudit.dynamic import interpreters as it
 from gilaudit.dynamic.install import InstallError, install_target
 from gilaudit.dynamic.stress import StressOptions, StressResult, stress_modules
 from gilaudit.dynamic.testsuite import SuiteOptions, run_project_tests
+from gilaudit.dynamic.tsan import build_environment, project_suppressions, settings_for
+from gilaudit.dynamic.tsanfindings import ProjectSources
 from gilaudit.model import Diagnostic, Finding, ModuleStress, Report, StressSummary, SuiteRun
 from gilaudit.rulebook import RuleBook
 
@@ -34,6 +37,7 @@ class StressRequest:
     pip_args: tuple[str, ...] = ()
     install_timeout: float = 900.0
     tests: SuiteOptions | None = None  # also run each project's own test suite in threads
+    tsan: bool = False  # build with -fsanitize=thread and run under a TSan interpreter
 
 
 def is_path_target(target: str) -> bool:
@@ -42,10 +46,15 @@ def is_path_target(target: str) -> bool:
             or Path(target).exists())
 
 
-def choose_interpreter(python: str | None) -> tuple[it.Interpreter | None, list[Diagnostic]]:
+def choose_interpreter(python: str | None, tsan: bool = False,
+                       ) -> tuple[it.Interpreter | None, list[Diagnostic]]:
     if python is not None:
         exe = it.which(python) or python
         got = it.describe(exe, found_by="--python")
+        if isinstance(got, it.Interpreter) and tsan and not got.tsan:
+            return None, [Diagnostic(path=python, kind="no-interpreter", message=(
+                f"--tsan needs a ThreadSanitizer build of free-threaded CPython, and {python} "
+                "is not one (`make ft-python-tsan` builds one)"))]
         return (got, []) if isinstance(got, it.Interpreter) else (None, [got])
     found, problems = [], []
     for exe, how in it.candidates():
@@ -54,14 +63,19 @@ def choose_interpreter(python: str | None) -> tuple[it.Interpreter | None, list[
             found.append(got)
         else:
             problems.append(got)
-    return it.choose(found), problems
+    chosen = it.choose(found, tsan=tsan)
+    if chosen is None and tsan:
+        problems.append(Diagnostic(path=None, kind="no-interpreter", message=(
+            "--tsan needs a ThreadSanitizer build of free-threaded CPython and none was found "
+            "(`make ft-python-tsan` builds one into gilaudit's cache, where it is found)")))
+    return chosen, problems
 
 
 def run_stress(request: StressRequest, book: RuleBook,
                on_module: Callable[[str, ModuleStress], None] | None = None,
                on_interpreter: Callable[[str, bool], None] | None = None) -> Report:
     started = time.perf_counter()
-    interpreter, diagnostics = choose_interpreter(request.python)
+    interpreter, diagnostics = choose_interpreter(request.python, request.tsan)
     if interpreter is not None and on_interpreter is not None:
         on_interpreter(f"{interpreter.label} [{interpreter.found_by}]",
                        interpreter.free_threaded)
@@ -95,8 +109,11 @@ def run_stress(request: StressRequest, book: RuleBook,
             if modules:
                 result = stress_modules(interpreter, modules,
                                         import_paths=list(request.import_paths),
-                                        options=options_now(), book=book,
-                                        repro_dir=request.repro_dir, on_module=on_module)
+                                        options=_tsan_options(options_now(), request,
+                                                              Path(scratch) / "tsan", None,
+                                                              diagnostics),
+                                        book=book, repro_dir=request.repro_dir,
+                                        on_module=on_module)
                 _collect(result, findings, diagnostics, summaries)
             for index, target in enumerate(paths):
                 work = Path(scratch) / f"target-{index}"
@@ -105,9 +122,12 @@ def run_stress(request: StressRequest, book: RuleBook,
                 env_dir = (request.repro_dir / "envs" / _env_name(target, index)
                            if request.repro_dir is not None else work / "env")
                 try:
-                    installed = install_target(interpreter.executable, _copy(Path(target), work),
+                    source = _copy(Path(target), work)
+                    installed = install_target(interpreter.executable, source,
                                                workdir=env_dir, timeout=request.install_timeout,
-                                               pip_args=request.pip_args)
+                                               pip_args=request.pip_args,
+                                               build_env=build_environment(os.environ)
+                                               if request.tsan else None)
                 except InstallError as exc:
                     shutil.rmtree(env_dir, ignore_errors=True)
                     diagnostics.append(Diagnostic(
@@ -129,18 +149,26 @@ def run_stress(request: StressRequest, book: RuleBook,
                                 "extension modules: nothing to stress"))
                     continue
                 venv_python = dataclasses.replace(interpreter, executable=installed.python)
+                sources, pyproject = (_project_sources(source, installed.modules)
+                                      if request.tsan else (None, None))
+                options_used = _tsan_options(options_now(), request, work / "tsan",
+                                             pyproject, diagnostics)
                 result = stress_modules(venv_python, list(installed.modules),
                                         import_paths=list(request.import_paths),
-                                        options=options_now(), book=book,
-                                        repro_dir=request.repro_dir, on_module=on_module)
+                                        options=options_used, book=book,
+                                        repro_dir=request.repro_dir, on_module=on_module,
+                                        sources=sources)
                 _collect(result, findings, diagnostics, summaries)
                 kept = any(f.reproducer for f in result.findings)
                 if request.tests is not None:
                     suite = run_project_tests(
                         Path(target), installed, workdir=env_dir,
-                        free_threaded=interpreter.free_threaded, options=request.tests,
+                        free_threaded=interpreter.free_threaded,
+                        options=dataclasses.replace(request.tests,
+                                                    tsan=options_used.suppressions),
                         book=book, repro_dir=request.repro_dir, pip_args=request.pip_args,
-                        install_timeout=request.install_timeout, known=result.findings)
+                        install_timeout=request.install_timeout, known=result.findings,
+                        sources=sources)
                     findings.extend(suite.findings)
                     diagnostics.extend(suite.diagnostics)
                     suites.extend([suite.summary] if suite.summary is not None else [])
@@ -154,6 +182,35 @@ def run_stress(request: StressRequest, book: RuleBook,
         targets=request.targets, findings=tuple(findings), diagnostics=tuple(diagnostics),
         seconds=time.perf_counter() - started,
         options={"python": request.python, **request.options.to_dict()}, stress=stress)
+
+
+def _tsan_options(options: StressOptions, request: StressRequest, directory: Path,
+                  pyproject: bytes | None, diagnostics: list[Diagnostic]) -> StressOptions:
+    """Under --tsan: fewer calls per thread, and the suppressions file (gilaudit's own and
+    the project's) every child names."""
+    if not request.tsan:
+        return options
+    extra, problems = project_suppressions(pyproject)
+    diagnostics.extend(problems)
+    settings = settings_for(directory, extra, options.iterations)
+    return dataclasses.replace(options, iterations=settings.iterations, tsan=settings)
+
+
+def _project_sources(source: Path, modules: tuple[str, ...],
+                     ) -> tuple[ProjectSources | None, bytes | None]:
+    """The files TSan's frames are pinned to, and the project's pyproject.toml: a source
+    tree's (the copy pip built), an sdist's; a wheel has none (the modules' own shared
+    objects stand in)."""
+    if source.is_dir():
+        pyproject = source / "pyproject.toml"
+        return (ProjectSources.from_tree(source, modules),
+                pyproject.read_bytes() if pyproject.is_file() else None)
+    if source.name.endswith(".whl"):
+        return None, None
+    try:
+        return ProjectSources.from_sdist(source, modules)
+    except OSError:
+        return None, None
 
 
 def _env_name(target: str, index: int) -> str:

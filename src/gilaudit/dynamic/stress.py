@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gilaudit.dynamic.confined import run_child
+from gilaudit.dynamic.confined import ChildRun, run_child
 from gilaudit.dynamic.evidence import (
     ARGUMENTS,
     Problem,
+    callable_of,
     death_of,
     death_problem,
     grouped_by_class,
@@ -28,11 +29,21 @@ from gilaudit.dynamic.evidence import (
     missing_dependency,
     program_problems,
     result_problems,
+    running_call,
     sequence_problem,
 )
 from gilaudit.dynamic.imports import check_import
 from gilaudit.dynamic.interpreters import Interpreter
 from gilaudit.dynamic.reproducer import write_reproducer
+from gilaudit.dynamic.tsan import TsanSettings
+from gilaudit.dynamic.tsanfindings import (
+    ProjectSources,
+    TsanEvent,
+    TsanTally,
+    pinned_reports,
+    tsan_findings,
+)
+from gilaudit.dynamic.tsanrun import tsan_reproduced, tsan_run_summary, tsan_verdict
 from gilaudit.language import language_of
 from gilaudit.model import (
     Diagnostic,
@@ -73,13 +84,20 @@ class StressOptions:
     memory_bytes: int = 8 << 30
     max_children: int = 40  # restarts after crashes and hangs, per module
     python_callables: bool = False  # drive the package's pure-Python functions and classes too
+    tsan: TsanSettings | None = None  # children under ThreadSanitizer (a TSan interpreter)
+
+    @property
+    def suppressions(self) -> Path | None:
+        """The TSan suppressions file every child names, or None without TSan."""
+        return self.tsan.suppressions if self.tsan is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"threads": self.threads, "iterations": self.iterations,
                 "trials": self.trials, "seed": self.seed, "budget": self.budget,
                 "total_budget": self.total_budget,
                 "timeout": self.timeout, "import_timeout": self.import_timeout,
-                "memory_bytes": self.memory_bytes, "python_callables": self.python_callables}
+                "memory_bytes": self.memory_bytes, "python_callables": self.python_callables,
+                "tsan": self.tsan is not None}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,6 +105,8 @@ class ModuleOutcome:
     stress: ModuleStress
     problems: tuple[Problem, ...]
     diagnostics: tuple[Diagnostic, ...]
+    tsan_events: tuple[TsanEvent, ...] = ()
+    tsan_suppressed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -111,6 +131,20 @@ class _Progress:
     problems: list[Problem] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     children: int = 0
+    tsan_events: list[TsanEvent] = field(default_factory=list)
+    tsan_suppressed: dict[str, int] = field(default_factory=dict)
+
+    def take_tsan(self, module: str, run: ChildRun) -> None:
+        """The reports the child's TSan log holds, each with the call that was running when
+        TSan wrote it: the last "begin" of the journal at or before its place in the log."""
+        for report, begin in pinned_reports(run.tsan_logs, run.records, self.tsan_suppressed):
+            target = str(begin.get("target", ""))
+            names = [str(t) for t in begin.get("targets") or ([target] if target else [])]
+            callables = tuple(dict.fromkeys(callable_of(n) for n in names if n))
+            where, repro = running_call(module, begin, "tsan", callables, self.setups(),
+                                        self.calls()) if begin else ("", {})
+            self.tsan_events.append(TsanEvent(module=module, report=report,
+                                              callables=callables, where=where, repro=repro))
 
     def take(self, records: list[dict[str, Any]]) -> None:
         for r in records:
@@ -173,9 +207,11 @@ def _drive(python: str, module: str, import_paths: list[str], options: StressOpt
         run = run_child(python, "drive", module, import_paths=import_paths,
                         timeout=budget + options.timeout + _SLACK,
                         memory_bytes=options.memory_bytes,
-                        plan=_plan(options, progress, budget), extra_env=_child_env(gil_build))
+                        plan=_plan(options, progress, budget), extra_env=_child_env(gil_build),
+                        tsan=options.suppressions)
         progress.children += 1
         progress.take(run.records)
+        progress.take_tsan(module, run)
         errors = [r for r in run.records if r.get("kind") == "child-error"]
         if errors:
             progress.diagnostics.append(Diagnostic(
@@ -226,8 +262,9 @@ def _sequence(python: str, module: str, import_paths: list[str], options: Stress
         child = run_child(python, "sequence", module, import_paths=import_paths,
                           timeout=budget + options.timeout + _SLACK,
                           memory_bytes=options.memory_bytes, plan=plan,
-                          extra_env=_child_env(gil_build))
+                          extra_env=_child_env(gil_build), tsan=options.suppressions)
         progress.children += 1
+        progress.take_tsan(module, child)
         death = death_of(child, options.timeout)
         if death is not None:
             if death.begin:
@@ -313,7 +350,7 @@ def stress_module(python: str, module: str, *, import_paths: list[str],
     outcome = check_import(python, module, import_paths=import_paths,
                            timeout=min(options.import_timeout, options.budget),
                            memory_bytes=options.memory_bytes,
-                           extra_env=_child_env(True))
+                           extra_env=_child_env(True), tsan=options.suppressions)
     problems = import_problems(outcome, free_threaded)
     gil_reenabled = outcome.gil_reenabled if free_threaded else None
     if outcome.status != "ok":
@@ -368,7 +405,9 @@ def stress_module(python: str, module: str, *, import_paths: list[str],
                           calls=calls + state_calls, seconds=time.monotonic() - started,
                           children=progress.children)
     return ModuleOutcome(stress=stress, problems=tuple(found),
-                         diagnostics=tuple(progress.diagnostics))
+                         diagnostics=tuple(progress.diagnostics),
+                         tsan_events=tuple(progress.tsan_events),
+                         tsan_suppressed=dict(progress.tsan_suppressed))
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -405,12 +444,16 @@ def findings_of(problems: list[Problem], book: RuleBook,
 def stress_modules(interpreter: Interpreter, modules: list[str], *, import_paths: list[str],
                    options: StressOptions, book: RuleBook, repro_dir: Path | None,
                    on_module: Callable[[str, ModuleStress], None] | None = None,
-                   ) -> StressResult:
-    """Stress every module in turn; findings carry the path of their reproducer script."""
+                   sources: ProjectSources | None = None) -> StressResult:
+    """Stress every module in turn; findings carry the path of their reproducer script.
+    Under TSan (``options.tsan``), ``sources`` are the project's files its reports are pinned
+    to (without them, frames in the modules' own shared objects count as the project's)."""
     free_threaded = interpreter.free_threaded
     results: list[ModuleStress] = []
     problems: list[Problem] = []
     diagnostics: list[Diagnostic] = []
+    tallies: list[TsanTally] = []
+    suppressed: dict[str, int] = {}
     run_deadline = (time.monotonic() + options.total_budget
                     if options.total_budget is not None else None)
     for index, module in enumerate(modules):
@@ -420,34 +463,52 @@ def stress_modules(interpreter: Interpreter, modules: list[str], *, import_paths
             share = dataclasses.replace(options, budget=max(1.0, left))
         got = stress_module(interpreter.executable, module, import_paths=import_paths,
                             options=share, free_threaded=free_threaded)
-        results.append(got.stress)
+        stress = got.stress
+        if options.tsan is not None:
+            tally = tsan_findings(got.tsan_events, sources or ProjectSources(modules=frozenset(
+                m.rsplit(".", 1)[-1] for m in modules)), book)
+            tallies.append(tally)
+            for pattern, count in got.tsan_suppressed.items():
+                suppressed[pattern] = suppressed.get(pattern, 0) + count
+            stress = tsan_verdict(stress, tally)
+        results.append(stress)
         problems.extend(got.problems)
         diagnostics.extend(got.diagnostics)
         if on_module is not None:
-            on_module(module, got.stress)
+            on_module(module, stress)
+    base = {"threads": options.threads, "iterations": options.iterations,
+            "trials": options.trials, "seed": options.seed, "mode": "hammer", "calls": [],
+            "import_paths": [str(Path(x).resolve()) for x in import_paths],
+            "timeout": max(10.0, 2 * options.timeout)}
     reproducers: dict[int, Path] = {}
+    taken: set[str] = set()
     if repro_dir is not None:
-        taken: set[str] = set()
         for index, p in enumerate(problems):
-            params = {"threads": options.threads, "iterations": options.iterations,
-                      "trials": options.trials, "seed": options.seed, "mode": "hammer",
-                      "calls": [], **p.repro, "import_paths": [str(Path(x).resolve())
-                                                               for x in import_paths],
-                      "timeout": max(10.0, 2 * options.timeout)}
             try:
-                reproducers[index] = write_reproducer(params, python=interpreter.executable,
-                                                      directory=repro_dir, taken=taken)
+                reproducers[index] = write_reproducer(
+                    {**base, **p.repro, "import_paths": base["import_paths"],
+                     "timeout": base["timeout"]},
+                    python=interpreter.executable, directory=repro_dir, taken=taken)
             except OSError as exc:
                 diagnostics.append(Diagnostic(path=str(repro_dir), kind="unwritable",
                                               message=f"cannot write a reproducer: {exc}"))
                 break
+    tsan_found = tsan_reproduced(tallies, base, python=interpreter.executable,
+                                 repro_dir=repro_dir, taken=taken,
+                                 suppressions=options.suppressions, diagnostics=diagnostics)
     caveat = "" if free_threaded else (
         "this interpreter runs with the GIL: the stress phase still finds code that releases "
         "the GIL around shared state, crashes and hangs, but races the GIL prevents cannot "
         "show; run it with a free-threaded interpreter (python3.13t, python3.14t)")
+    tsan_summary = None
+    if options.tsan is not None:
+        tsan_summary = tsan_run_summary(options.tsan, tallies, suppressed)
+        caveat = " ".join(filter(None, [caveat, tsan_summary["note"]]))
     settings = {**options.to_dict(), "python_gil_env": None if not free_threaded else "0"}
     summary = StressSummary(interpreter=interpreter.to_dict(), settings=settings,
-                            modules=tuple(results), caveat=caveat)
-    return StressResult(summary=summary, findings=tuple(findings_of(problems, book,
-                                                                     reproducers)),
+                            modules=tuple(results), caveat=caveat, tsan=tsan_summary)
+    return StressResult(summary=summary,
+                        findings=tuple(findings_of(problems, book, reproducers)) + tuple(
+                            tsan_found),
                         diagnostics=tuple(diagnostics))
+

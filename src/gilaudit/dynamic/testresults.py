@@ -17,7 +17,7 @@ from gilaudit.dynamic.pytestrun import Collection, FileRun
 from gilaudit.model import Diagnostic, ListedTest, SuiteRun
 from gilaudit.report.merge import PROJECT
 
-__all__ = ["TestFile", "collection_problems", "suite_summary", "thread_problems"]
+__all__ = ["TestFile", "collection_problems", "file_module", "suite_summary", "thread_problems"]
 
 _FAILED = ("failed", "error")
 _DIED = ("crash", "hang")
@@ -42,7 +42,8 @@ def _cap(text: str) -> str:
     return text if len(text) <= _MAX_NOTE else "... (cut)\n" + text[-_MAX_NOTE:]
 
 
-def _module(f: TestFile) -> str:
+def file_module(f: TestFile) -> str:
+    """The module a test file is about: the one it imports, else the project."""
     return f.modules[0] if len(f.modules) == 1 else PROJECT
 
 
@@ -54,7 +55,7 @@ def thread_problems(files: Iterable[TestFile], threads: int) -> list[Problem]:
     for f in files:
         if f.threaded is None:
             continue
-        module = _module(f)
+        module = file_module(f)
         about = ([f"the file imports several extension modules: {', '.join(f.modules)}"]
                  if len(f.modules) > 1 else [])
         for nodeid in f.tests:

@@ -27,10 +27,12 @@ from gilaudit.dynamic.testdeps import read_test_requirements
 from gilaudit.dynamic.testresults import (
     TestFile,
     collection_problems,
+    file_module,
     suite_summary,
     thread_problems,
 )
 from gilaudit.dynamic.testtree import modules_of, prepare_tree
+from gilaudit.dynamic.tsanfindings import ProjectSources, tsan_findings
 from gilaudit.language import language_of
 from gilaudit.model import Diagnostic, Finding, ListedTest, Note, SuiteRun, fingerprint
 from gilaudit.rulebook import RuleBook
@@ -56,6 +58,7 @@ class SuiteOptions:
     budget: float | None = None  # the whole suite, installs excluded
     memory_bytes: int = 8 << 30
     repro_trials: int = 3
+    tsan: Path | None = None  # a TSan run's suppressions file (`stress --tsan --tests`)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,9 +134,12 @@ def _modules(root: Path, path: str, modules: tuple[str, ...]) -> tuple[str, ...]
 def run_project_tests(target: Path, installed: Installed, *, workdir: Path, free_threaded: bool,
                       options: SuiteOptions, book: RuleBook, repro_dir: Path | None,
                       pip_args: tuple[str, ...] = (), install_timeout: float = 900.0,
-                      known: Iterable[Finding] = ()) -> SuiteResult:
+                      known: Iterable[Finding] = (),
+                      sources: ProjectSources | None = None) -> SuiteResult:
     """Run ``target``'s test suite in the venv ``installed`` made (its ``workdir``); findings
-    the hammer already made (``known``: an FT200 for the same module) are not repeated."""
+    the hammer already made (``known``: an FT200 for the same module, a TSan report of the
+    same pair of lines) are not repeated. Under TSan (``options.tsan``), ``sources`` are the
+    project's files its reports are pinned to."""
     started = time.monotonic()
     tree = prepare_tree(target, workdir / "tests-tree", installed.modules)
     diagnostics = list(tree.diagnostics)
@@ -156,7 +162,8 @@ def run_project_tests(target: Path, installed: Installed, *, workdir: Path, free
     user_options, selection = split_args(options.pytest_args, root)
     child = PytestChild(python=installed.python, cwd=root, options=user_options,
                         test_timeout=options.test_timeout, file_timeout=options.file_timeout,
-                        memory_bytes=options.memory_bytes, free_threaded=free_threaded)
+                        memory_bytes=options.memory_bytes, free_threaded=free_threaded,
+                        tsan=options.tsan)
     collection = collect(child, list(selection))
     gil_problems, gil_diags = collection_problems(collection, installed.modules)
     diagnostics += gil_diags
@@ -188,17 +195,33 @@ def run_project_tests(target: Path, installed: Installed, *, workdir: Path, free
         files.append(TestFile(path=path, modules=_modules(root, path, installed.modules),
                               tests=tuple(tests), serial=serial, threaded=threaded))
     problems = thread_problems(files, options.threads)
+    known = tuple(known)
     seen = {(f.rule, f.module) for f in known}
     problems += [p for p in gil_problems if ("FT200", p.module) not in seen]
     findings = _findings(problems, book, _reproducers(
         problems, installed=installed, root=root, child=child, options=options,
         repro_dir=repro_dir, diagnostics=diagnostics))
+    if options.tsan is not None:
+        findings += _tsan_findings(files, sources or ProjectSources(
+            modules=frozenset(m.rsplit(".", 1)[-1] for m in installed.modules)), book, known)
     summary = suite_summary(
         installed.distribution, files, threads=options.threads,
         found=sum(1 for p in problems if p.category != "gil-reenabled"), not_run=not_run,
         requirements=tuple(requirements), seconds=time.monotonic() - started)
     return SuiteResult(summary=summary, findings=tuple(findings),
                        diagnostics=tuple(diagnostics))
+
+
+def _tsan_findings(files: list[TestFile], sources: ProjectSources, book: RuleBook,
+                   known: tuple[Finding, ...]) -> list[Finding]:
+    """TSan's reports from the test runs, each pinned to the project's line and to the test
+    that ran; a pair of lines the hammer already reported is not repeated. (No reproducer:
+    the test's own reproducer for FT208 reruns it; run it under the TSan interpreter.)"""
+    events = [dataclasses.replace(e, module=file_module(f)) for f in files
+              for run in (f.serial, f.threaded) if run is not None for e in run.tsan]
+    seen = {f.fingerprint for f in known}
+    return [tf.finding for tf in tsan_findings(events, sources, book).findings
+            if tf.finding.fingerprint not in seen]
 
 
 def _reproducers(problems: list[Problem], *, installed: Installed, root: Path,

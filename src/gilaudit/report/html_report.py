@@ -197,6 +197,7 @@ def _finding(index: int, f: Finding, book: RuleBook) -> dict[str, Any]:
         "notes": notes,
         "dynamic": f.evidence == "dynamic",
         "confirmed": f.confirmed,
+        "confirmed_by": f.confirmed_by or "",
         "baseline": f.baseline if f.baseline in ("new", "known") else "",
         "preview": f.preview,
         "reproducer": f.reproducer or "",

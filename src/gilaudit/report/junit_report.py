@@ -68,7 +68,8 @@ def _line(f: Finding) -> str:
     if f.baseline == "known":
         tags.append("in baseline")
     if f.confirmed:
-        tags.append("confirmed by the stress phase")
+        tags.append(f"confirmed by ThreadSanitizer: {f.confirmed_by}" if f.confirmed_by
+                    else "confirmed by the stress phase")
     text = f"{_where(f)}: {f.severity}: {f.message} [{', '.join(tags)}]"
     if f.code:
         text += f"\n    {f.code}"

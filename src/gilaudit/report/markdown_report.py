@@ -92,7 +92,7 @@ def _rule_cell(f: Finding, book: RuleBook) -> str:
     if f.baseline is not None:
         tags.append("new" if f.baseline == "new" else "in baseline")
     if f.confirmed:
-        tags.append("confirmed")
+        tags.append(f"confirmed by TSan ({f.confirmed_by})" if f.confirmed_by else "confirmed")
     if f.evidence == "dynamic":
         tags.append("dynamic")
     if f.preview:

@@ -8,6 +8,7 @@ sentence (never a traceback)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -35,7 +36,8 @@ BASELINE_SCHEMA = "gilaudit-baseline/1"
 UNDECLARED = frozenset({"FT001", "FT002", "FT005", "FT090", "FT091", "FT110", "FT113",
                         "FT115", "FT118"})
 DECLARED = frozenset({"FT008"})  # "declares support, but has hazards": a declaration seen
-DYNAMIC_FAILURES = frozenset({"FT200", "FT202", "FT203", "FT204", "FT205", "FT208"})
+DYNAMIC_FAILURES = frozenset({"FT200", "FT202", "FT203", "FT204", "FT205", "FT208",
+                              "FT209", "FT210", "FT211"})
 
 
 class ReportInputError(GilauditError):
@@ -195,15 +197,76 @@ def _callables(f: Finding) -> set[str]:
 
 def confirm(findings: tuple[Finding, ...], file_modules: dict[str, str]) -> tuple[Finding, ...]:
     """A static finding is confirmed when a dynamic finding names the same module and the
-    same callable (methods as "Type.method", the name the static phase gives too)."""
+    same callable (methods as "Type.method", the name the static phase gives too), and at
+    line level when a dynamic finding pinned to a source line (ThreadSanitizer's) races in
+    the same file and function on the variable or field the static finding is about."""
     dynamic = {(_module_of(f, file_modules), c) for f in findings if f.evidence == "dynamic"
                and f.rule in DYNAMIC_FAILURES for c in _callables(f)}
+    pinned = [f for f in findings if f.evidence == "dynamic" and f.location is not None]
     out = []
     for f in findings:
-        hit = f.evidence == "static" and f.callable and \
-            (_module_of(f, file_modules), f.callable) in dynamic
+        if f.evidence != "static":
+            out.append(f)
+            continue
+        # The race's own access in this function beats this line being its other side.
+        by = min((why for d in pinned if (why := confirmation(f, d))),
+                 key=lambda why: "other side" in why, default=None)
+        if by is not None:
+            out.append(replace(f, confirmed=True, confirmed_by=by))
+            continue
+        hit = f.callable and (_module_of(f, file_modules), f.callable) in dynamic
         out.append(replace(f, confirmed=True) if hit and not f.confirmed else f)
     return tuple(out)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
+def _same_path(a: str, b: str) -> bool:
+    # A module named on the command line has absolute paths in its TSan frames.
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
+
+
+def _names(symbol: str | None) -> set[str]:
+    """What a static finding's symbol names: `Type.field`, `self->field`, `cache` all end
+    in the variable or field a racing access would touch."""
+    parts = _IDENTIFIER.findall(symbol or "")
+    return {parts[-1]} if parts else set()
+
+
+def confirms_at_line(static: Finding, dynamic: Finding) -> bool:
+    return confirmation(static, dynamic) is not None
+
+
+def confirmation(static: Finding, dynamic: Finding) -> str | None:
+    """How a dynamic finding pinned to a line confirms a static one, or None: its own access
+    lies in the static finding's file and function and touches what the static finding is
+    about (its symbol's last name is the variable TSan named or appears in the access's
+    source line), or either side of the race is the static line itself."""
+    s_loc, d_loc = static.location, dynamic.location
+    if s_loc is None or d_loc is None or not _same_path(s_loc.path, d_loc.path):
+        return None
+    kind = dynamic.category.replace("-", " ")
+    what = f" (`{dynamic.symbol}`)" if dynamic.symbol and dynamic.symbol != dynamic.function \
+        else ""
+    here = f"{dynamic.rule} {kind} at {d_loc.path}:{d_loc.line}{what}"
+    if s_loc.line == d_loc.line:
+        return here
+    for note in dynamic.notes:
+        n = note.location
+        if n is not None and _same_path(s_loc.path, n.path) and s_loc.line == n.line:
+            return f"{dynamic.rule} {kind}: this line is the other side of the race at " \
+                   f"{d_loc.path}:{d_loc.line}{what}"
+    if not static.function or static.function != dynamic.function:
+        return None
+    wanted = _names(static.symbol)
+    touched = set(_IDENTIFIER.findall(dynamic.code)) | _names(dynamic.symbol)
+    if wanted & touched:
+        return here
+    # No symbol to compare: the variable TSan names appears in the static finding's line.
+    if not wanted and dynamic.symbol and dynamic.symbol in set(_IDENTIFIER.findall(static.code)):
+        return here
+    return None
 
 
 # -- verdicts --------------------------------------------------------------------------------

@@ -273,6 +273,7 @@ def _result(f: Finding, index: int, anchors: _Anchors) -> dict[str, Any]:
         "locationKind": kind,
     }
     optional = {"module": f.module, "callable": f.callable, "symbol": f.symbol,
+                "confirmedBy": f.confirmed_by,
                 "function": f.function, "reproducer": f.reproducer, "baseline": f.baseline,
                 "fix": f.fix or None}
     props.update({k: v for k, v in optional.items() if v is not None})

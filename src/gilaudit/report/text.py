@@ -25,8 +25,9 @@ _LISTED = 20  # tests listed per kind (thread-unsafe, failing serially); the JSO
 def _finding(console: Console, f: Finding) -> None:
     loc = f.location
     where = f"{loc.path}:{loc.line}:{loc.column}" if loc else (f.module or "?")
-    marks = (" (preview)" if f.preview else "") + (" (confirmed by the stress phase)"
-                                                   if f.confirmed else "")
+    marks = (" (preview)" if f.preview else "") + (
+        f" (confirmed by a ThreadSanitizer run: {f.confirmed_by})" if f.confirmed_by else
+        " (confirmed by the stress phase)" if f.confirmed else "")
     if f.baseline == "known":
         marks += " (in the baseline)"
     console.print(
@@ -55,7 +56,7 @@ def _stress(console: Console, stress: StressSummary) -> None:
     interp = stress.interpreter
     kind = ("free-threaded" if interp.get("free_threaded") else
             "free-threaded build, GIL enabled" if interp.get("free_threaded_build") else
-            "GIL build")
+            "GIL build") + (", ThreadSanitizer" if interp.get("tsan") else "")
     st = stress.settings
     console.print(f"[bold]Stress phase[/] on CPython {escape(str(interp.get('version', '?')))} "
                   f"({kind}) {escape(str(interp.get('executable', '')))}: "

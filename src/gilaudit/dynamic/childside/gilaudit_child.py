@@ -12,6 +12,8 @@ argv:   gilaudit_child.py import MODULE          import it and report how it wen
         gilaudit_child.py sequence MODULE PLAN   ... then run its module-state sequence
 env:    GILAUDIT_JOURNAL  path of the JSON-lines journal to append to (required)
         GILAUDIT_FAULT    file for faulthandler's crash and hang dumps (optional)
+        GILAUDIT_TSAN_LOG ThreadSanitizer's log_path (optional): every "begin" record then
+                          carries "tsan_offset", the size of this process's TSan log
         PYTHONPATH        where the extension modules are (set by the parent)
 PLAN is a JSON file written by the parent (threads, iterations, trials, seed, budget, timeout,
 and what an earlier child already did). Each record is one JSON object on its own line, written
@@ -56,8 +58,17 @@ def _gil_enabled() -> Optional[bool]:
 class Journal(object):
     def __init__(self, path: str) -> None:
         self._fh = open(path, "a", encoding="utf-8")
+        # Under ThreadSanitizer: each "begin" notes how long this process's TSan log is, so
+        # that a report is pinned to the call that was running when TSan wrote it.
+        prefix = os.environ.get("GILAUDIT_TSAN_LOG")
+        self._tsan_log = "%s.%d" % (prefix, os.getpid()) if prefix else None
 
     def write(self, record: Dict[str, Any]) -> None:
+        if self._tsan_log is not None and record.get("kind") == "begin":
+            try:
+                record["tsan_offset"] = os.stat(self._tsan_log).st_size
+            except OSError:
+                record["tsan_offset"] = 0
         self._fh.write(json.dumps(record) + "\n")
         self._fh.flush()
 

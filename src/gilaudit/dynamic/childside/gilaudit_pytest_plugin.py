@@ -8,6 +8,8 @@ the child's private directory, puts that directory on PYTHONPATH and passes
 Protocol
 --------
 env:    GILAUDIT_JOURNAL       path of the JSON-lines journal to append to (required)
+        GILAUDIT_TSAN_LOG      ThreadSanitizer's log_path (optional): "begin" records then
+                               carry "tsan_offset", the size of this process's TSan log
         GILAUDIT_FAULT         file for faulthandler's crash and hang dumps (optional)
         GILAUDIT_TEST_TIMEOUT  seconds one test may run before faulthandler dumps every
                                thread's stack and ends the process (a hang; optional)
@@ -67,6 +69,14 @@ class _State(object):
 def _append(record: Dict[str, Any]) -> None:
     """One record, one write(2) in append mode: hooks without the config (a report's) can
     write too, and what is written survives the process dying right after."""
+    prefix = os.environ.get("GILAUDIT_TSAN_LOG")
+    if prefix and record.get("kind") == "begin":
+        # Under ThreadSanitizer: how long this process's TSan log is when the test starts,
+        # so that a report is pinned to the test that was running.
+        try:
+            record["tsan_offset"] = os.stat("%s.%d" % (prefix, os.getpid())).st_size
+        except OSError:
+            record["tsan_offset"] = 0
     with open(os.environ["GILAUDIT_JOURNAL"], "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
 
