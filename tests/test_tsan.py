@@ -237,7 +237,7 @@ def tsan_run(tsan_py: str, tmp_path_factory: pytest.TempPathFactory) -> StressRe
     interpreter = describe(tsan_py, found_by="test")
     assert isinstance(interpreter, Interpreter) and interpreter.tsan
     settings = settings_for(out / "tsan", [], 100)
-    options = StressOptions(threads=8, iterations=settings.iterations, trials=2, budget=25,
+    options = StressOptions(threads=8, iterations=settings.iterations, trials=2, budget=60,
                             timeout=5, tsan=settings)
     return stress_modules(interpreter, modules, import_paths=[str(out)], options=options,
                           book=BOOK, repro_dir=out / "repro")
