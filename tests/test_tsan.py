@@ -39,10 +39,12 @@ TSAN_FLAGS = ("-fsanitize=thread", "-g", "-O1")
 # module -> (rule, file, a piece of the project's racing line). Each has a locked twin that
 # must come out clean: counter, lazy init, lock order, a borrowed reference freed under it.
 RACY = {
-    "racy_counter": ("FT209", "racy_counter.c", "global_hits"),
-    "lazy": ("FT209", "lazy.c", "self->squares"),
-    "lockorder": ("FT211", "lockorder.c", "pthread_mutex_lock"),
-    "borrowed": ("FT209", "borrowed.c", ""),
+    "racy_counter": (("FT209",), "racy_counter.c", "global_hits"),
+    "lazy": (("FT209",), "lazy.c", "self->squares"),
+    "lockorder": (("FT211",), "lockorder.c", "pthread_mutex_lock"),
+    # The list read through a borrowed pointer races (FT209); the label freed under one is a
+    # use after free (FT210). Which of the two a loaded machine's interleaving shows varies.
+    "borrowed": (("FT209", "FT210"), "borrowed.c", ""),
 }
 TWINS = {"racy_counter": "clean_counter", "lazy": "lazy_ok", "lockorder": "lockorder_ok",
          "borrowed": "borrowed_ok"}
@@ -245,9 +247,9 @@ def tsan_run(tsan_py: str, tmp_path_factory: pytest.TempPathFactory) -> StressRe
 
 @pytest.mark.parametrize("module", sorted(RACY))
 def test_each_race_is_pinned_to_the_fixtures_line(tsan_run: StressResult, module: str) -> None:
-    rule, file, piece = RACY[module]
-    found = [f for f in tsan_run.findings if f.module == module and f.rule == rule]
-    assert found, [(f.rule, f.module, f.message) for f in tsan_run.findings]
+    rules, file, piece = RACY[module]
+    found = [f for f in tsan_run.findings if f.module == module and f.rule in rules]
+    assert found, [(f.rule, f.message) for f in tsan_run.findings if f.module == module]
     lines = _source(module).read_text().splitlines()
     for f in found:
         assert f.location is not None and f.location.path.endswith(file) and f.function
