@@ -81,6 +81,7 @@ class Row:
                 "still_reported_after": len(self.still.recalled) if self.still else 0,
                 "seconds": round(self.seconds, 1), "scan_diagnostics": self.diagnostics,
                 "by_family": {k: list(v) for k, v in s.by_family.items()} if s else {},
+                "recalled_by_category": s.by_category if s else {},
                 "misses": [t.to_dict() for t in s.missed] if s else [],
                 "truth_items": self.truth.to_dict() if self.truth else {}}
 
@@ -191,6 +192,7 @@ def print_table(rows: list[Row]) -> dict[str, Any]:
     print(head)
     tot = {"truth": 0, "recalled": 0, "before": 0, "after": 0, "still": 0, "seconds": 0.0}
     fams: dict[str, list[int]] = {}
+    cats: dict[str, int] = {}
     for r in rows:
         if r.error or r.score is None:
             print(f"{r.label[:44]:44} ERROR {r.error[:200]}")
@@ -209,17 +211,22 @@ def print_table(rows: list[Row]) -> dict[str, Any]:
             acc = fams.setdefault(fam, [0, 0])
             acc[0] += hit
             acc[1] += n
+        for cat, n in s.by_category.items():
+            cats[cat] = cats.get(cat, 0) + n
     recall = _pct(int(tot["recalled"]), int(tot["truth"]))
     drop = _pct(int(tot["before"] - tot["after"]), int(tot["before"]))
     print(f"{'all':44} {tot['truth']:5} {tot['recalled']:5} {recall:>6} {tot['before']:10} "
           f"{tot['after']:9} {drop:>5} {tot['still']:5} {tot['seconds']:7.1f}")
     print("recall per family: " + ", ".join(
         f"{fam} {hit}/{n} ({_pct(hit, n)})" for fam, (hit, n) in sorted(fams.items())))
+    print("truth items recalled, by the category of the finding: " + ", ".join(
+        f"{cat} {n}" for cat, n in sorted(cats.items(), key=lambda kv: -kv[1])))
     met_r = bool(tot["truth"]) and tot["recalled"] >= TARGET * tot["truth"]
     met_d = bool(tot["before"]) and tot["before"] - tot["after"] >= TARGET * tot["before"]
     print(f"targets: recall >= {TARGET:.0%}: {'met' if met_r else 'not met'} ({recall}); "
           f"errors+warnings drop >= {TARGET:.0%}: {'met' if met_d else 'not met'} ({drop})")
     return {"totals": tot, "families": dict(sorted(fams.items())),
+            "recalled_by_category": dict(sorted(cats.items())),
             "targets": {"recall": met_r, "drop": met_d}}
 
 

@@ -329,6 +329,7 @@ def test_a_truth_item_is_recalled_by_its_function_its_lines_or_an_access_it_name
                                               "counter_touch_impl"]
     assert s.by_family == {"atomic": (1, 1), "borrowed-reference": (0, 2),
                            "critical-section": (1, 2), "lock": (1, 1)}
+    assert s.by_category == {"object-state": 3}
     assert errors_and_warnings([*findings, _finding(1, None, severity="info")],
                                categories) == 4
 

@@ -36,6 +36,8 @@ class Score:
     recalled: list[TruthItem]
     missed: list[TruthItem]
     by_family: dict[str, tuple[int, int]]  # family -> (recalled, truth)
+    # category -> truth items a finding of it recalls (an item may count for several)
+    by_category: dict[str, int]
 
 
 def _hazards(findings: Iterable[dict[str, Any]], categories: frozenset[str]
@@ -53,13 +55,18 @@ def score(truth: list[TruthItem], findings: list[dict[str, Any]],
     recalled: list[TruthItem] = []
     missed: list[TruthItem] = []
     fam: dict[str, list[int]] = {}
+    cats: dict[str, int] = {}
     for t in truth:
-        hit = any(_in_function(f, t) for f in by_path.get(t.path, []))
+        hits = {str(f["category"]) for f in by_path.get(t.path, []) if _in_function(f, t)}
+        hit = bool(hits)
+        for c in hits:
+            cats[c] = cats.get(c, 0) + 1
         (recalled if hit else missed).append(t)
         counts = fam.setdefault(t.family, [0, 0])
         counts[0] += hit
         counts[1] += 1
-    return Score(len(truth), recalled, missed, {k: (v[0], v[1]) for k, v in sorted(fam.items())})
+    return Score(len(truth), recalled, missed, {k: (v[0], v[1]) for k, v in sorted(fam.items())},
+                 dict(sorted(cats.items())))
 
 
 def _in_function(f: dict[str, Any], t: TruthItem) -> bool:
