@@ -11,7 +11,11 @@ categories on each release, and how many of the port's functions are still repor
                  exclusions and the markers outside any function
   --misses       print the truth items no finding recalled
   --json OUT     write everything as JSON
-  --reuse-reports  take the scans from the cache when present (to iterate on the truth)
+  --reuse-reports  take the scans from the cache when present (to iterate on the truth;
+                 they are not redone when gilaudit changes)
+
+The `still` column counts the port's functions that AFTER still reports (a hint of false
+positives: the port fixed them), `partial` the files clang parsed only in part.
 """
 
 from __future__ import annotations
@@ -70,6 +74,11 @@ class Row:
     seconds: float = 0.0
     error: str = ""
     diagnostics: dict[str, int] = field(default_factory=dict)
+
+    def partial(self) -> str:
+        """Files parsed only in part (clang errors), BEFORE/AFTER: the analysis there is too."""
+        return (f"{self.diagnostics.get('before parse-error', 0)}/"
+                f"{self.diagnostics.get('after parse-error', 0)}")
 
     def to_dict(self) -> dict[str, Any]:
         s = self.score
@@ -188,7 +197,7 @@ def print_truth(row: Row) -> None:
 
 def print_table(rows: list[Row]) -> dict[str, Any]:
     head = (f"{'package':44} {'truth':>5} {'found':>5} {'recall':>6} {'E+W before':>10} "
-            f"{'E+W after':>9} {'drop':>5} {'still':>5} {'scan s':>7}")
+            f"{'E+W after':>9} {'drop':>5} {'still':>5} {'scan s':>7} {'partial':>9}")
     print(head)
     tot = {"truth": 0, "recalled": 0, "before": 0, "after": 0, "still": 0, "seconds": 0.0}
     fams: dict[str, list[int]] = {}
@@ -200,7 +209,8 @@ def print_table(rows: list[Row]) -> dict[str, Any]:
         s, still = r.score, len(r.still.recalled) if r.still else 0
         print(f"{r.label[:44]:44} {s.truth:5} {len(s.recalled):5} "
               f"{_pct(len(s.recalled), s.truth):>6} {r.before_ew:10} {r.after_ew:9} "
-              f"{_pct(r.before_ew - r.after_ew, r.before_ew):>5} {still:5} {r.seconds:7.1f}")
+              f"{_pct(r.before_ew - r.after_ew, r.before_ew):>5} {still:5} {r.seconds:7.1f} "
+              f"{r.partial():>9}")
         tot["truth"] += s.truth
         tot["recalled"] += len(s.recalled)
         tot["before"] += r.before_ew

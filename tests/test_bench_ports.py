@@ -397,3 +397,14 @@ def test_a_pair_is_scored_from_cached_reports(tmp_path: Path,
     assert summary["totals"]["recalled"] == 3 and summary["targets"] == {"recall": False,
                                                                          "drop": True}
     assert row.to_dict()["misses"][0]["function"] == "counter_item"
+
+
+def test_a_method_converted_to_argument_clinic_is_its_old_self() -> None:
+    before = ("static PyObject *\ndeque_pop(dequeobject *deque, PyObject *unused)\n{\n"
+              "    return pop(deque);\n}\n")
+    after = ("/*[clinic input]\n@critical_section\n_collections.deque.pop\n"
+             "[clinic start generated code]*/\n\nstatic PyObject *\n"
+             "deque_pop_impl(dequeobject *deque)\n{\n    return pop(deque);\n}\n")
+    truth = derive_truth({"m.c": before}, {"m.c": after})
+    assert [(t.function, t.family, t.start, t.end) for t in truth.items] == [
+        ("deque_pop", "critical-section", 2, 5)]

@@ -14,7 +14,9 @@ more than the enclosing function:
 - a marker outside any function (a `PyMutex` member added to a struct, a fallback macro) is
   kept as *unlocated*, for the record: there is no function to find it in;
 - a port that also moves code into new files: a function of a new file that has more of a
-  family than the one function of that name in BEFORE (in whatever file) counts there.
+  family than the one function of that name in BEFORE (in whatever file) counts there;
+- a method converted to Argument Clinic: AFTER's `X_impl` is BEFORE's `X` when BEFORE had no
+  `X_impl` and AFTER's file no longer defines `X` (clinic generates it into its header).
 
 Items are de-duplicated by (file, function, family) and carry their line range in BEFORE
 (or, ``in_after``, in AFTER) and the first added line that made them, for audit. The data
@@ -169,6 +171,8 @@ def _file_truth(path: str, text_before: str, text_after: str, in_after: bool,
 
 def _credit(path: str, touched: dict[tuple[str, str], str], old: dict[str, Function],
             new: dict[str, Function], atomics: bool, in_after: bool) -> Iterable[TruthItem]:
+    old = {**{f"{n}_impl": f for n, f in old.items() if n not in new
+              and f"{n}_impl" in new and f"{n}_impl" not in old}, **old}
     helpers = _helper_families(touched, old, new)
     for (name, fam), evidence in sorted(touched.items()):
         before_fn, after_fn = old.get(name), new.get(name)
@@ -179,7 +183,7 @@ def _credit(path: str, touched: dict[tuple[str, str], str], old: dict[str, Funct
                 path, before_fn.body, cython_atomics=atomics)[fam]:
             continue  # moved or rewritten code, no more of this family than before
         at = after_fn if in_after else before_fn
-        yield TruthItem(path, name, fam, at.start, at.end, evidence)
+        yield TruthItem(path, at.name, fam, at.start, at.end, evidence)
     for name, after_fn in new.items():
         before_fn = old.get(name)
         if before_fn is None:
@@ -189,7 +193,7 @@ def _credit(path: str, touched: dict[tuple[str, str], str], old: dict[str, Funct
             if call.search(after_fn.body) and not call.search(before_fn.body):
                 at = after_fn if in_after else before_fn
                 for fam in sorted(fams):
-                    yield TruthItem(path, name, fam, at.start, at.end,
+                    yield TruthItem(path, at.name, fam, at.start, at.end,
                                     f"calls {helper}(), which the port added with this family")
 
 
