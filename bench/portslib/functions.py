@@ -44,30 +44,33 @@ def is_cython(path: str) -> bool:
 
 def masked_c(text: str, *, one_branch: bool = False) -> str:
     """``text`` with comments, literals and preprocessor lines replaced by spaces; newlines,
-    so line numbers and offsets, are kept. ``one_branch`` blanks the `#else`/`#elif`
-    branches of conditionals too (`#if A  else {  #else  else {  #endif` would open two
-    braces and close one); of `#if 0 ... #else ...`, the `#else` branch is the one kept."""
+    so line numbers and offsets, are kept. ``one_branch``: the braces of an `#else`/`#elif`
+    branch that does not balance its own are blanked too (`#if A  if (a) {  #else
+    if (b) {  #endif` opens one block, not two); a balanced branch (a platform's functions)
+    is kept whole."""
     masked = _C_NOISE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
     if not one_branch:
         return masked
     lines = masked.split("\n")
-    raw = text.split("\n")
-    # per open conditional: "live" (its first branch), "zero" (the branch of an `#if 0`),
-    # "done" (a later branch of a conditional whose first branch was kept)
-    stack: list[str] = []
-    for i, line in enumerate(raw):
-        m = _DIRECTIVE.match(line) if not lines[i].strip() else None
-        if m:
-            word = m.group(1)
-            if word.startswith("if"):
-                stack.append("zero" if re.match(r"\s*0\s*(?:$|/[/*])", m.group(2)) else "live")
-            elif word in ("else", "elif") and stack:
-                stack[-1] = "live" if stack[-1] == "zero" else "done"
-            elif word == "endif" and stack:
-                stack.pop()
+    # per open conditional: (first line of the current branch, is it an alternative branch)
+    stack: list[tuple[int, bool]] = []
+    for i, raw in enumerate(text.split("\n")):
+        m = _DIRECTIVE.match(raw) if not lines[i].strip() else None
+        if m is None:
             continue
-        if "zero" in stack or "done" in stack:
-            lines[i] = " " * len(lines[i])
+        word = m.group(1)
+        if word.startswith("if"):
+            stack.append((i + 1, False))
+            continue
+        if not stack:
+            continue
+        first, alternative = stack.pop()
+        if alternative:
+            branch = lines[first:i]
+            if sum(ln.count("{") - ln.count("}") for ln in branch):
+                lines[first:i] = [ln.replace("{", " ").replace("}", " ") for ln in branch]
+        if word != "endif":
+            stack.append((i + 1, True))
     return "\n".join(lines)
 
 

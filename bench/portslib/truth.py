@@ -137,10 +137,10 @@ def _file_truth(path: str, text_before: str, text_after: str, in_after: bool,
     atomics = cython and "libcpp.atomic" in text_after
     code_before = strip_comments(path, text_before).split("\n")
     code_after = strip_comments(path, text_after).split("\n")
-    old = _by_name(functions_of(path, text_before))
+    old_fns = functions_of(path, text_before)
     new_fns = functions_of(path, text_after)
-    new = _by_name(new_fns)
-    clinic_impl = _clinic_impls(text_after, new_fns)
+    old, new = _by_name(old_fns), _by_name(new_fns)
+    key_of = {f: k for k, f in new.items()}
     # (function in AFTER, family) -> the first added line that shows it
     touched: dict[tuple[str, str], str] = {}
     matcher = difflib.SequenceMatcher(None, code_before, code_after, autojunk=False)
@@ -150,20 +150,20 @@ def _file_truth(path: str, text_before: str, text_after: str, in_after: bool,
         removed = "\n".join(code_before[i1:i2])
         for j in range(j1, j2):
             fn = enclosing(new_fns, j + 1)
-            was = old.get(fn.name) if fn is not None else None
+            was = old.get(key_of[fn]) if fn is not None else None
             fams = families_of_line(code_after[j], cython=cython, cython_atomics=atomics,
                                     removed=removed, before=was.body if was else "")
             if not fams:
                 continue
             for fam in sorted(fams):
                 if fn is not None:
-                    touched.setdefault((fn.name, fam), f"AFTER line {j + 1}: "
+                    touched.setdefault((key_of[fn], fam), f"AFTER line {j + 1}: "
                                        f"{code_after[j].strip()}")
                 else:
                     unlocated.append(Unlocated(path, j + 1, fam, code_after[j].strip()))
-    for name, line in _clinic_critical(text_after, clinic_impl).items():
-        if name not in _clinic_critical(text_before, _clinic_impls(
-                text_before, functions_of(path, text_before))):
+    had = _clinic_critical(text_before, _by_name(old_fns))
+    for name, line in _clinic_critical(text_after, new).items():
+        if name not in had:
             touched.setdefault((name, "critical-section"),
                                f"AFTER line {line}: @critical_section (Argument Clinic)")
     yield from _credit(path, touched, old, new, atomics, in_after)
@@ -189,12 +189,13 @@ def _credit(path: str, touched: dict[tuple[str, str], str], old: dict[str, Funct
         if before_fn is None:
             continue
         for helper, fams in helpers.items():
-            call = re.compile(rf"\b{re.escape(helper)}\s*\(")
+            call = re.compile(rf"\b{re.escape(helper.split('#')[0])}\s*\(")
             if call.search(after_fn.body) and not call.search(before_fn.body):
                 at = after_fn if in_after else before_fn
                 for fam in sorted(fams):
                     yield TruthItem(path, at.name, fam, at.start, at.end,
-                                    f"calls {helper}(), which the port added with this family")
+                                    f"calls {helper.split('#')[0]}(), which the port added "
+                                    "with this family")
 
 
 def _helper_families(touched: dict[tuple[str, str], str], old: dict[str, Function],
@@ -212,7 +213,8 @@ def _helper_families(touched: dict[tuple[str, str], str], old: dict[str, Functio
             if name in old:
                 continue
             for helper, fams in list(out.items()):
-                if helper != name and re.search(rf"\b{re.escape(helper)}\s*\(", fn.body) \
+                if helper != name and re.search(rf"\b{re.escape(helper.split('#')[0])}\s*\(",
+                                                fn.body) \
                         and not fams <= out.get(name, set()):
                     out.setdefault(name, set()).update(fams)
                     changed = True
@@ -220,32 +222,29 @@ def _helper_families(touched: dict[tuple[str, str], str], old: dict[str, Functio
 
 
 def _by_name(functions: list[Function]) -> dict[str, Function]:
+    """Functions by name; `#if` variants of one function (a Windows and a POSIX one) are
+    `name`, `name#2`, ... in order, so that each is paired with its namesake."""
     out: dict[str, Function] = {}
     for f in functions:
-        out.setdefault(f.name, f)  # `#if` variants of one function: the first
+        key, k = f.name, 1
+        while key in out:
+            k += 1
+            key = f"{f.name}#{k}"
+        out[key] = f
     return out
 
 
-def _clinic_impls(text: str, functions: list[Function]) -> dict[int, str]:
-    """Each clinic block's end offset -> the first function defined after it (its `_impl`)."""
-    out: dict[int, str] = {}
-    for m in _CLINIC.finditer(text):
-        line = text.count("\n", 0, m.end()) + 1
-        following = [f for f in functions if f.start > line]
-        if following:
-            out[m.start()] = min(following, key=lambda f: f.start).name
-    return out
-
-
-def _clinic_critical(text: str, impl_of: dict[int, str]) -> dict[str, int]:
-    """`_impl` functions whose Argument Clinic input says `@critical_section`, with the
-    line of that declaration."""
+def _clinic_critical(text: str, functions: dict[str, Function]) -> dict[str, int]:
+    """The keys of the `_impl` functions whose Argument Clinic input (the block just above
+    the function) says `@critical_section`, with the line of that declaration."""
+    starts = sorted((f.start, k) for k, f in functions.items())
     out: dict[str, int] = {}
     for m in _CLINIC.finditer(text):
         at = m.group(1).find("@critical_section")
-        name = impl_of.get(m.start())
-        if at >= 0 and name is not None:
-            out[name] = text.count("\n", 0, m.start(1) + at) + 1
+        line = text.count("\n", 0, m.end()) + 1
+        following = next((k for start, k in starts if start > line), None)
+        if at >= 0 and following is not None:
+            out[following] = text.count("\n", 0, m.start(1) + at) + 1
     return out
 
 
@@ -262,7 +261,7 @@ def apply_overrides(truth: Truth, before: dict[str, str], *, exclude: list[Overr
             excluded.append((item, why))
     unresolved = list(truth.unresolved)
     for o in include:
-        fn = _by_name(functions_of(o.path, before.get(o.path, ""))).get(o.function)
+        fn = _by_name(functions_of(o.path, before.get(o.path, ""))).get(o.function)  # the first
         if fn is None or not o.family:
             unresolved.append(o)
             continue
