@@ -4,8 +4,10 @@ data file and the scoring. No download, no scan."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import bench_ports  # noqa: E402
 from portslib import (  # noqa: E402
     ConfigError,
     Override,
+    Release,
     apply_overrides,
     derive_truth,
     errors_and_warnings,
@@ -32,6 +35,9 @@ from portslib import (  # noqa: E402
     score,
     source_files,
 )
+from portslib.fetch import FetchError, sdist_tree  # noqa: E402
+
+from gilaudit.cli import main as cli_main  # noqa: E402
 
 BEFORE = """#include <Python.h>
 static PyObject *
@@ -193,6 +199,14 @@ def test_conditional_branches_and_macros_do_not_unbalance_the_braces() -> None:
         ("f", 1, 10), ("g", 12, 12)]
 
 
+def test_a_platform_branch_of_whole_functions_is_kept() -> None:
+    text = ("#ifdef MS_WINDOWS\nstatic int acquire(void) {\n    return 1;\n}\n#else\n"
+            "static int acquire(void) {\n    if (x) {\n        return 2;\n    }\n}\n"
+            "static int helper(void) { return 3; }\n#endif\n")
+    assert [(f.name, f.start, f.end) for f in functions_of("m.c", text)] == [
+        ("acquire", 2, 4), ("acquire", 6, 10), ("helper", 11, 11)]
+
+
 def test_cython_functions_end_at_the_dedent_and_nest() -> None:
     text = ("cdef class C:\n    cdef int n\n\n    @cython.boundscheck(False)\n"
             "    def f(self):\n        def inner():\n            return 1\n"
@@ -347,6 +361,34 @@ def test_the_data_file_pins_enough_ports_with_their_files_and_hashes() -> None:
     assert [(p.before.package, p.after.package) for p in cpython] == [
         ("python3.11", "python3.13")]
     assert all(o.reason for p in pairs for o in (*p.exclude, *p.include))
+
+
+def test_sdists_are_checked_against_their_hash_and_unpacked(tmp_path: Path) -> None:
+    src = tmp_path / "demo-1.0"
+    src.mkdir()
+    (src / "m.c").write_text(BEFORE)
+    sdists = tmp_path / "cache" / "sdists"
+    sdists.mkdir(parents=True)
+    archive = sdists / "demo-1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(src, arcname="demo-1.0")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    tree = sdist_tree("demo", Release(version="1.0", filename=archive.name, sha256=digest),
+                      tmp_path / "cache")
+    assert (tree / "m.c").read_text() == BEFORE
+    with pytest.raises(FetchError, match="sha256"):
+        sdist_tree("demo", Release(version="1.0", filename=archive.name, sha256="0" * 64),
+                   tmp_path / "cache")
+
+
+def test_the_real_catalogue_scores_the_state_categories(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["rules", "--json"]) == 0
+    categories = hazard_categories(json.loads(capsys.readouterr().out))
+    assert {"object-state", "borrowed-reference", "critical-section", "shared-mutable-state",
+            "lazy-initialization", "unsafe-iteration", "allow-threads",
+            "object-internals"} <= categories
+    assert not categories & {"module-declaration", "packaging", "meta", "crash", "data-race"}
 
 
 @pytest.mark.parametrize(("data", "where"), [
