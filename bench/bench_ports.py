@@ -191,6 +191,9 @@ def print_truth(row: Row) -> None:
     for o in row.truth.unresolved:
         print(f"  UNRESOLVED include {o.path}:{o.function} [{o.family or '?'}]: no such "
               f"function in BEFORE, or no family")
+    for o in row.truth.unused:
+        print(f"  UNUSED exclude {o.path}:{o.function} [{o.family or 'all'}]: matches no "
+              f"derived item")
     for u in row.truth.unlocated:
         print(f"  outside any function {u.path}:{u.line} [{u.family}]: {u.code[:80]}")
 

@@ -165,7 +165,10 @@ counter_item(CounterObject *self, PyObject *key)
 static PyObject *
 counter_owner(CounterObject *self)
 {
-    PyObject *o = Py_NewRef(self->owner);
+    PyObject *o;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    o = Py_NewRef(self->owner);
+    Py_END_CRITICAL_SECTION();
     PyObject *r = PyObject_Repr(o);
     Py_DECREF(o);
     return r;
@@ -223,6 +226,7 @@ def test_the_truth_is_what_the_port_added_where_it_was_before() -> None:
         ("counter_get", "atomic", 9, 11),
         ("counter_item", "borrowed-reference", 47, 52),
         ("counter_owner", "borrowed-reference", 55, 59),
+        ("counter_owner", "critical-section", 55, 59),
         # the port split the locked part out into a new helper: credited to its caller
         ("counter_reset", "lock", 14, 18),
         # Argument Clinic's @critical_section guards the _impl
@@ -234,6 +238,13 @@ def test_the_truth_is_what_the_port_added_where_it_was_before() -> None:
     by_name = {t.function: t.evidence for t in truth.items}
     assert by_name["counter_add"] == "AFTER line 9: Py_BEGIN_CRITICAL_SECTION(self);"
     assert by_name["counter_reset"].startswith("calls reset_locked()")
+
+
+def test_a_strong_reference_without_a_lock_beside_it_is_a_respelling() -> None:
+    before = "static PyObject *\nget(Obj *self)\n{\n    return PyObject_Repr(self->x);\n}\n"
+    after = ("static PyObject *\nget(Obj *self)\n{\n    PyObject *x = Py_NewRef(self->x);\n"
+             "    PyObject *r = PyObject_Repr(x);\n    Py_DECREF(x);\n    return r;\n}\n")
+    assert _truth(before, after) == []
 
 
 def test_in_after_the_items_carry_their_lines_in_after() -> None:
@@ -276,7 +287,9 @@ def test_overrides_exclude_with_their_reason_and_include_by_name() -> None:
     truth = derive_truth({"m.c": BEFORE}, {"m.c": AFTER})
     fixed = apply_overrides(
         truth, {"m.c": BEFORE},
-        exclude=[Override(path="m.c", function="counter_owner", reason="modernisation")],
+        exclude=[Override(path="m.c", function="counter_owner", family="borrowed-reference",
+                          reason="modernisation"),
+                 Override(path="m.c", function="counter_gone", reason="stale")],
         include=[Override(path="m.c", function="counter_name", family="lock",
                           reason="locked by a macro the heuristic cannot see"),
                  Override(path="m.c", function="nowhere", family="lock", reason="typo")])
@@ -286,6 +299,7 @@ def test_overrides_exclude_with_their_reason_and_include_by_name() -> None:
     assert [(t.function, why) for t, why in fixed.excluded] == [
         ("counter_owner", "modernisation")]
     assert [o.function for o in fixed.unresolved] == ["nowhere"]
+    assert [o.function for o in fixed.unused] == ["counter_gone"]
     assert fixed.to_dict()["excluded"] == [{**fixed.excluded[0][0].to_dict(),
                                             "reason": "modernisation"}]
 
@@ -339,10 +353,10 @@ def test_a_truth_item_is_recalled_by_its_function_its_lines_or_an_access_it_name
     ]
     s = score(truth, findings, categories)
     assert [t.function for t in s.recalled] == ["counter_add", "counter_get", "counter_reset"]
-    assert [t.function for t in s.missed] == ["counter_item", "counter_owner",
+    assert [t.function for t in s.missed] == ["counter_item", "counter_owner", "counter_owner",
                                               "counter_touch_impl"]
     assert s.by_family == {"atomic": (1, 1), "borrowed-reference": (0, 2),
-                           "critical-section": (1, 2), "lock": (1, 1)}
+                           "critical-section": (1, 3), "lock": (1, 1)}
     assert s.by_category == {"object-state": 3}
     assert errors_and_warnings([*findings, _finding(1, None, severity="info")],
                                categories) == 4
@@ -430,11 +444,11 @@ def test_a_pair_is_scored_from_cached_reports(tmp_path: Path,
         "after": {"version": "2", "filename": "demo-2.tar.gz", "sha256": "0" * 64}}]})[0]
     row = bench_ports.run_pair(pair, cache, hazard_categories(RULES), reuse=True)
     assert row.error == "" and row.score is not None and row.still is not None
-    assert (row.score.truth, len(row.score.recalled)) == (6, 3)
+    assert (row.score.truth, len(row.score.recalled)) == (7, 3)
     assert (row.before_ew, row.after_ew) == (3, 0)
     assert len(row.still.recalled) == 1  # counter_add, reported as info on AFTER
     saved = json.loads((cache / "truth" / "demo.json").read_text())
-    assert len(saved["items"]) == 6 and saved["excluded"] == []
+    assert len(saved["items"]) == 7 and saved["excluded"] == []
     summary = bench_ports.print_table([row])
     assert summary["totals"]["recalled"] == 3 and summary["targets"] == {"recall": False,
                                                                          "drop": True}

@@ -9,7 +9,9 @@ blanked out).
   `with self._lock:`);
 - ``borrowed-reference``: a strong-reference API replacing a borrowed one
   (`PyDict_GetItemRef`, `PyList_GetItemRef`, `PyWeakref_GetRef`, ..., and `Py_NewRef` /
-  `Py_XNewRef` of a field, or where the same change removed a borrowed-reference API);
+  `Py_XNewRef` of a field or of a borrowed API's result, where the port also took a lock or
+  a critical section in that function: elsewhere it is mostly the 3.10 respelling of an
+  `Py_INCREF`, which `truth.py` does not count);
 - ``atomic``: atomic access to shared state (`FT_ATOMIC_*`, `_Py_atomic_*`, C11 and GCC
   atomics, `std::atomic`, Cython's `libcpp.atomic`).
 """
@@ -21,9 +23,11 @@ from collections import Counter
 
 from .functions import is_cython, masked_c
 
-__all__ = ["FAMILIES", "count", "families_of_line", "strip_comments"]
+__all__ = ["FAMILIES", "NEWREF", "count", "families_of_line", "strip_comments"]
 
 FAMILIES = ("critical-section", "lock", "borrowed-reference", "atomic")
+# A strong reference to a field (`Py_NewRef(self->x)`): borrowed-reference only beside a lock
+NEWREF = "newref"
 
 _CRITICAL_C = re.compile(r"\bPy_BEGIN_CRITICAL_SECTION\w*\s*\(")
 _CRITICAL_CYTHON = re.compile(r"\bcritical_section\b")
@@ -43,7 +47,7 @@ _STRONG = re.compile(
 # strong-reference APIs that also replace strong ones (`_PyObject_LookupAttr` became
 # `PyObject_GetOptionalAttr` in 3.13): the port's only where the change removed a borrowed API
 _STRONG_IF_BORROWED = re.compile(
-    r"\bPy_X?NewRef\b|\bPyDict_Pop(?:String)?\b|\bPyObject_GetOptionalAttr\w*|"
+    r"\bPyDict_Pop(?:String)?\b|\bPyObject_GetOptionalAttr\w*|"
     r"\bPyMapping_GetOptionalItem\w*|\bPySys_GetOptionalAttr\w*|\bPySys_GetAttr\w*")
 _NEWREF = re.compile(r"\bPy_X?NewRef\s*\(([^;]*)")
 _BORROWED = re.compile(
@@ -76,8 +80,8 @@ def _cython_code(line: str) -> str:
 def families_of_line(line: str, *, cython: bool, cython_atomics: bool,
                      removed: str, before: str = "") -> set[str]:
     """The families one added line belongs to. ``removed`` is the code the same change took
-    out and ``before`` the function's code in BEFORE: a `Py_NewRef` counts where it replaced
-    a borrowed API, or where it reads a field that BEFORE did not `Py_INCREF` (the same code,
+    out and ``before`` the function's code in BEFORE: a `Py_NewRef` counts where it takes a
+    field or a borrowed API's result that BEFORE did not `Py_INCREF` (that is the same code,
     respelled since 3.10). ``cython_atomics``: the file cimports `libcpp.atomic`."""
     out = set()
     # (Argument Clinic's `@critical_section` sits in a comment: see truth._clinic_critical)
@@ -85,22 +89,22 @@ def families_of_line(line: str, *, cython: bool, cython_atomics: bool,
         out.add("critical-section")
     if (_LOCK_CYTHON if cython else _LOCK_C).search(line):
         out.add("lock")
-    if _STRONG.search(line) or _strong_newref(line, removed, before):
+    if _STRONG.search(line) or (_STRONG_IF_BORROWED.search(line) and _BORROWED.search(removed)):
         out.add("borrowed-reference")
+    elif _strong_newref(line, removed, before):
+        out.add(NEWREF)
     if _ATOMIC_C.search(line) or (cython and cython_atomics and _ATOMIC_CYTHON.search(line)):
         out.add("atomic")
     return out
 
 
 def _strong_newref(line: str, removed: str, before: str) -> bool:
-    if _STRONG_IF_BORROWED.search(line) and _BORROWED.search(removed):
-        return True
     m = _NEWREF.search(line)
     if m is None:
         return False
     arg = _balanced(m.group(1))
-    if "->" not in arg:
-        return False
+    if "->" not in arg and not _BORROWED.search(arg):
+        return False  # a local or a fresh object
     incref = re.compile(r"\bPy_X?INCREF\s*\(\s*(?:\([^()]*\)\s*)?" + re.escape(arg) + r"\s*\)")
     return not incref.search(removed) and not incref.search(before)
 

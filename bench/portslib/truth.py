@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .families import count, families_of_line, strip_comments
+from .families import NEWREF, count, families_of_line, strip_comments
 from .functions import Function, enclosing, functions_of, is_cython
 
 __all__ = ["Override", "Truth", "TruthItem", "Unlocated", "apply_overrides", "derive_truth"]
@@ -83,6 +83,7 @@ class Truth:
     unlocated: list[Unlocated]
     excluded: list[tuple[TruthItem, str]] = field(default_factory=list)  # with the reason
     unresolved: list[Override] = field(default_factory=list)  # includes with no function
+    unused: list[Override] = field(default_factory=list)  # excludes that matched nothing
 
     def to_dict(self) -> dict[str, object]:
         return {"items": [t.to_dict() for t in self.items],
@@ -90,7 +91,10 @@ class Truth:
                 "excluded": [{**t.to_dict(), "reason": r} for t, r in self.excluded],
                 "unresolved_includes": [{"path": o.path, "function": o.function,
                                          "family": o.family, "reason": o.reason}
-                                        for o in self.unresolved]}
+                                        for o in self.unresolved],
+                "unused_excludes": [{"path": o.path, "function": o.function,
+                                     "family": o.family, "reason": o.reason}
+                                    for o in self.unused]}
 
 
 def derive_truth(before: dict[str, str], after: dict[str, str], *,
@@ -125,7 +129,7 @@ def _moved_truth(before: dict[str, str], after: dict[str, str],
                 continue  # nothing added, or no single function of that name before
             old_path, old_fn = found[fn.name][0]
             gained -= count(old_path, old_fn.body, cython_atomics=atomics)
-            for fam in sorted(gained):
+            for fam in sorted(_resolve_newref(set(gained))):
                 at_path, at = (path, fn) if in_after else (old_path, old_fn)
                 yield TruthItem(at_path, fn.name, fam, at.start, at.end,
                                 f"moved from {old_path} to {path}:{fn.start} and gained it")
@@ -178,12 +182,15 @@ def _credit(path: str, touched: dict[tuple[str, str], str], old: dict[str, Funct
         before_fn, after_fn = old.get(name), new.get(name)
         if before_fn is None or after_fn is None:
             continue  # a new helper: credited to its callers below
+        if fam == NEWREF and not any((name, f) in touched for f in ("critical-section", "lock")):
+            continue  # a strong reference with no lock beside it: a respelled Py_INCREF
         if not evidence.endswith("(Argument Clinic)") and count(
                 path, after_fn.body, cython_atomics=atomics)[fam] <= count(
                 path, before_fn.body, cython_atomics=atomics)[fam]:
             continue  # moved or rewritten code, no more of this family than before
         at = after_fn if in_after else before_fn
-        yield TruthItem(path, at.name, fam, at.start, at.end, evidence)
+        yield TruthItem(path, at.name, "borrowed-reference" if fam == NEWREF else fam,
+                        at.start, at.end, evidence)
     for name, after_fn in new.items():
         before_fn = old.get(name)
         if before_fn is None:
@@ -206,6 +213,8 @@ def _helper_families(touched: dict[tuple[str, str], str], old: dict[str, Functio
     for (name, fam) in touched:
         if name not in old and name in new:
             out.setdefault(name, set()).add(fam)
+    for fams in out.values():
+        _resolve_newref(fams)
     changed = True
     while changed:
         changed = False
@@ -219,6 +228,15 @@ def _helper_families(touched: dict[tuple[str, str], str], old: dict[str, Functio
                     out.setdefault(name, set()).update(fams)
                     changed = True
     return out
+
+
+def _resolve_newref(fams: set[str]) -> set[str]:
+    """A strong reference to a field is the port's beside a lock, else a respelled INCREF."""
+    if NEWREF in fams:
+        fams.discard(NEWREF)
+        if fams & {"critical-section", "lock"}:
+            fams.add("borrowed-reference")
+    return fams
 
 
 def _by_name(functions: list[Function]) -> dict[str, Function]:
@@ -267,5 +285,6 @@ def apply_overrides(truth: Truth, before: dict[str, str], *, exclude: list[Overr
             continue
         kept.append(TruthItem(o.path, o.function, o.family, fn.start, fn.end,
                               f"included by hand: {o.reason}"))
+    unused = [o for o in exclude if not any(o.matches(t) for t, _why in excluded)]
     return Truth(items=sorted(set(kept)), unlocated=truth.unlocated, excluded=excluded,
-                 unresolved=unresolved)
+                 unresolved=unresolved, unused=unused)
