@@ -48,7 +48,8 @@ bench: install
 	$(BIN)/python bench/bench_dashboard.py
 
 # Recall of the hazard findings on real free-threading ports (bench/ports.toml): each package's
-# release before and after its port, and CPython's Modules/ from Debian's 3.11 and 3.13.
+# release before and after its port, and CPython's Modules/ from Debian's 3.11 and 3.13; the
+# truth derived from each port is written to ~/.cache/gilaudit/bench-ports/truth/.
 bench-ports: install
 	$(BIN)/python bench/bench_ports.py --misses
 

@@ -60,3 +60,21 @@ def test_included_code_is_analysed_once(scan_json: ScanJson, tmp_path: Path) -> 
     assert report["files"]["frag.c"] == "parsed (included from main.c)"
     modules = {f["path"]: f["module"] for f in report["findings"]}
     assert modules["frag.c"] == "m" and modules["helpers.h"] == "m"
+
+
+def test_an_include_directory_with_its_own_python_h_wins(tmp_path: Path,
+                                                         scan_json: ScanJson) -> None:
+    """CPython's Modules/ scanned with `-I Include`: its Python.h, not the interpreter's
+    (which a precompiled prelude would otherwise have read first)."""
+    own = tmp_path / "Include"
+    own.mkdir()
+    # guarded like the real one: read after the interpreter's, it would add nothing
+    (own / "Python.h").write_text("#ifndef Py_PYTHON_H\n#define OWN_PYTHON_H 1\n"
+                                  "#include_next <Python.h>\n#endif\n")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "m.c").write_text("#include <Python.h>\n#ifndef OWN_PYTHON_H\n"
+                              "#error the project's Python.h was not used\n#endif\n"
+                              "PyObject *f(PyObject *o) { return Py_NewRef(o); }\n")
+    _code, report = scan_json(str(proj), "-I", str(own))
+    assert report["files"]["m.c"] == "parsed", report["diagnostics"]

@@ -56,6 +56,9 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None) 
     base_dirs = [str(root)] + [str(root / d) for d in ("include", "src") if (root / d).is_dir()]
     build_dirs = [d if os.path.isabs(d) else str(root / d) for d in build.include_dirs]
     user_dirs = [d if os.path.isabs(d) else str(root / d) for d in config.include_dirs]
+    # Include directories with their own Python.h (CPython's Include/, given to scan its
+    # Modules/) win over the interpreter's: a prelude precompiled from ours would shadow them.
+    own_python_h = any((Path(d) / "Python.h").is_file() for d in user_dirs + build_dirs)
     files: dict[str, str] = {}
     jobs: list[ParseJob] = []
     pchs: dict[tuple[str, ...], str | None] = {}
@@ -91,7 +94,7 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None) 
         dirs = list(dict.fromkeys(user_dirs + build_dirs + extra + base_dirs))
         defines = list(build.defines) + list(config.defines)
         pch = None
-        if pch_dir is not None:
+        if pch_dir is not None and not own_python_h:
             base = base_args(tool, language=src.language, head=head, defines=defines)
             if base not in pchs:
                 pchs[base] = precompiled_prelude(tool, base, pch_dir)
