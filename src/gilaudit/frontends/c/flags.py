@@ -9,11 +9,12 @@ import re
 import shutil
 import subprocess
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["Toolchain", "base_args", "detect_toolchain", "file_args", "uses_limited_api"]
+__all__ = ["Toolchain", "base_args", "detect_toolchain", "file_args", "for_target",
+           "uses_limited_api"]
 
 _LIMITED = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+Py_LIMITED_API\b[ \t]*([^\n]*)", re.MULTILINE)
 
@@ -24,10 +25,25 @@ class Toolchain:
     builtin_include: str | None  # compiler builtin headers (stddef.h, stdarg.h, ...)
     prelude: str
     binding_includes: tuple[str, ...] = ()  # pybind11/nanobind headers installed beside us
+    # The target interpreter's headers stand in for ours (python_include is then its own):
+    # the prelude keeps its real PY_VERSION_HEX instead of claiming 3.14.
+    target_python: bool = False
+    internal: bool = False  # CPython's internal/ directory too (code built with Py_BUILD_CORE)
+    requirement_includes: tuple[str, ...] = ()  # the build requirements' headers (wheels)
 
     def fingerprint(self) -> str:
         return (f"{self.python_include}|{self.builtin_include}|{self.prelude}|"
                 f"{','.join(self.binding_includes)}")
+
+
+def for_target(tool: Toolchain, *, python_include: str | None, internal: bool,
+               requirement_includes: tuple[str, ...]) -> Toolchain:
+    """The toolchain for one target: its interpreter's headers (when a free-threaded one was
+    found) and its build requirements' include directories."""
+    if python_include is None:
+        return replace(tool, requirement_includes=requirement_includes)
+    return replace(tool, python_include=python_include, target_python=True, internal=internal,
+                   requirement_includes=requirement_includes)
 
 
 @functools.cache
@@ -84,9 +100,13 @@ def base_args(tool: Toolchain, *, language: str, head: bytes,
     # Py_LIMITED_API is not passed on: free-threaded builds before abi3t (3.15) refuse the
     # limited API outright (`#error` in 3.13's Python.h), so such a file is analysed as the
     # full-API build a free-threaded wheel needs; `uses_limited_api` keeps the fact.
+    if tool.target_python:
+        args.append("-DGILAUDIT_TARGET_PYTHON=1")
     for d in defines:
         args.append(f"-D{d}")
     args += ["-isystem", tool.python_include]
+    if tool.internal:
+        args += ["-isystem", str(Path(tool.python_include) / "internal")]
     if tool.builtin_include:
         args += ["-isystem", tool.builtin_include]
     # Searched last: a project's own copy always wins over the stand-ins.
@@ -104,6 +124,8 @@ def file_args(tool: Toolchain, *, language: str, head: bytes, include_dirs: list
     """The whole command line for one file; with ``pch``, the prelude comes precompiled."""
     args = list(base_args(tool, language=language, head=head, defines=defines))
     args += [f"-I{d}" for d in include_dirs]
+    for d in tool.requirement_includes:
+        args += ["-isystem", d]
     if language == "c++":
         for d in tool.binding_includes:
             args += ["-idirafter", d]

@@ -8,7 +8,13 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gilaudit.frontends.c.flags import base_args, detect_toolchain, file_args, uses_limited_api
+from gilaudit.frontends.c.flags import (
+    Toolchain,
+    base_args,
+    detect_toolchain,
+    file_args,
+    uses_limited_api,
+)
 from gilaudit.frontends.c.includes import IncludeGraph, build_include_graph
 from gilaudit.frontends.c.job import ParseJob
 from gilaudit.frontends.c.pch import precompiled_prelude
@@ -30,6 +36,8 @@ class CPlan:
     diagnostics: tuple[Diagnostic, ...]
     files: dict[str, str]  # path -> "skipped: <reason>" for the sources not parsed
     contents: dict[str, bytes] = field(repr=False)  # every C/C++ source and header, by path
+    # What the parse depends on beyond each job's command line (the headers' versions).
+    headers_key: str = ""
 
 
 def read_sources(view: TargetView) -> tuple[dict[str, bytes], list[Diagnostic]]:
@@ -47,12 +55,14 @@ def read_sources(view: TargetView) -> tuple[dict[str, bytes], list[Diagnostic]]:
     return contents, diags
 
 
-def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None) -> CPlan:
-    """Decide which files are translation units to parse, and their command lines."""
+def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
+         toolchain: Toolchain | None = None, headers_key: str = "") -> CPlan:
+    """Decide which files are translation units to parse, and their command lines;
+    ``toolchain`` brings the target's own headers (``flags.for_target``)."""
     root = view.root
     config, build = view.config, view.build
     graph = build_include_graph(list(contents.items()))
-    tool = detect_toolchain()
+    tool = toolchain or detect_toolchain()
     base_dirs = [str(root)] + [str(root / d) for d in ("include", "src") if (root / d).is_dir()]
     build_dirs = [d if os.path.isabs(d) else str(root / d) for d in build.include_dirs]
     user_dirs = [d if os.path.isabs(d) else str(root / d) for d in config.include_dirs]
@@ -102,7 +112,8 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None) 
                              language=src.language, args=args,
                              limited_api=uses_limited_api(head, defines)))
     return CPlan(root=str(root), jobs=tuple(_assign_included_code(jobs, graph, contents)),
-                 diagnostics=tuple(diags), files=files, contents=contents)
+                 diagnostics=tuple(diags), files=files, contents=contents,
+                 headers_key=headers_key)
 
 
 def _assign_included_code(jobs: list[ParseJob], graph: IncludeGraph,

@@ -110,8 +110,12 @@ void PyCriticalSection2_BeginMutex(PyCriticalSection2 *c, PyMutex *m1, PyMutex *
 }
 #endif
 
+/* Parsed against a free-threaded interpreter's own headers, the code sees that interpreter's
+ * version, as its build does. */
+#ifndef GILAUDIT_TARGET_PYTHON
 #undef PY_VERSION_HEX
 #define PY_VERSION_HEX 0x030E00F0
 #undef PY_MINOR_VERSION
 #define PY_MINOR_VERSION 14
+#endif
 #endif /* GILAUDIT_PRELUDE_H */
