@@ -31,6 +31,7 @@ from gilaudit.headers import (
     find_target_python,
     gather_headers,
 )
+from gilaudit.headers.standard import cxx_standard
 from gilaudit.model import Diagnostic, Finding, Project, Report
 from gilaudit.rulebook import RuleBook
 
@@ -192,8 +193,9 @@ def _prepare(target: Path, opts: ScanOptions, book: RuleBook, pch_dir: Path,
     build = read_build_info(root, project.build_files)
     view = _view(project, config, build)
     contents, read_diags = c.read_sources(view)
+    texts = _build_texts(project, root)
     headers = gather_headers(
-        _build_texts(project, root), contents,
+        texts, contents,
         HeaderOptions(cache_dir=_cache_root(opts), index_url=opts.index_url,
                       offline=opts.offline, requirements=opts.build_headers, python=python))
     diags = list(cdiags) + list(project.diagnostics) + read_diags + list(headers.diagnostics)
@@ -206,7 +208,8 @@ def _prepare(target: Path, opts: ScanOptions, book: RuleBook, pch_dir: Path,
     tool = for_target(detect_toolchain(),
                       python_include=python.include if python else None,
                       internal=headers.internal,
-                      requirement_includes=headers.requirement_dirs())
+                      requirement_includes=headers.requirement_dirs(),
+                      cxx_std=cxx_standard(texts.values()))
     plan = c.plan(view, contents=contents, pch_dir=pch_dir, toolchain=tool,
                   headers_key=headers.key()) if cached is None else None
     return _Prepared(target=target, config=config, project=project, view=view,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import platform
 import re
 import shutil
 import subprocess
@@ -19,6 +20,12 @@ __all__ = ["Toolchain", "base_args", "detect_toolchain", "file_args", "for_targe
 _LIMITED = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+Py_LIMITED_API\b[ \t]*([^\n]*)", re.MULTILINE)
 
 
+# The builtin headers are gcc's (libclang's wheel has none), and gcc's x86 intrinsics headers
+# call gcc-only builtins: without SSE, code takes its portable branch and they are not read.
+_NO_X86_INTRINSICS = ("-mno-sse", "-mno-mmx") if platform.machine().lower() in (
+    "x86_64", "amd64", "i386", "i686") else ()
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Toolchain:
     python_include: str
@@ -30,6 +37,7 @@ class Toolchain:
     target_python: bool = False
     internal: bool = False  # CPython's internal/ directory too (code built with Py_BUILD_CORE)
     requirement_includes: tuple[str, ...] = ()  # the build requirements' headers (wheels)
+    cxx_std: str = "gnu++17"  # newer when the build asks for it
 
     def fingerprint(self) -> str:
         return (f"{self.python_include}|{self.builtin_include}|{self.prelude}|"
@@ -37,13 +45,13 @@ class Toolchain:
 
 
 def for_target(tool: Toolchain, *, python_include: str | None, internal: bool,
-               requirement_includes: tuple[str, ...]) -> Toolchain:
+               requirement_includes: tuple[str, ...], cxx_std: str = "gnu++17") -> Toolchain:
     """The toolchain for one target: its interpreter's headers (when a free-threaded one was
-    found) and its build requirements' include directories."""
+    found), its build requirements' include directories and its C++ standard."""
     if python_include is None:
-        return replace(tool, requirement_includes=requirement_includes)
+        return replace(tool, requirement_includes=requirement_includes, cxx_std=cxx_std)
     return replace(tool, python_include=python_include, target_python=True, internal=internal,
-                   requirement_includes=requirement_includes)
+                   requirement_includes=requirement_includes, cxx_std=cxx_std)
 
 
 @functools.cache
@@ -91,12 +99,12 @@ def base_args(tool: Toolchain, *, language: str, head: bytes,
               defines: list[str]) -> tuple[str, ...]:
     """Language, warnings and macros: what must be identical for a precompiled prelude to fit."""
     args = ["-x", "c++" if language == "c++" else "c",
-            "-std=gnu++17" if language == "c++" else "-std=gnu11",
+            f"-std={tool.cxx_std}" if language == "c++" else "-std=gnu11",
             "-w", "-ferror-limit=50",
             # Old code is still code: what clang 16 made errors stays a warning here.
             "-Wno-error=implicit-function-declaration", "-Wno-error=int-conversion",
             "-Wno-error=incompatible-pointer-types", "-Wno-error=implicit-int",
-            "-DPy_GIL_DISABLED=1", "-DNDEBUG"]
+            "-DPy_GIL_DISABLED=1", "-DNDEBUG", *_NO_X86_INTRINSICS]
     # Py_LIMITED_API is not passed on: free-threaded builds before abi3t (3.15) refuse the
     # limited API outright (`#error` in 3.13's Python.h), so such a file is analysed as the
     # full-API build a free-threaded wheel needs; `uses_limited_api` keeps the fact.

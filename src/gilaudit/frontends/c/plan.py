@@ -79,11 +79,19 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
     named = [posixpath.normpath(s) for e in build.extensions for s in e.sources]
     built = graph.closure(set(named)) if named and all(e.sources for e in build.extensions) \
         else None
+    # A source that another source #includes is a fragment of a unity build (greenlet's
+    # greenlet.cpp includes TGreenlet.cpp): alone it lacks what its includer declares first.
+    # Unless the build compiles it by name, it is analysed in its includer's context only.
+    sources = {s.path for s in view.files if s.language in ("c", "c++")}
+    fragments = _fragments(sources, graph)
     for src in view.files:
         if src.language not in ("c", "c++") or src.path not in contents:
             continue
         if built is not None and src.path not in built:
             files[src.path] = "skipped: not in any extension's sources"
+            continue
+        if src.path in fragments and src.path not in named:
+            files[src.path] = f"skipped: included by {fragments[src.path]}"
             continue
         if src.path not in graph.uses_python:
             files[src.path] = "skipped: does not use the Python C API"
@@ -114,6 +122,23 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
     return CPlan(root=str(root), jobs=tuple(_assign_included_code(jobs, graph, contents)),
                  diagnostics=tuple(diags), files=files, contents=contents,
                  headers_key=headers_key)
+
+
+def _fragments(sources: set[str], graph: IncludeGraph) -> dict[str, str]:
+    """Source -> a source that includes it, for the sources whose chain of includers ends in
+    one that nothing includes (sources that include each other stay units)."""
+    includer = {t: rel for rel in sorted(sources) for t in graph.edges.get(rel, ())
+                if t in sources and t != rel}
+    out: dict[str, str] = {}
+    for frag, by in includer.items():
+        seen = {frag}
+        top = by
+        while top in includer and top not in seen:
+            seen.add(top)
+            top = includer[top]
+        if top not in includer:
+            out[frag] = by
+    return out
 
 
 def _assign_included_code(jobs: list[ParseJob], graph: IncludeGraph,

@@ -93,7 +93,9 @@ void PyObject_ClearManagedDict(PyObject *obj);
 int PyWeakref_GetRef(PyObject *ref, PyObject **pobj);
 #endif
 
-#if PY_VERSION_HEX < 0x030E0000
+/* Not for a 3.13 interpreter's own headers: its build has none of these, and its internal
+ * headers define some of them differently (pycore_lock.h's static PyMutex_IsLocked). */
+#if PY_VERSION_HEX < 0x030E0000 && !defined(GILAUDIT_TARGET_PYTHON)
 int PyMutex_IsLocked(PyMutex *m);
 int PyUnstable_Object_IsUniquelyReferenced(PyObject *op);
 int PyUnstable_Object_IsUniqueReferencedTemporary(PyObject *op);
