@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-progress", action="store_true")
     scan.add_argument("--offline", action="store_true",
                       help="never download build requirements' headers: use those in the "
-                           "cache (a missing one is a diagnostic)")
+                           "cache (a missing one is a diagnostic); also GILAUDIT_OFFLINE=1")
     scan.add_argument("--index-url", default=None, metavar="URL",
                       help="the package index for build requirements' header wheels "
                            "(default: pip's configured index)")
@@ -434,7 +434,7 @@ def _cmd_scan(args: argparse.Namespace, book: RuleBook) -> int:
             target_headers=not args.no_target_headers,
             python=args.python,
             index_url=args.index_url,
-            offline=args.offline,
+            offline=args.offline or os.environ.get("GILAUDIT_OFFLINE") == "1",
         )
         report, fail_on = run_scan(opts, book)
     finally:

@@ -334,8 +334,9 @@ def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
         pch_dir = _cache_root(opts) / "pch" if opts.use_cache else Path(scratch)
         unpacked = [_unpack(t, i, Path(scratch), len(opts.targets) > 1)
                     for i, t in enumerate(opts.targets)]
-        python, python_diags = find_target_python(opts.python) if opts.target_headers \
-            else (None, [])
+        python, python_diags = find_target_python(
+            opts.python, cache=_cache_root(opts) / "target-pythons.json") \
+            if opts.target_headers else (None, [])
         diags += python_diags
         prepared = [_prepare(root, opts, book, pch_dir, python)
                     for root, _prefix, _d in unpacked]

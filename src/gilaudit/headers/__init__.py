@@ -33,6 +33,8 @@ __all__ = ["HeaderOptions", "HeaderSet", "Provided", "TargetPython", "configured
            "find_target_python", "gather_headers"]
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*[<"]([^>"\n]+)[>"]', re.MULTILINE)
+_WITHOUT = ("parsing goes on without them (or with another version installed beside "
+            "gilaudit, where there is one)")
 _BUILD_CORE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+Py_BUILD_CORE\b", re.MULTILINE)
 
 
@@ -154,7 +156,7 @@ def _provide(req: Declared, opts: HeaderOptions,
         return None, Diagnostic(
             path=None, kind="build-headers",
             message=f"{what}: its headers are not in gilaudit's cache and --offline forbids "
-                    "downloading them; files that include them parse partially")
+                    f"downloading them; {_WITHOUT}")
     from gilaudit.dashboard.index import IndexClient, IndexFailure  # noqa: PLC0415 - network
 
     index = opts.index_url or configured_index()
@@ -165,8 +167,8 @@ def _provide(req: Declared, opts: HeaderOptions,
     except IndexFailure as exc:
         return None, Diagnostic(
             path=None, kind="build-headers",
-            message=f"{what}: its headers could not be fetched from {index}: {exc}; files "
-                    "that include them parse partially")
+            message=f"{what}: its headers could not be fetched from {index}: {exc}; "
+                    f"{_WITHOUT}")
     return _from_wheel(req, got, "downloaded"), None
 
 

@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from gilaudit.dynamic import interpreters as found
 from gilaudit.model import Diagnostic
@@ -64,9 +66,46 @@ def probe_include(executable: str, timeout: float = 20.0) -> TargetPython | str:
                         stamp=_stamp(include))
 
 
-def find_target_python(requested: str | None) -> tuple[TargetPython | None, list[Diagnostic]]:
+def _plausible(exe: str, how: str) -> bool:
+    """Candidates that can be a free-threaded build by their name (`python3.13t`, a pyenv
+    `3.13.5t` installation) or by where `make ft-python` put them: describing every GIL
+    build on the machine would cost each scan a second."""
+    parts = os.path.realpath(exe).split(os.sep)
+    return how == "gilaudit cache" or exe.endswith("t") or any(
+        p.endswith("t") and p[:1].isdigit() for p in parts[-3:-1])
+
+
+def _load(cache: Path | None) -> dict[str, Any]:
+    try:
+        data = json.loads(cache.read_text()) if cache is not None else {}
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _identity(exe: str) -> str | None:
+    try:
+        st = os.stat(exe)
+    except OSError:
+        return None
+    return f"{os.path.realpath(exe)}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def _probe_candidate(exe: str, how: str) -> TargetPython | None:
+    info = found.describe(exe, found_by=how)
+    if not (isinstance(info, found.Interpreter) and info.free_threaded_build
+            and not info.tsan):
+        return None
+    got = probe_include(exe)
+    return got if isinstance(got, TargetPython) else None
+
+
+def find_target_python(requested: str | None, *, cache: Path | None = None,
+                       ) -> tuple[TargetPython | None, list[Diagnostic]]:
     """``requested`` (``--python``) when it is a free-threaded build with headers; else the
-    newest free-threaded build the stress phase would find (not a ThreadSanitizer one)."""
+    newest free-threaded build the stress phase would find (not a ThreadSanitizer one).
+    What each candidate is gets remembered in ``cache`` (a JSON file), keyed by the
+    executable's path, size and mtime."""
     if requested is not None:
         exe = found.which(requested) or requested
         got = probe_include(exe)
@@ -76,13 +115,34 @@ def find_target_python(requested: str | None) -> tuple[TargetPython | None, list
                                  message=f"--python {requested} {got}: C/C++ parsed with "
                                          "gilaudit's own Python headers and compatibility "
                                          "prelude")]
-    described = []
+    known = _load(cache)
+    fresh: dict[str, Any] = {}
+    usable: list[TargetPython] = []
     for exe, how in found.candidates():
-        info = found.describe(exe, found_by=how)
-        if isinstance(info, found.Interpreter) and info.free_threaded_build and not info.tsan:
-            described.append(info)
-    for info in sorted(described, key=lambda i: i.version, reverse=True):
-        got = probe_include(info.executable)
-        if isinstance(got, TargetPython):
-            return got, []
-    return None, []
+        ident = _identity(exe)
+        if ident is None or not _plausible(exe, how):
+            continue
+        entry: TargetPython | None
+        if ident in known:
+            value = known[ident]
+            entry = TargetPython(executable=exe, version=str(value["version"]),
+                                 include=str(value["include"]),
+                                 stamp="") if isinstance(value, dict) else None
+        else:
+            entry = _probe_candidate(exe, how)
+        fresh[ident] = {"version": entry.version, "include": entry.include} if entry else None
+        if entry is not None:
+            usable.append(TargetPython(executable=entry.executable, version=entry.version,
+                                       include=entry.include, stamp=_stamp(entry.include)))
+    if cache is not None and fresh != known:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(fresh))
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # only a cache
+    def version(t: TargetPython) -> tuple[int, ...]:
+        return tuple(int(x) for x in t.version.split(".") if x.isdigit())
+
+    return (max(usable, key=version) if usable else None), []

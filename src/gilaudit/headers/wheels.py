@@ -68,7 +68,11 @@ def _version(text: str) -> Version | None:
 
 def _admits(spec: SpecifierSet, version: Version) -> bool:
     # A pre-release only when the specifier names one (as pip does).
-    return spec.contains(version, prereleases=None if version.is_prerelease else False)
+    if version.is_prerelease and not any(
+            (v := _version(s.version.replace(".*", ""))) is not None and v.is_prerelease
+            for s in spec):
+        return False
+    return spec.contains(version, prereleases=True)
 
 
 def _platform_rank(file: ReleaseFile) -> tuple[int, int]:

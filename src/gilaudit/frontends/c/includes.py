@@ -90,7 +90,7 @@ def build_include_graph(files: Iterable[tuple[str, bytes]]) -> IncludeGraph:
         includes[rel] = tuple(found)
         from_dir = posixpath.dirname(rel)
         for _kind, spelled in found:
-            if spelled in _PY_HEADERS or spelled.startswith(("pybind11/", "nanobind/")):
+            if spelled in _PY_HEADERS or spelled.startswith(("pybind11/", "nanobind/", "cppy/")):
                 direct_python.add(rel)
                 if spelled == "Python.h":
                     continue
