@@ -180,10 +180,9 @@ def gather_headers(build_files: dict[str, str], contents: dict[str, bytes],
     provided: list[Provided] = []
     internal = any(_BUILD_CORE.search(data) for data in contents.values())
     if opts.requirements:
-        found, problems = declared_requirements(build_files)
-        diags += [Diagnostic(path=p.split(":", 1)[0], kind="build-headers",
-                             message=f"build requirements not read: {p.split(': ', 1)[-1]}")
-                  for p in problems]
+        # A build file that cannot be read is reported once, by the build-info reader and the
+        # front ends; here it only declares nothing.
+        found, _problems = declared_requirements(build_files)
         needed = _needed_prefixes(contents)
         cache = WheelCache(opts.cache_dir / "headers")
         for req in merge(found):
