@@ -285,8 +285,8 @@ def test_declared_requirements_from_every_kind_of_build_file() -> None:
 
 
 def test_unreadable_build_files_are_problems_not_crashes() -> None:
-    found, problems = declared_requirements({"pyproject.toml": "[build-system\n",
-                                             "setup.py": "def (:\n"})
+    found, problems = declared_requirements({"pyproject.toml": "[build-system\nrequires = [\n",
+                                             "setup.py": "import numpy\ndef (:\n"})
     assert found == [] and len(problems) == 2
 
 

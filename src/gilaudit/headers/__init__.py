@@ -16,6 +16,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,20 +95,27 @@ class HeaderSet:
                 "requirements": {p.name: p.to_dict() for p in self.provided}}
 
 
-def _needed_prefixes(contents: dict[str, bytes]) -> set[str]:
-    """`<dir/` prefixes the project includes but does not hold itself."""
-    spelled: set[str] = set()
-    for data in contents.values():
-        spelled.update(m.group(1).decode("latin-1").strip() for m in _INCLUDE.finditer(data))
-    held = set(contents)
-    out: set[str] = set()
-    for inc in spelled:
-        if "/" not in inc:
-            continue
-        if any(p == inc or p.endswith("/" + inc) for p in held):
-            continue  # vendored: the include graph puts its directory on the path
-        out.add(inc.split("/", 1)[0] + "/")
-    return out
+def _includes_unvendored(prefixes: tuple[str, ...], contents: dict[str, bytes],
+                         held: set[str]) -> bool:
+    """Whether some project file includes a header under one of ``prefixes`` (`pybind11/`)
+    that the project does not hold itself (a vendored copy's directory is put on the path by
+    the include graph)."""
+    for prefix in prefixes:
+        needle = prefix.encode()
+        for data in contents.values():
+            if needle not in data:
+                continue  # the common case, and a fast one
+            for m in _INCLUDE.finditer(data):
+                inc = m.group(1).decode("latin-1").strip()
+                if inc.startswith(prefix) and inc not in held:
+                    return True
+    return False
+
+
+def _tails(paths: Iterable[str]) -> set[str]:
+    """Every tail of every project path: `a/b/c.h` holds `b/c.h` and `c.h`."""
+    return {"/".join(parts[i:]) for parts in (p.split("/") for p in paths)
+            for i in range(len(parts))}
 
 
 def _beside_gilaudit(req: Declared) -> Provided | None:
@@ -178,15 +186,16 @@ def gather_headers(build_files: dict[str, str], contents: dict[str, bytes],
     C/C++ sources and headers."""
     diags: list[Diagnostic] = []
     provided: list[Provided] = []
-    internal = any(_BUILD_CORE.search(data) for data in contents.values())
+    internal = any(b"Py_BUILD_CORE" in data and _BUILD_CORE.search(data)
+                   for data in contents.values())
     if opts.requirements:
         # A build file that cannot be read is reported once, by the build-info reader and the
         # front ends; here it only declares nothing.
         found, _problems = declared_requirements(build_files)
-        needed = _needed_prefixes(contents)
+        held = _tails(contents) if found else set()
         cache = WheelCache(opts.cache_dir / "headers")
         for req in merge(found):
-            if not any(prefix in needed for prefix in req.prefixes()):
+            if not _includes_unvendored(req.prefixes(), contents, held):
                 continue  # nothing of it is included: its headers would change nothing
             got, diag = _provide(req, opts, cache)
             if got is not None:

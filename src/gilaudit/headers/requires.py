@@ -15,13 +15,13 @@ import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from gilaudit._toml import tomllib
 from gilaudit.frontends.buildfiles.cmake import CMakeError, parse_cmake
+from gilaudit.frontends.buildfiles.markers import applies_on_free_threaded
 from gilaudit.frontends.buildfiles.meson import parse_meson
 from gilaudit.frontends.buildfiles.reader import vendored
 
@@ -36,7 +36,6 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "cppy": ("cppy/",),
 }
 _CMAKE_PACKAGES = {"pybind11": "pybind11", "nanobind": "nanobind"}
-_FT_PYTHONS = ("3.13", "3.14")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,23 +50,6 @@ class Declared:
         return PROVIDERS.get(self.name, (self.name.replace("-", "_") + "/",))
 
 
-def _applies(req: Requirement) -> bool:
-    """Whether the requirement holds on a free-threaded CPython (3.13 or 3.14)."""
-    if req.marker is None:
-        return True
-    for py in _FT_PYTHONS:
-        env = {"python_version": py, "python_full_version": f"{py}.0",
-               "implementation_name": "cpython", "platform_python_implementation": "CPython",
-               "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
-               "extra": ""}
-        try:
-            if req.marker.evaluate(env):
-                return True
-        except (UndefinedComparison, UndefinedEnvironmentName, ValueError):
-            return True
-    return False
-
-
 def _from_strings(items: Iterable[object], source: str) -> Iterator[Declared]:
     for item in items:
         if not isinstance(item, str):
@@ -76,7 +58,7 @@ def _from_strings(items: Iterable[object], source: str) -> Iterator[Declared]:
             req = Requirement(item)
         except InvalidRequirement:
             continue
-        if _applies(req):
+        if applies_on_free_threaded(req):
             yield Declared(name=canonicalize_name(req.name), specifier=str(req.specifier),
                            source=source)
 
@@ -154,6 +136,12 @@ _READERS = {"pyproject.toml": _pyproject, "setup.py": _setup_py, "setup.cfg": _s
             "meson.build": _meson, "CMakeLists.txt": _cmake}
 
 
+# A file without any of these declares nothing: it need not be parsed.
+_KEYWORDS = {_pyproject: ("requires",), _setup_py: ("setup_requires", "import"),
+             _setup_cfg: ("setup_requires",), _meson: ("dependency",),
+             _cmake: ("find_package", "FIND_PACKAGE", "Find_Package")}
+
+
 def declared_requirements(files: dict[str, str]) -> tuple[list[Declared], list[str]]:
     """Every requirement the project's own build files declare (vendored copies of other
     projects are not the project's build), and one problem per file that could not be read.
@@ -163,7 +151,7 @@ def declared_requirements(files: dict[str, str]) -> tuple[list[Declared], list[s
     for path, text in sorted(files.items()):
         base = posixpath.basename(path)
         reader = _cmake if base.endswith(".cmake") else _READERS.get(base)
-        if reader is None or vendored(path):
+        if reader is None or vendored(path) or not any(k in text for k in _KEYWORDS[reader]):
             continue
         if base in ("pyproject.toml", "setup.py", "setup.cfg") and "/" in path:
             continue  # only the top-level ones describe the project's build

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
@@ -25,8 +25,10 @@ from packaging.version import InvalidVersion, Version
 
 from gilaudit.archives import ArchiveLimits, read_zip_members
 from gilaudit.archives.limits import safe_target
-from gilaudit.dashboard.index import IndexClient, IndexFailure
 from gilaudit.dashboard.model import ReleaseFile
+
+if TYPE_CHECKING:
+    from gilaudit.dashboard.index import IndexClient
 
 __all__ = ["HeaderWheel", "WheelCache", "include_dirs_of", "pick_wheel"]
 
@@ -145,6 +147,9 @@ class WheelCache:
     def fetch(self, client: IndexClient, name: str, specifier: str) -> HeaderWheel:
         """Download the wheel the specifier picks and unpack its headers. Raises
         ``IndexFailure`` with one sentence when the index or the wheel cannot be used."""
+        # The index client (requests, pypi-simple) is imported only when something is fetched.
+        from gilaudit.dashboard.index import IndexFailure  # noqa: PLC0415
+
         release = pick_wheel(client.releases(name), specifier)
         if release is None:
             raise IndexFailure(f"no wheel of {name} on the index satisfies "
