@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["Toolchain", "base_args", "detect_toolchain", "file_args", "for_target",
-           "uses_limited_api"]
+__all__ = ["Toolchain", "base_args", "binding_search", "detect_toolchain", "file_args",
+           "for_target", "uses_limited_api"]
 
 _LIMITED = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+Py_LIMITED_API\b[ \t]*([^\n]*)", re.MULTILINE)
 
@@ -132,10 +132,18 @@ def file_args(tool: Toolchain, *, language: str, head: bytes, include_dirs: list
     """The whole command line for one file; with ``pch``, the prelude comes precompiled."""
     args = list(base_args(tool, language=language, head=head, defines=defines))
     args += [f"-I{d}" for d in include_dirs]
+    args += binding_search(tool) if language == "c++" else [
+        a for d in tool.requirement_includes for a in ("-isystem", d)]
+    args += ["-include-pch", pch] if pch else ["-include", tool.prelude]
+    return tuple(args)
+
+
+def binding_search(tool: Toolchain) -> tuple[str, ...]:
+    """Where C++ finds the build requirements' headers, then pybind11/nanobind beside
+    gilaudit: the same for a unit and for a precompiled preamble that holds them."""
+    args: list[str] = []
     for d in tool.requirement_includes:
         args += ["-isystem", d]
-    if language == "c++":
-        for d in tool.binding_includes:
-            args += ["-idirafter", d]
-    args += ["-include-pch", pch] if pch else ["-include", tool.prelude]
+    for d in tool.binding_includes:
+        args += ["-idirafter", d]
     return tuple(args)

@@ -69,7 +69,7 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
     user_dirs = [d if os.path.isabs(d) else str(root / d) for d in config.include_dirs]
     files: dict[str, str] = {}
     jobs: list[ParseJob] = []
-    pchs: dict[tuple[str, ...], str | None] = {}
+    pchs: dict[tuple[tuple[str, ...], str | None], str | None] = {}
     diags = list(build.diagnostics)
     if tool.builtin_include is None:
         diags.append(Diagnostic(path=None, kind="toolchain",
@@ -112,9 +112,12 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
         pch = None
         if pch_dir is not None:
             base = base_args(tool, language=src.language, head=head, defines=defines)
-            if base not in pchs:
-                pchs[base] = precompiled_prelude(tool, base, pch_dir)
-            pch = pchs[base]
+            binding = _precompiled_binding(src.path, src.language, graph, contents)
+            if (base, binding) not in pchs:
+                pchs[(base, binding)] = precompiled_prelude(tool, base, pch_dir, binding)
+            pch = pchs[(base, binding)]
+            if pch is None and binding is not None:
+                pch = pchs.setdefault((base, None), precompiled_prelude(tool, base, pch_dir))
         args = file_args(tool, language=src.language, head=head, include_dirs=dirs,
                          defines=defines, pch=pch)
         jobs.append(ParseJob(abspath=src.abspath, rel=src.path, root=str(root),
@@ -123,6 +126,30 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
     return CPlan(root=str(root), jobs=tuple(_assign_included_code(jobs, graph, contents)),
                  diagnostics=tuple(diags), files=files, contents=contents,
                  headers_key=headers_key)
+
+
+# The binding libraries' main headers: worth precompiling with Python.h.
+_BINDING_HEADERS = ("pybind11/pybind11.h", "nanobind/nanobind.h")
+# Macros a project may set to change what those headers declare.
+_BINDING_MACRO = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(?:PYBIND11_|NB_|NANOBIND_)", re.MULTILINE)
+
+
+def _precompiled_binding(rel: str, language: str, graph: IncludeGraph,
+                         contents: dict[str, bytes]) -> str | None:
+    """`pybind11/pybind11.h` or `nanobind/nanobind.h` when a C++ unit includes it (itself or
+    through the project's headers), none of those files configures it with a macro of its
+    own, and the project holds no copy of it (its directory would come first on the path)."""
+    if language != "c++":
+        return None
+    closure = graph.closure({rel})
+    spelled = {inc for f in closure for _kind, inc in graph.includes.get(f, ())}
+    for header in _BINDING_HEADERS:
+        if header not in spelled or any(p.endswith("/" + header) for p in contents):
+            continue
+        if any(_BINDING_MACRO.search(contents.get(f, b"")) for f in closure):
+            return None
+        return header
+    return None
 
 
 def _fragments(sources: set[str], graph: IncludeGraph) -> dict[str, str]:
