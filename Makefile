@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JOBS ?= 2
 
-.PHONY: install demo test unit lint bench bench-ports clean ft-python ft-python-tsan
+.PHONY: install demo test unit lint bench bench-ports bench-parse clean ft-python ft-python-tsan
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,11 @@ bench: install
 # truth derived from each port is written to ~/.cache/gilaudit/bench-ports/truth/.
 bench-ports: install
 	$(BIN)/python bench/bench_ports.py --misses
+
+# Parse fidelity on real C++ and binding projects (bench/parse.toml): the share of translation
+# units that parse with no error, and the errors and warnings, before issue 15 and now.
+bench-parse: install
+	$(BIN)/python bench/bench_parse.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

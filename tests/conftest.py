@@ -16,6 +16,10 @@ import pytest
 
 from gilaudit.cli import main
 
+# Scans in the tests never download build requirements' headers from the internet; the tests
+# of that path (test_build_headers.py) lift this and use a local index.
+os.environ["GILAUDIT_OFFLINE"] = "1"
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPORT_SCHEMA = Path(__file__).parent.parent / "src/gilaudit/report/schema/report-1.schema.json"
 RULE_FIXTURES = FIXTURES / "rules"

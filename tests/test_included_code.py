@@ -3,6 +3,7 @@ its includer's context and reported at its own path, once."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from conftest import ScanJson
@@ -78,3 +79,30 @@ def test_an_include_directory_with_its_own_python_h_wins(tmp_path: Path,
                               "PyObject *f(PyObject *o) { return Py_NewRef(o); }\n")
     _code, report = scan_json(str(proj), "-I", str(own))
     assert report["files"]["m.c"] == "parsed", report["diagnostics"]
+
+
+def test_unity_build_fragments_are_analysed_in_their_includer(tmp_path: Path,
+                                                              scan_json: ScanJson) -> None:
+    """greenlet's greenlet.cpp includes TGreenlet.cpp and friends: alone, a fragment lacks what
+    its includer declares first, so it is analysed once, in the includer's context (also when
+    the target is given by a relative path); and `<stdint.h>` is never a project file of that
+    name elsewhere in the tree (rapidjson's MSVC-only copy)."""
+    (tmp_path / "msinttypes").mkdir()
+    (tmp_path / "msinttypes" / "stdint.h").write_text('#error "MSVC only"\n')
+    (tmp_path / "unity.cpp").write_text(
+        "#include <Python.h>\n#include <stdint.h>\nstatic int counter;\n"
+        '#include "part.cpp"\n'
+        "static PyModuleDef def = {PyModuleDef_HEAD_INIT, \"unity\", NULL, 0, methods};\n"
+        "PyMODINIT_FUNC PyInit_unity(void) { return PyModuleDef_Init(&def); }\n")
+    (tmp_path / "part.cpp").write_text(
+        "static PyObject *bump(PyObject *m, PyObject *a) { counter++; Py_RETURN_NONE; }\n"
+        'static PyMethodDef methods[] = {{"bump", bump, METH_NOARGS, NULL}, {NULL}};\n')
+    cwd = os.getcwd()
+    os.chdir(tmp_path.parent)
+    try:
+        _code, report = scan_json(tmp_path.name, "--select", "FT040")
+    finally:
+        os.chdir(cwd)
+    assert report["files"]["unity.cpp"] == "parsed", report["diagnostics"]
+    assert report["files"]["part.cpp"] == "parsed (included from unity.cpp)"
+    assert [(f["path"], f["line"]) for f in report["findings"]] == [("part.cpp", 1)]

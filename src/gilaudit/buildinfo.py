@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,41 @@ def _from_setup_py(text: str) -> tuple[list[str], list[str], list[ExtensionSpec]
     return includes, defines, exts, requires
 
 
+_CMAKE_VARIABLE = re.compile(r"\$\{[^}]*\}")
+
+
+def _from_cmake(text: str) -> list[str]:
+    """Macros the top-level CMakeLists.txt defines for every configuration: those inside an
+    `if()` belong to one platform or option, and generator expressions are left out. A CMake
+    variable is unknown here and reads as empty (`VERSION="${PROJECT_VERSION}"` -> `""`), so
+    that code pasting the macro into a string still parses."""
+    # Imported here: the front ends' package imports this module. CMakeError is a ValueError.
+    from gilaudit.frontends.buildfiles.cmake import parse_cmake  # noqa: PLC0415
+
+    out: list[str] = []
+    for cmd in parse_cmake(text):
+        if cmd.conditional:
+            continue
+        args: list[str] = []
+        for arg in cmd.args:
+            # `NAME="value"` is one legacy argument that the parser reads as two.
+            if arg.quoted and args and args[-1].endswith("="):
+                args[-1] += f'"{arg.text}"'
+            else:
+                args.append(arg.text)
+        if cmd.name == "add_definitions":
+            items = [a[2:] for a in args if a.startswith("-D")]
+        elif cmd.name == "add_compile_definitions":
+            items = args
+        elif cmd.name == "target_compile_definitions" and args:
+            items = [a for a in args[1:] if a not in ("PUBLIC", "PRIVATE", "INTERFACE")]
+        else:
+            continue
+        out += [_CMAKE_VARIABLE.sub("", item) for item in items
+                if item and "$<" not in item and not item.startswith("-")]
+    return out
+
+
 def read_build_info(root: Path, build_files: tuple[str, ...]) -> BuildInfo:
     includes: list[str] = []
     defines: list[str] = []
@@ -164,6 +200,8 @@ def read_build_info(root: Path, build_files: tuple[str, ...]) -> BuildInfo:
                 defines += dfn
                 exts += ext
                 requires = requires or req
+            elif rel == "CMakeLists.txt":
+                defines += _from_cmake(text)
             elif rel == "setup.cfg":
                 cfg = configparser.ConfigParser(interpolation=None)
                 cfg.read_string(text)

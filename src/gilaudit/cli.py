@@ -53,6 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-cache", action="store_true", help="parse everything again")
     scan.add_argument("--cache-dir", type=Path, default=None)
     scan.add_argument("--no-progress", action="store_true")
+    scan.add_argument("--offline", action="store_true",
+                      help="never download build requirements' headers: use those in the "
+                           "cache (a missing one is a diagnostic); also GILAUDIT_OFFLINE=1")
+    scan.add_argument("--index-url", default=None, metavar="URL",
+                      help="the package index for build requirements' header wheels "
+                           "(default: pip's configured index)")
+    scan.add_argument("--no-build-headers", action="store_true",
+                      help="do not fetch the headers of the build requirements (pybind11, "
+                           "nanobind, numpy, cppy, ...)")
+    scan.add_argument("--no-target-headers", action="store_true",
+                      help="parse with gilaudit's own Python headers and compatibility prelude "
+                           "even when a free-threaded interpreter is found")
     scan.add_argument("--stress", action="store_true",
                       help="also run the dynamic phase: install the target under --python "
                            "and hammer its extension modules")
@@ -418,6 +430,11 @@ def _cmd_scan(args: argparse.Namespace, book: RuleBook) -> int:
             cache_dir=args.cache_dir,
             use_cache=not args.no_cache,
             progress=progress if bar is not None else None,
+            build_headers=not args.no_build_headers,
+            target_headers=not args.no_target_headers,
+            python=args.python,
+            index_url=args.index_url,
+            offline=args.offline or os.environ.get("GILAUDIT_OFFLINE") == "1",
         )
         report, fail_on = run_scan(opts, book)
     finally:

@@ -22,8 +22,16 @@ from gilaudit.discover import discover, is_front_end_input
 from gilaudit.findings import evaluate
 from gilaudit.frontends import c, run_front_ends
 from gilaudit.frontends.c.facts import FileFacts
-from gilaudit.frontends.c.flags import detect_toolchain
+from gilaudit.frontends.c.flags import detect_toolchain, for_target
 from gilaudit.frontends.contract import FrontEndResult, TargetView, settle
+from gilaudit.headers import (
+    HeaderOptions,
+    HeaderSet,
+    TargetPython,
+    find_target_python,
+    gather_headers,
+)
+from gilaudit.headers.standard import cxx_standard
 from gilaudit.model import Diagnostic, Finding, Project, Report
 from gilaudit.rulebook import RuleBook
 
@@ -45,6 +53,14 @@ class ScanOptions:
     cache_dir: Path | None = None
     use_cache: bool = True
     progress: c.Progress | None = field(default=None, compare=False)
+    # The headers the build compiles against: its build requirements' (from wheels in the
+    # cache, downloaded from `index_url` or pip's index unless `offline`) and a free-threaded
+    # interpreter's (`python`, else the one the stress phase would choose).
+    build_headers: bool = True
+    target_headers: bool = True
+    python: str | None = None
+    index_url: str | None = None
+    offline: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,7 +90,7 @@ def _cache_root(opts: ScanOptions) -> Path:
 
 
 def _results_key(book: RuleBook, config: Config, build: BuildInfo, project: Project,
-                 contents: dict[str, bytes], root: Path) -> str:
+                 contents: dict[str, bytes], root: Path, headers: HeaderSet) -> str:
     """Everything a target's result depends on: versions, toolchain, configuration, build
     metadata and the content of every source and build file."""
     h = hashlib.sha256()
@@ -88,6 +104,8 @@ def _results_key(book: RuleBook, config: Config, build: BuildInfo, project: Proj
     feed(sorted(config.selected), sorted(config.severity.items()), config.exclude,
          config.include_dirs, config.defines, config.max_file_size)
     feed(build.include_dirs, build.defines, build.extensions, build.requires_python)
+    feed(headers.key(), headers.requirement_dirs(),
+         headers.python.include if headers.python else None)
     for rel, data in sorted(contents.items()):
         feed(rel, file_digest(data))
     for rel in project.build_files:
@@ -150,9 +168,21 @@ class _Prepared:
     result_key: str
     cached: _Analysis | None
     plan: c.CPlan | None  # None when the cached result is used
+    headers: HeaderSet
 
 
-def _prepare(target: Path, opts: ScanOptions, book: RuleBook, pch_dir: Path) -> _Prepared:
+def _build_texts(project: Project, root: Path) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for rel in project.build_files:
+        try:
+            texts[rel] = (root / rel).read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            continue  # the build-info reader reports it
+    return texts
+
+
+def _prepare(target: Path, opts: ScanOptions, book: RuleBook, pch_dir: Path,
+             python: TargetPython | None) -> _Prepared:
     root = target if target.is_dir() else target.parent
     config, cdiags = load_config(book, root, select=list(opts.select) or None,
                                  ignore=list(opts.ignore) or None,
@@ -163,16 +193,28 @@ def _prepare(target: Path, opts: ScanOptions, book: RuleBook, pch_dir: Path) -> 
     build = read_build_info(root, project.build_files)
     view = _view(project, config, build)
     contents, read_diags = c.read_sources(view)
-    diags = list(cdiags) + list(project.diagnostics) + read_diags
+    texts = _build_texts(project, root)
+    headers = gather_headers(
+        texts, contents,
+        HeaderOptions(cache_dir=_cache_root(opts), index_url=opts.index_url,
+                      offline=opts.offline, requirements=opts.build_headers, python=python))
+    diags = list(cdiags) + list(project.diagnostics) + read_diags + list(headers.diagnostics)
     key = ""
     cached = None
     if opts.use_cache:
-        key = _results_key(book, config, build, project, contents, root)
+        key = _results_key(book, config, build, project, contents, root, headers)
         data = ResultCache(_cache_root(opts)).get(key)
         cached = _Analysis.from_dict(data) if data is not None else None
-    plan = c.plan(view, contents=contents, pch_dir=pch_dir) if cached is None else None
+    tool = for_target(detect_toolchain(),
+                      python_include=python.include if python else None,
+                      internal=headers.internal,
+                      requirement_includes=headers.requirement_dirs(),
+                      cxx_std=cxx_standard(texts.values()))
+    plan = c.plan(view, contents=contents, pch_dir=pch_dir, toolchain=tool,
+                  headers_key=headers.key()) if cached is None else None
     return _Prepared(target=target, config=config, project=project, view=view,
-                     diagnostics=tuple(diags), result_key=key, cached=cached, plan=plan)
+                     diagnostics=tuple(diags), result_key=key, cached=cached, plan=plan,
+                     headers=headers)
 
 
 def _finish_target(p: _Prepared, facts_by_path: dict[str, FileFacts], opts: ScanOptions,
@@ -268,6 +310,16 @@ def _unpack(target: Path, index: int, scratch: Path,
     return dest, str(target), diags
 
 
+def _headers_used(prepared: list[_Prepared]) -> dict[str, Any]:
+    """Which headers the C/C++ code was parsed with, for the report."""
+    out: dict[str, Any] = {"python": None, "requirements": {}}
+    for p in prepared:
+        got = p.headers.to_dict()
+        out["python"] = out["python"] or got["python"]
+        out["requirements"].update(got["requirements"])
+    return out
+
+
 def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
     """Scan every target; returns the report and the effective fail-on level."""
     start = time.perf_counter()
@@ -282,7 +334,12 @@ def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
         pch_dir = _cache_root(opts) / "pch" if opts.use_cache else Path(scratch)
         unpacked = [_unpack(t, i, Path(scratch), len(opts.targets) > 1)
                     for i, t in enumerate(opts.targets)]
-        prepared = [_prepare(root, opts, book, pch_dir) for root, _prefix, _d in unpacked]
+        python, python_diags = find_target_python(
+            opts.python, cache=_cache_root(opts) / "target-pythons.json") \
+            if opts.target_headers else (None, [])
+        diags += python_diags
+        prepared = [_prepare(root, opts, book, pch_dir, python)
+                    for root, _prefix, _d in unpacked]
         # The other front ends need no parsing: they run on a thread of this process while
         # the C front end's parser workers use the other cores.
         with ThreadPoolExecutor(max_workers=1) as side:
@@ -305,10 +362,11 @@ def run_scan(opts: ScanOptions, book: RuleBook) -> tuple[Report, str]:
         files.update(result.files)
         file_modules.update(result.file_modules)
         lines += result.lines
-    tool = detect_toolchain()
+    headers = _headers_used(prepared)
     report = Report(
         tool={"name": "gilaudit", "version": __version__, "rules_version": book.version,
-              "python_headers": tool.python_include},
+              "python_headers": (headers["python"] or {}).get("include")
+              or detect_toolchain().python_include, "headers": headers},
         targets=tuple(str(t) for t in opts.targets),
         findings=tuple(findings),
         diagnostics=tuple(diags),

@@ -105,7 +105,7 @@ def _ft_abi(python: str) -> str | None:
     return f"cp{major}{minor}{got.abiflags or ''}"
 
 
-def _static(paths: list[Path], scratch: Path, cache: Path) -> Report:
+def _static(paths: list[Path], scratch: Path, cache: Path, index_url: str) -> Report:
     from gilaudit.rulebook import load_rulebook  # noqa: PLC0415
     from gilaudit.scan import ScanOptions, run_scan  # noqa: PLC0415
 
@@ -128,8 +128,10 @@ def _static(paths: list[Path], scratch: Path, cache: Path) -> Report:
     here = os.getcwd()
     os.chdir(scratch)
     try:
+        # Build requirements' header wheels come from the dashboard's own index.
         report, _fail_on = run_scan(ScanOptions(targets=tuple(targets), jobs=1,
-                                                cache_dir=cache), load_rulebook())
+                                                cache_dir=cache, index_url=index_url),
+                                    load_rulebook())
     finally:
         os.chdir(here)
     return report
@@ -261,7 +263,8 @@ def analyse(spec: JobSpec) -> PackageResult:
         shipped = shipped_modules([p for p in downloaded.values() if p.name.endswith(".whl")])
         if downloaded:
             try:
-                reports.append(_static(list(downloaded.values()), scratch, cache / "scan"))
+                reports.append(_static(list(downloaded.values()), scratch, cache / "scan",
+                                       spec.index_url))
             except Exception as exc:  # noqa: BLE001 - a scan bug must not lose the package
                 notes.append(f"static scan failed: {type(exc).__name__}: {exc}")
         if spec.python:

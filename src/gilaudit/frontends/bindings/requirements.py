@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -24,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 from gilaudit.frontends.bindings.cxx import vendored_version
 from gilaudit.frontends.buildfiles import BuildFiles
 from gilaudit.frontends.buildfiles.cmake import CMakeCommand
+from gilaudit.frontends.buildfiles.markers import applies_on_free_threaded
 from gilaudit.frontends.buildfiles.reader import find_line
 from gilaudit.frontends.contract import Hit
 
@@ -36,7 +36,6 @@ FIRST_FT: dict[str, tuple[str, str]] = {
     "cffi": ("2.0.0", "free-threaded support (CPython 3.14 and later)"),
     "numpy": ("2.1.0", "f2py's `--freethreading-compatible`"),
 }
-_FT_PYTHONS = ("3.13", "3.14")
 
 
 def forced_below(spec: SpecifierSet, threshold: str) -> bool:
@@ -52,21 +51,6 @@ def forced_below(spec: SpecifierSet, threshold: str) -> bool:
         if v >= t:
             candidates |= {v, Version(f"{v}.1"), Version(f"{v.major}.{v.minor}.99")}
     return not any(spec.contains(c, prereleases=True) for c in candidates)
-
-
-def _applies(req: Requirement) -> bool:
-    if req.marker is None:
-        return True
-    for py in _FT_PYTHONS:
-        env = {"python_version": py, "python_full_version": f"{py}.0",
-               "implementation_name": "cpython", "platform_python_implementation": "CPython",
-               "extra": ""}
-        try:
-            if req.marker.evaluate(env):
-                return True
-        except (UndefinedComparison, UndefinedEnvironmentName, ValueError):
-            return True
-    return False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,7 +70,7 @@ def _requirement_pins(path: str, text: str, items: list[str], *, after: str | No
         except InvalidRequirement:
             continue
         name = canonicalize_name(req.name)
-        if name not in FIRST_FT or not _applies(req):
+        if name not in FIRST_FT or not applies_on_free_threaded(req):
             continue
         if forced_below(req.specifier, FIRST_FT[name][0]):
             line = find_line(text, r"[\"']?" + re.escape(item.strip()), after=after)

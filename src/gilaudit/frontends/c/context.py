@@ -12,7 +12,7 @@ from gilaudit.frontends.contract import Hit
 
 __all__ = [
     "CONSTRUCTORS", "ProjectIndex", "Receiver", "build_index", "classify_receiver",
-    "in_region", "normalise_expr",
+    "in_ranges", "in_region", "normalise_expr", "runs_after_init",
 ]
 
 # Calls whose result is a brand-new object only this thread can see until it is published.
@@ -22,6 +22,10 @@ CONSTRUCTORS = frozenset({
     "PyTuple_Pack", "PyTuple_GetSlice", "_PyDict_NewPresized", "PyObject_CallNoArgs",
     "PyDict_Items", "PyDict_Keys", "PyDict_Values", "PyMapping_Items", "PyMapping_Keys",
     "PyMapping_Values",
+    # Allocation of an instance: nobody else has it until it is returned or stored.
+    "tp_alloc", "tp_new", "PyType_GenericAlloc", "PyType_GenericNew", "PyObject_New",
+    "PyObject_NewVar", "PyObject_GC_New", "PyObject_GC_NewVar", "_PyObject_New",
+    "_PyObject_GC_New",
 })
 _KW_NAMES = frozenset({"kwargs", "kwds", "kw", "kwnames", "kwargs_dict", "keywords", "kwdict"})
 _ARGS_NAMES = frozenset({"args", "argv", "arg_tuple"})
@@ -61,6 +65,29 @@ class ProjectIndex:
     def is_lifecycle(self, fn: FunctionFacts) -> bool:
         """Creation and destruction slots: the object is not shared while they run."""
         return fn.name in self.roles or bool(_ROLE_WORDS.search(fn.name))
+
+
+# Functions that run once, while the module is imported: PyInit_*, and the functions a
+# pybind11 (`PYBIND11_MODULE`) or nanobind (`NB_MODULE`) module body becomes.
+_MODULE_INIT = re.compile(
+    r"^(?:PyInit_|pybind11_init_|nanobind_init_|nanobind_\w+_exec(?:_impl)?$)")
+_CXX_CAST = re.compile(r"^(?:reinterpret_cast|static_cast|const_cast)<[^>]*>\((.*)\)$")
+
+
+def _uncast_cxx(expr: str) -> str:
+    """`reinterpret_cast<void*>(kiwi_modexec)` -> `kiwi_modexec` (spaces already removed)."""
+    m = _CXX_CAST.match(expr)
+    return normalise_expr(m.group(1)) if m else expr
+
+
+def in_ranges(ranges: Iterable[tuple[int, int]], offset: int) -> bool:
+    return any(lo <= offset < hi for lo, hi in ranges)
+
+
+def runs_after_init(fn: FunctionFacts, index: ProjectIndex, offset: int) -> bool:
+    """Whether the code at ``offset`` of ``fn`` can run once the module is imported: all of a
+    function that is not init-only, and the deferred lambdas of one that is."""
+    return fn.name not in index.init_only or in_ranges(fn.deferred, offset)
 
 
 def normalise_expr(text: str) -> str:
@@ -191,13 +218,13 @@ def build_index(files: list[FileFacts], *, extension_of: dict[str, str],
     for f in files:
         for fn in f.functions:
             defined.setdefault(fn.name, fn)
-            if fn.name.startswith("PyInit_"):
+            if _MODULE_INIT.match(fn.name):
                 roots.add(fn.name)
         exported.update(f.address_taken)
         for _name, entries in f.slot_arrays:
             for e in entries:
                 if e.slot in ("Py_mod_exec", "Py_mod_create"):
-                    roots.add(normalise_expr(e.value))
+                    roots.add(_uncast_cxx(normalise_expr(e.value)))
         table_owner: dict[str, str] = {}
         for t in f.types:
             for table in t.methods:
@@ -212,7 +239,10 @@ def build_index(files: list[FileFacts], *, extension_of: dict[str, str],
         for fn in f.functions:
             for c in fn.calls:
                 if c.name in defined and c.name != fn.name:
-                    callers.setdefault(c.name, set()).add(fn.name)
+                    # A lambda handed to `m.def` runs at call time, whoever wrote it.
+                    caller = f"{fn.name} (lambda)" if in_ranges(fn.deferred, c.offset) \
+                        else fn.name
+                    callers.setdefault(c.name, set()).add(caller)
     init_only = set(roots)
     changed = True
     while changed:

@@ -148,6 +148,9 @@ class FunctionFacts:
     aliases: tuple[tuple[str, int, str], ...] = ()
     lvalue_calls: tuple[int, ...] = ()  # offsets of calls assigned to (`BUF(self)[i] = x`)
     owner: str = ""  # the class of a C++ member function
+    # C++ lambdas in the body that run later, elsewhere (handed to `m.def`, stored as a
+    # callback): (start, end) offsets. One invoked where it is written runs with the function.
+    deferred: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ _BARE_MACROS = re.compile(
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _ASSIGN = re.compile(r"(?<![\w.>\]])([A-Za-z_]\w*)\s*=(?!=)")
 _CAST_PREFIX = re.compile(r"^\s*(?:\(\s*(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*[\s\*]*\)\s*)+")
-_CALLEE = re.compile(r"^([A-Za-z_]\w*)\s*\(")
+# The callee of `x = f(...)`, and of `x = type->tp_alloc(...)` (the member called).
+_CALLEE = re.compile(r"^(?:[A-Za-z_]\w*\s*(?:->|\.)\s*)*([A-Za-z_]\w*)\s*\(")
 _FIELD = re.compile(r"\b([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)")
 _FIELD_ASSIGN = re.compile(r"\b([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)\s*=(?!=)")
 _NULL_TEST = re.compile(
@@ -93,6 +94,7 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
     jumps: list[Jump] = []
     loops: list[Loop] = []
     labels: list[Mention] = []
+    lambdas: list[tuple[int, int]] = []
     k_parm, k_var, k_if = kinds.PARM_DECL.value, kinds.VAR_DECL.value, kinds.IF_STMT.value
     k_label, k_lambda = kinds.LABEL_STMT.value, kinds.LAMBDA_EXPR.value
     loop_kinds = {kinds.FOR_STMT.value: "for", kinds.WHILE_STMT.value: "while",
@@ -148,6 +150,7 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
             loc = child.location
             labels.append(Mention(child.spelling, loc.line, loc.column, child.extent.start.offset))
         elif k == k_lambda:
+            lambdas.append((child.extent.start.offset, child.extent.end.offset))
             return 1  # a lambda body runs later, elsewhere: not this function's flow
         elif k == k_member:
             at = child.extent.start.offset
@@ -209,7 +212,26 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
         aliases=tuple(aliases_of(text, params, body_start, end)),
         lvalue_calls=tuple(lvalue_calls(text, calls)),
         owner=owner,
+        deferred=tuple(_deferred(text.bare, lambdas, body_start, end)),
     )
+
+
+_LAMBDA_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*=\s*$")
+
+
+def _deferred(bare: str, lambdas: list[tuple[int, int]], start: int,
+              end: int) -> list[tuple[int, int]]:
+    """The lambdas that do not run where they are written: not invoked at once
+    (`[&]{...}()`), nor stored in a local that the function then calls."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in lambdas:
+        if bare[hi:hi + 40].lstrip().startswith("("):
+            continue
+        named = _LAMBDA_NAME.search(bare[max(start, lo - 80):lo])
+        if named and re.search(rf"\b{re.escape(named.group(1))}\s*\(", bare[hi:end]):
+            continue
+        out.append((lo, hi))
+    return out
 
 
 # Anything here in a body means the matchers need its declarations and statements.
@@ -219,6 +241,8 @@ _WALK_TRIGGERS = re.compile(
     r"|PyDict_Next|PyCell_GET|PySequence_Fast\w*|PyWeakref_\w+)\b"
     # A field lent out (FT033) is judged by the return statement that follows it.
     r"|\bPy_X?(?:INCREF|NewRef)\s*\(\s*\w+\s*->"
+    # A C++ lambda: whether it runs now or later decides what its body's writes mean.
+    r"|\]\s*(?:\([^)]*\)\s*)?(?:mutable\s*)?(?:->[^{;]*)?\{"
 )
 
 

@@ -21,6 +21,17 @@ _PY_HEADERS = frozenset({
 })
 
 
+# The C and POSIX headers every compiler has: a project file of the same name elsewhere in
+# the tree (rapidjson's MSVC-only `msinttypes/stdint.h`) is not what `<stdint.h>` means.
+_SYSTEM_HEADERS = frozenset(
+    f"{name}.h" for name in (
+        "assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646", "limits",
+        "locale", "math", "setjmp", "signal", "stdalign", "stdarg", "stdatomic", "stdbool",
+        "stddef", "stdint", "stdio", "stdlib", "stdnoreturn", "string", "tgmath", "threads",
+        "time", "uchar", "wchar", "wctype", "unistd", "pthread", "fcntl", "dlfcn", "strings",
+        "sys/types", "sys/stat", "sys/time", "sys/mman"))
+
+
 def read_text(data: bytes) -> str:
     """Bytes to str with one character per byte, so offsets match libclang's byte offsets."""
     return data.decode("latin-1")
@@ -51,6 +62,8 @@ def _resolve(spelled: str, from_dir: str, by_suffix: dict[str, list[str]],
     local = posixpath.normpath(posixpath.join(from_dir, spelled)) if from_dir else spelled
     if local in known:
         return local, None
+    if spelled in _SYSTEM_HEADERS:
+        return None, None
     candidates = by_suffix.get(posixpath.basename(spelled), [])
     matches = [c for c in candidates if c == spelled or c.endswith("/" + spelled)]
     if not matches:
@@ -77,7 +90,7 @@ def build_include_graph(files: Iterable[tuple[str, bytes]]) -> IncludeGraph:
         includes[rel] = tuple(found)
         from_dir = posixpath.dirname(rel)
         for _kind, spelled in found:
-            if spelled in _PY_HEADERS or spelled.startswith(("pybind11/", "nanobind/")):
+            if spelled in _PY_HEADERS or spelled.startswith(("pybind11/", "nanobind/", "cppy/")):
                 direct_python.add(rel)
                 if spelled == "Python.h":
                     continue

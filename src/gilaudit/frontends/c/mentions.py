@@ -29,6 +29,26 @@ def _write_pattern(names: list[str]) -> re.Pattern[str]:
     )
 
 
+# Member functions that change a standard container or smart pointer in place.
+_MUTATORS = (
+    "push_back|emplace_back|push_front|emplace_front|pop_back|pop_front|insert|emplace"
+    "|emplace_hint|try_emplace|insert_or_assign|erase|clear|resize|reserve|assign|swap|reset"
+    "|merge|extract|splice|sort|unique|remove|remove_if|shrink_to_fit|store|exchange"
+)
+
+
+def _object_writes(names: list[str]) -> re.Pattern[str]:
+    """`cache.push_back(x)`, `table->insert(...)`: a C++ object changed through a member
+    function (group 1 the name, group 2 the member)."""
+    alt = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
+    return re.compile(rf"(?<![\w.>])\b({alt})\b\s*(?:\.|->)\s*({_MUTATORS})\s*\(")
+
+
+def _cxx_object(var: Var) -> bool:
+    # A class type from C++ (`std::vector<int>`, `ns::Cache`), not a C struct.
+    return "::" in var.type or "<" in var.type
+
+
 def with_global_writes(f: FunctionFacts, text: Text, globals_: list[Var]) -> FunctionFacts:
     """Writes to file-scope variables (and this function's own statics) inside ``f``."""
     shadow = {v.name for v in f.params} | {v.name for v in f.locals if v.storage == "local"}
@@ -47,6 +67,16 @@ def with_global_writes(f: FunctionFacts, text: Text, globals_: list[Var]) -> Fun
         if name in statics and any(v.name == name and v.line == line for v in f.locals):
             continue
         writes.append(Mention(name, line, col, m.start(), op))
+    objects = [v.name for v in globals_ if v.name in present and _cxx_object(v)
+               and not v.is_atomic] + [v.name for v in f.locals
+                                        if v.storage == "function-static" and _cxx_object(v)]
+    objects = [n for n in dict.fromkeys(objects) if n in present]
+    for m in _object_writes(objects).finditer(text.bare, f.start, f.end) if objects else ():
+        line, col = text.index.line_col(m.start(1))
+        writes.append(Mention(m.group(1), line, col, m.start(), f".{m.group(2)}()"))
+    if not writes:
+        return f
+    writes.sort(key=lambda w: w.offset)
     return _replace_writes(f, tuple(writes))
 
 

@@ -115,8 +115,8 @@ def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int,
              diags: list[Diag]) -> FileFacts:
     main = _file_facts(tu, ci, job, job.abspath, job.rel, raw, skipped, diags, seed=())
     main = replace(main, **_header_declarations(tu, job, main))
-    if job.language != "c":
-        return main
+    if job.language != "c" and not job.included_code:
+        return main  # C++: only unity-build fragments (plan.py) are given to a unit
     included: list[FileFacts] = []
     seed = tuple(v for v in main.globals if v.storage != "function-static")
     for rel, abspath in _included_code(tu, job):
@@ -180,7 +180,9 @@ def _included_code(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
     for inc in tu.get_includes() if wanted else ():
         name = os.path.abspath(inc.include.name) if inc.include else ""
         if name.startswith(root) and name[len(root):] in wanted:
-            out.setdefault(name[len(root):], name)
+            # The name as clang knows it (relative when the target was given relatively):
+            # locations in the file compare equal to it, not to its absolute path.
+            out.setdefault(name[len(root):], inc.include.name)
     return sorted(out.items())
 
 

@@ -42,7 +42,7 @@ def parse_all(plans: list[CPlan], *, workers: int, cache_root: Path | None,
             sizes[job.abspath] = len(data)
             key = None
             if cache is not None:
-                key = cache.key(file_digest(data), job.args, tool)
+                key = cache.key(file_digest(data), job.args, tool + p.headers_key)
                 hit = cache.get(key)
                 if hit is not None:
                     results[job.abspath] = hit

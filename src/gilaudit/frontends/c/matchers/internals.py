@@ -3,10 +3,11 @@ the state of the extension's own objects (FT033, FT034, FT074)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-from gilaudit.frontends.c.context import ProjectIndex
-from gilaudit.frontends.c.facts import FileFacts
+from gilaudit.frontends.c.context import ProjectIndex, classify_receiver
+from gilaudit.frontends.c.facts import FileFacts, FunctionFacts
 from gilaudit.frontends.contract import Hit
 
 __all__ = ["match_member_tokens", "match_object_state"]
@@ -14,23 +15,43 @@ __all__ = ["match_member_tokens", "match_object_state"]
 _REPLACE = frozenset({"Py_SETREF", "Py_XSETREF", "Py_CLEAR"})
 _LEND = frozenset({"Py_NewRef", "Py_XNewRef"})
 _INCREF = frozenset({"Py_INCREF", "Py_XINCREF"})
+_REFCNT_ARG = re.compile(r"^(?:1\s*==\s*)?Py_REFCNT\s*\(\s*(.+?)\s*\)\s*(?:[=<]|$)")
 
 
-def _function_at(facts: FileFacts, offset: int) -> str | None:
+def _function_at(facts: FileFacts, offset: int) -> FunctionFacts | None:
     for fn in facts.functions:
         if fn.start <= offset <= fn.end:
-            return fn.name
+            return fn
     return None
+
+
+def _refcount_check(facts: FileFacts, index: ProjectIndex, fn: FunctionFacts | None,
+                    offset: int, expr: str) -> tuple[bool, bool]:
+    """(reported at all, inside an `assert`) for `Py_REFCNT(x) == 1` at ``offset``: an
+    object not yet published (just allocated, handed to no one) has no other reference to
+    race with; an `assert` is compiled out of release builds (NDEBUG)."""
+    if fn is None:
+        return True, False
+    m = _REFCNT_ARG.match(expr)
+    if m and classify_receiver(m.group(1), fn, facts, index, offset).kind == "private":
+        return False, False
+    return True, any(c.name == "assert" and c.offset <= offset < c.end for c in fn.calls)
 
 
 def match_member_tokens(facts: FileFacts, index: ProjectIndex,
                         selected: frozenset[str]) -> Iterator[Hit]:
     """FT030 (`Py_REFCNT(x) == 1`), FT031 (`->ob_refcnt`), FT036 (`ob_mutex`)."""
     for m in facts.members:
-        fn = _function_at(facts, m.offset)
+        func = _function_at(facts, m.offset)
+        fn = func.name if func else None
         if m.name == "Py_REFCNT":
+            reported, in_assert = _refcount_check(facts, index, func, m.offset, m.detail)
+            if not reported:
+                continue
             yield Hit(rule="FT030", path=facts.path, line=m.line, col=m.col, symbol="Py_REFCNT",
-                      where=f"`{m.detail}`", function=fn)
+                      where=f"`{m.detail}`" + (" (in an `assert`, which release builds "
+                                               "compile out)" if in_assert else ""),
+                      function=fn, severity="warning" if in_assert else None)
         elif m.name == "ob_refcnt":
             yield Hit(rule="FT031", path=facts.path, line=m.line, col=m.col, symbol="ob_refcnt",
                       function=fn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gilaudit.frontends.c.context import ProjectIndex, in_region
+from gilaudit.frontends.c.context import ProjectIndex, in_region, runs_after_init
 from gilaudit.frontends.c.facts import FileFacts, FunctionFacts, Var
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.libc import NON_REENTRANT
@@ -58,12 +58,13 @@ def match_lazy_init(facts: FileFacts, index: ProjectIndex,
                     selected: frozenset[str]) -> Iterator[Hit]:
     """FT041 / FT042: `if (x == NULL) x = ...;` on shared state, outside module init."""
     for fn in facts.functions:
-        if fn.name in index.init_only:
+        if fn.name in index.init_only and not fn.deferred:
             continue
         seen: set[str] = set()
         sources = {a.offset: a.source for a in fn.assigns}
         for name, line, col, offset, rule in lazy_writes(facts, fn):
-            if name in seen or in_region(fn.regions, offset, _GUARDS):
+            if name in seen or in_region(fn.regions, offset, _GUARDS) \
+                    or not runs_after_init(fn, index, offset):
                 continue
             seen.add(name)
             source = next((s for off, s in sources.items() if offset <= off < offset + 4), "")
@@ -76,7 +77,7 @@ def match_static_writes(facts: FileFacts, index: ProjectIndex,
                         selected: frozenset[str]) -> Iterator[Hit]:
     """FT040: a static or global written after import by code any thread can run."""
     for fn in facts.functions:
-        if fn.name in index.init_only or not fn.global_writes:
+        if (fn.name in index.init_only and not fn.deferred) or not fn.global_writes:
             continue
         shared = _shared_vars(facts, fn)
         lazy = {name for name, *_ in lazy_writes(facts, fn)}
@@ -84,6 +85,8 @@ def match_static_writes(facts: FileFacts, index: ProjectIndex,
         for w in fn.global_writes:
             var = shared.get(w.name)
             if var is None or w.name in done or w.name in lazy or not _unsynchronised(var):
+                continue
+            if not runs_after_init(fn, index, w.offset):
                 continue
             if in_region(fn.regions, w.offset, _GUARDS):
                 continue
@@ -98,11 +101,12 @@ def match_libc(facts: FileFacts, index: ProjectIndex,
     """FT046: libc calls that keep static state, from code that runs after import."""
     defined = {fn.name for fn in facts.functions}
     for fn in facts.functions:
-        if fn.name in index.init_only:
+        if fn.name in index.init_only and not fn.deferred:
             continue
         for call in fn.calls:
             repl = NON_REENTRANT.get(call.name)
-            if repl is None or call.name in defined:
+            if repl is None or call.name in defined or not runs_after_init(fn, index,
+                                                                            call.offset):
                 continue
             if in_region(fn.regions, call.offset, ("lock",)):
                 continue

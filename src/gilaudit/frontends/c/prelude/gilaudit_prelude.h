@@ -93,7 +93,9 @@ void PyObject_ClearManagedDict(PyObject *obj);
 int PyWeakref_GetRef(PyObject *ref, PyObject **pobj);
 #endif
 
-#if PY_VERSION_HEX < 0x030E0000
+/* Not for a 3.13 interpreter's own headers: its build has none of these, and its internal
+ * headers define some of them differently (pycore_lock.h's static PyMutex_IsLocked). */
+#if PY_VERSION_HEX < 0x030E0000 && !defined(GILAUDIT_TARGET_PYTHON)
 int PyMutex_IsLocked(PyMutex *m);
 int PyUnstable_Object_IsUniquelyReferenced(PyObject *op);
 int PyUnstable_Object_IsUniqueReferencedTemporary(PyObject *op);
@@ -110,8 +112,12 @@ void PyCriticalSection2_BeginMutex(PyCriticalSection2 *c, PyMutex *m1, PyMutex *
 }
 #endif
 
+/* Parsed against a free-threaded interpreter's own headers, the code sees that interpreter's
+ * version, as its build does. */
+#ifndef GILAUDIT_TARGET_PYTHON
 #undef PY_VERSION_HEX
 #define PY_VERSION_HEX 0x030E00F0
 #undef PY_MINOR_VERSION
 #define PY_MINOR_VERSION 14
+#endif
 #endif /* GILAUDIT_PRELUDE_H */

@@ -1,0 +1,70 @@
+"""C++ precision: functions that run only during module init are recognised through member
+functions, namespaces and lambdas called from the init or exec function (kiwisolver's
+`Variable::Ready()`), the pybind11 module body is module init, and file-scope C++ state
+(statics, anonymous namespaces, class statics, standard containers) that a bound function
+changes is reported like a C static. Each case is a fixture pair, compiled here with g++."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, ScanJson
+from test_rule_fixtures import _file_expectations
+
+CXX = FIXTURES / "cxx"
+PAIRS = [("ready_lazy.cpp", "ready_exec.cpp"), ("bound_fire.cpp", "bound_pass.cpp")]
+
+
+def _pybind11_include() -> str:
+    pybind11 = pytest.importorskip("pybind11")  # a development dependency: its headers only
+    return str(pybind11.get_include())
+
+
+@pytest.mark.parametrize("name", [n for pair in PAIRS for n in pair])
+def test_fixture_is_valid_cxx(name: str) -> None:
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.skip("no C++ compiler on PATH: the fixtures cannot be compiled")
+    cmd = [gxx, "-std=c++17", "-fsyntax-only", f"-I{sysconfig.get_paths()['include']}",
+           f"-I{_pybind11_include()}", str(CXX / name)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def _ft040(scan_json: ScanJson, path: Path) -> set[tuple[str, int | None, str]]:
+    _code, report = scan_json(str(path), "--select", "FT040", "-I", _pybind11_include(),
+                              "--offline")
+    bad = [d for d in report["diagnostics"] if d["kind"] in ("parse-error", "missing-header")]
+    assert not bad, bad
+    assert report["files"][path.name] == "parsed"
+    return {(f["path"], f["line"], f["rule"]) for f in report["findings"]}
+
+
+@pytest.mark.parametrize(("fire", "quiet"), PAIRS)
+def test_fires_where_expected(fire: str, quiet: str, scan_json: ScanJson) -> None:
+    assert _ft040(scan_json, CXX / fire) == _file_expectations(CXX / fire, fire)
+
+
+@pytest.mark.parametrize(("fire", "quiet"), PAIRS)
+def test_stays_silent(fire: str, quiet: str, scan_json: ScanJson) -> None:
+    assert _ft040(scan_json, CXX / quiet) == set()
+
+
+def test_refcount_check_in_an_assert_is_a_warning_that_says_why(scan_json: ScanJson) -> None:
+    """greenlet's `assert(Py_REFCNT(o) == 1)`: compiled out of release builds (NDEBUG), so at
+    most a warning, and the message says so; the same check outside an assert stays an
+    error. (A fresh object's check is not reported at all: FT030/pass.c.)"""
+    fire = FIXTURES / "rules" / "FT030" / "fire.c"
+    _code, report = scan_json(str(fire), "--select", "FT030", "-I", str(FIXTURES / "rules"))
+    text = fire.read_text().splitlines()
+    by_line = {f["line"]: f for f in report["findings"]}
+    in_assert = [n for n, line in enumerate(text, 1) if "assert(Py_REFCNT" in line]
+    assert in_assert and all(by_line[n]["severity"] == "warning" for n in in_assert)
+    assert all("release builds compile out" in by_line[n]["message"] for n in in_assert)
+    others = [f for n, f in by_line.items() if n not in in_assert]
+    assert others and all(f["severity"] == "error" for f in others)
