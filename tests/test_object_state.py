@@ -212,3 +212,115 @@ def test_a_type_documented_as_not_thread_safe_is_still_reported_and_told_so(
     _code, data = scan_json(str(proj), "--select", "FT034,FT074")
     assert {f["rule"] for f in data["findings"]} == {"FT034", "FT074"}
     assert all("documents itself as not thread-safe" in f["message"] for f in data["findings"])
+
+
+_FIELD_HELPERS = """#include <Python.h>
+#include "ftcompat.h"
+
+typedef struct { long calls; } mod_state;
+typedef struct { long acc; } ctx_t;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *wrapped;
+    mod_state *state;
+    ctx_t ctx;
+} ProxyObject;
+
+static PyObject *acquire_field(PyObject *owner, PyObject **field)
+{
+    PyObject *value;
+    Py_BEGIN_CRITICAL_SECTION(owner);
+    value = Py_XNewRef(*field);
+    Py_END_CRITICAL_SECTION();
+    return value;
+}
+
+static void replace_field(PyObject *owner, PyObject **field, PyObject *value)
+{
+    Py_BEGIN_CRITICAL_SECTION(owner);
+    Py_XSETREF(*field, Py_XNewRef(value));
+    Py_END_CRITICAL_SECTION();
+}
+
+static void add_to(ctx_t *ctx, long n) { ctx->acc += n; }
+static void bump(ctx_t *ctx) { add_to(ctx, 1); }
+static long count_calls(mod_state *state) { return state->calls; }
+
+static PyObject *Proxy_repr(ProxyObject *self)
+{
+    if (self->wrapped == NULL) {
+        return PyUnicode_FromString("<unset>");
+    }
+    PyObject *w = acquire_field((PyObject *)self, &self->wrapped);
+    PyObject *r = PyObject_Repr(w);
+    Py_DECREF(w);
+    return r;
+}
+
+static int Proxy_set(ProxyObject *self, PyObject *value, void *closure)
+{
+    replace_field((PyObject *)self, &self->wrapped, value);
+    return 0;
+}
+
+static PyObject *Proxy_wrapped(ProxyObject *self, void *closure)
+{
+    return acquire_field((PyObject *)self, &self->wrapped);
+}
+
+static PyObject *Proxy_bump(ProxyObject *self, PyObject *unused)
+{
+    bump(&self->ctx);
+    return PyLong_FromLong(count_calls(self->state));
+}
+
+static PyObject *Proxy_total(ProxyObject *self, PyObject *unused)
+{
+    return PyLong_FromLong(self->ctx.acc);
+}
+
+static PyGetSetDef Proxy_getset[] = {
+    {"wrapped", (getter)Proxy_wrapped, (setter)Proxy_set, NULL, NULL},
+    {NULL}
+};
+static PyMethodDef Proxy_methods[] = {
+    {"bump", (PyCFunction)Proxy_bump, METH_NOARGS, NULL},
+    {"total", (PyCFunction)Proxy_total, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject ProxyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Proxy",
+    .tp_basicsize = sizeof(ProxyObject),
+    .tp_repr = (reprfunc)Proxy_repr,
+    .tp_methods = Proxy_methods,
+    .tp_getset = Proxy_getset,
+};
+"""
+
+
+def test_fields_handed_by_address_to_helpers_are_followed_with_their_locks(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """wrapt 2.4's port: `acquire_field(self, &self->wrapped)` reads `*field` under a critical
+    section on its `owner`, and a NULL test of the field uses nothing; so the proxy's uses of
+    `wrapped` are locked. `bump(&self->ctx)` writes the context through two helpers, unlocked,
+    while `total()` reads it; `count_calls(self->state)` only reads what it is given, so
+    `state` (module state) is not the instance's to lock."""
+    proj = tmp_path / "proxy"
+    proj.mkdir()
+    shutil.copy(RULE_FIXTURES / "ftcompat.h", proj)
+    (proj / "proxy.c").write_text(_FIELD_HELPERS)
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    got = sorted((f["rule"], f["line"], f["function"], f["symbol"]) for f in data["findings"])
+    assert got == [("FT034", 58, "Proxy_bump", "Proxy.ctx"),
+                   ("FT034", 64, "Proxy_total", "Proxy.ctx")], got
+    bump = next(f for f in data["findings"] if f["function"] == "Proxy_bump")
+    assert any("in `add_to`" in n["message"] and n["line"] == 30 for n in bump["notes"]), \
+        bump["notes"]
+    # the helpers' own code, compiled as the tests' other fixtures are, is valid C
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    subprocess.run([cc, "-fsyntax-only", f"-I{sysconfig.get_paths()['include']}",
+                    str(proj / "proxy.c")], check=True, capture_output=True)

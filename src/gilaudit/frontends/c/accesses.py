@@ -63,19 +63,28 @@ def _enclosing(calls: list[CallSite], starts: list[int], offset: int) -> CallSit
 
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:NULL|nullptr|\(\s*void\s*\*\s*\)\s*0)\b")
+_NULL_BEFORE = re.compile(r"(?:NULL|nullptr)\s*[!=]=\s*$")
 _SIZE_MACRO = re.compile(r"\b(Py_SIZE|Py_SET_SIZE)\s*\(\s*(?:\(\s*[A-Za-z_]\w*\s*\*\s*\)\s*)?"
                          r"([A-Za-z_]\w*)\s*[,)]")
 
 
 def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
-                   implicit: list[tuple[str, int]] | None = None) -> list[Access]:
+                   implicit: list[tuple[str, int]] | None = None,
+                   pointers: frozenset[str] = frozenset()) -> list[Access]:
     """``base->field`` accesses, and the members a C++ member function names through its
-    implicit `this` (``implicit``: name and offset), as accesses of `this`."""
+    implicit `this` (``implicit``: name and offset), as accesses of `this`; ``*p`` for the
+    pointer parameters ``pointers``, as accesses of field ``*`` (a helper handed `&self->f`:
+    `wrapt_acquire_field(self, &self->wrapped)` reads `*field` under its lock)."""
     bare = text.bare
     out: list[Access] = []
     starts = [c.offset for c in calls]
     found: list[tuple[str, str, re.Match[str]]] = [
         (m.group(1) or m.group(2), m.group(3), m) for m in _ARROW.finditer(bare, start, end)]
+    if pointers:
+        deref = re.compile(r"(?:(?<=[=(,;{}!&|?:])|(?<=return)|(?<=^))\s*\*\s*(" + "|".join(
+            re.escape(p) for p in sorted(pointers)) + r")\b(?!\s*(?:->|\[))", re.M)
+        found += [(m.group(1), "*", m) for m in deref.finditer(bare, start, end)]
     for name, at in implicit or ():
         m = _NAME.match(bare, at)
         if m is not None and m.group() == name:
@@ -105,6 +114,11 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
         before = bare[max(start, m.start() - 3):m.start()]
         if kind == "read" and before.rstrip().endswith(("++", "--")):
             kind = "rmw"
+        elif kind == "read" and not chain.strip() and (
+                (before.rstrip().endswith("!") and not bare.startswith("=", m.end()))
+                or _NULL_AFTER.match(bare, m.end())
+                or _NULL_BEFORE.search(bare, max(start, m.start() - 16), m.start())):
+            kind = "test"  # compared with NULL only: the pointer is not used
         call = _enclosing(calls, starts, m.start())
         if call is not None:
             kind, via = _in_call(call, kind, via, bare, m, before)

@@ -112,7 +112,8 @@ class Access:
     field: str
     # read | write (assigned) | rmw (++, +=) | elem (written through: `b->f[i] = x`, `b->f.x = y`,
     # a mutating C++ member call) | addr (`&b->f` handed to a call) | arg (a pointer field handed
-    # to a C function) | replace (Py_SETREF/Py_XSETREF/Py_CLEAR) | free | atomic | lend
+    # to a C function) | replace (Py_SETREF/Py_XSETREF/Py_CLEAR) | free | atomic | lend |
+    # test (compared with NULL, never used)
     kind: str
     offset: int
     line: int

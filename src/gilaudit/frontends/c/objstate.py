@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gilaudit.frontends.c.context import normalise_expr
-from gilaudit.frontends.c.facts import FieldDecl, FunctionFacts
+from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts
 from gilaudit.frontends.c.objects import EntryPoint, ObjectModel, TypeModel
 from gilaudit.frontends.contract import Hit
 from gilaudit.model import Location, Note
@@ -29,6 +29,8 @@ WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free"})
 _THIS = -1  # the instance is a C++ member function's `this`
 _TYPED = -2  # a module function: its parameters and locals of the instance's type
 _VIEW = -4  # another type's entry point: `self->f` for its fields that point to an instance
+_NONE = -5  # a helper given only the address of a field (`&self->f`), not the instance
+_ADDRESS = re.compile(r"(?:\([\w*]+\))?&\(?(\w+)->(\w+)\)?")  # on an argument without spaces
 _FRESH = re.compile(r"(?i)new|alloc|create|make|copy|from|build")
 _HELPER_DEPTH = 3  # Argument Clinic puts one wrapper in front of every method
 _NOT_STATE = frozenset({"ob_base", "ob_type", "ob_refcnt", "ob_mutex", "ob_tid"})
@@ -37,6 +39,9 @@ _ITERATOR_NAMES = frozenset({"__next__", "next", "send", "throw"})
 _SIZE_NAME = re.compile(r"(?i)(?:^|_)(?:len|length|size|count|cap|capacity|alloc|allocated|n"
                         r"|used|fill|pos|end|start|nitems|nbytes)(?:_|$)")
 _MAX_NOTES = 4
+# Every helper where the entry point's unlocked accesses are: the maintainer chooses between
+# one lock at the entry point and one in each helper (bitarray 3.9 locked its getmask, ...).
+_MAX_HELPERS = 12
 _MUTATING = re.compile(
     r"(?:^| )(?:update|write|set|add|append|push|insert|remove|delete|del|pop|clear|reset|free|"
     r"release|init|feed|compress|decompress|process|put|flush|finish|final|finalize|close|"
@@ -47,6 +52,7 @@ _MUTATING = re.compile(
 _SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:int|long|long long|short|char|"
                      r"bool|_Bool|double|float|size_t|Py_ssize_t|Py_hash_t|u?int\d+_t|"
                      r"unsigned|Py_UCS4)")
+_READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str\w*|printf|fprintf|snprintf|sprintf|assert)$")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
 
@@ -144,34 +150,69 @@ def _is_state(tp: TypeModel, field: str) -> bool:
 def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
              fn: FunctionFacts, index: int, outer: frozenset[str], depth: int,
              stack: set[str], out: list[Touch], site: tuple[str, int, int, str] | None,
-             through: tuple[str, ...] = ()) -> None:
-    names = _instance_names(fn, index, tp.instance, through)
-    if not names:
+             through: tuple[str, ...] = (), ptrs: tuple[tuple[int, str], ...] = ()) -> None:
+    names = _instance_names(fn, index, tp.instance, through) if index != _NONE else set()
+    # Parameters that point to a field of the instance (the helper was handed `&self->f`).
+    pointed = {p.name: f for i, f in ptrs for p in fn.params if p.index == i}
+    if not names and not pointed:
         return
-    events: list[tuple[int, int, Touch | None, str, int]] = []  # sorted walk, helpers in place
+    events: list[tuple[int, int, Touch | None, str, int, tuple[tuple[int, str], ...]]] = []
     for a in fn.accesses:
-        if a.base in names and _is_state(tp, a.field):
+        field = pointed.get(a.base, "") if a.field == "*" or a.base in pointed else (
+            a.field if a.base in names else "")
+        if field and _is_state(tp, field):
             held = outer | _held(fn, a.offset, names)
             if a.kind == "atomic":
                 held |= {"atomic"}
             kind = a.kind
-            decl = tp.fields.get(a.field)
+            if a.field != "*" and a.base in pointed:
+                # `ctx->acc = ...` in a helper handed `&self->ctx`: the field's contents
+                kind = "elem" if kind in WRITES and kind not in ("arg", "addr") else "read"
+            decl = tp.fields.get(field)
             if kind == "arg" and (decl is None or not decl.is_pointer or decl.is_pyobject
                                   or re.match(r"\s*const\b", decl.type)):
                 kind = "read"  # a value handed on is read; only a pointer lets the callee write
-            if kind in ("arg", "addr") and not _MUTATING.search(_words(a.via)):
+            if kind in ("arg", "addr") and a.via and a.via not in model.macros and (
+                    found := model.resolve(a.via, path)) is not None:
+                # A project function shows what it does with what it is given.
+                if kind == "addr" and depth < _HELPER_DEPTH and a.via not in stack:
+                    continue  # followed below: the helper's `*p` are the accesses
+                position = _arg_position(fn, a)
+                kind = "elem" if position is not None and _writes_through(
+                    model, found[0], found[1], position, 1) else "read"
+            elif kind in ("arg", "addr") and not _MUTATING.search(_words(a.via)):
                 # A callee named for a change (`XXH64_update`, `BZ2_bzCompress`) is taken to
                 # change what it is given; a getter (`X509_get_subject_name`) only reads it.
                 kind = "read"
-            events.append((a.offset, 0, Touch(a.field, kind, path, a.line, a.col, _name(fn),
-                                              entry, frozenset(held), a.via, site), "", 0))
+            events.append((a.offset, 0, Touch(field, kind, path, a.line, a.col, _name(fn),
+                                              entry, frozenset(held), a.via, site), "", 0, ()))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
         own = f"{fn.owner}::{c.name}" if index == _THIS else ""
         if own in model.functions and depth < _HELPER_DEPTH and own not in stack:
-            events.append((c.offset, 2, None, own, _THIS))  # another member function of it
+            events.append((c.offset, 2, None, own, _THIS, ()))  # another member function of it
             continue
         at = [i for i, arg in enumerate(c.args) if normalise_expr(arg) in names]
+        addrs = tuple((i, m.group(2)) for i, arg in enumerate(c.args)
+                      if (m := _ADDRESS.fullmatch("".join(arg.split()))) and m.group(1) in names
+                      and _is_state(tp, m.group(2)))
+        # The pointer to a field handed on again, by a helper that was handed it.
+        onward = tuple((i, pointed[n]) for i, arg in enumerate(c.args)
+                       if (n := normalise_expr(arg)) in pointed)
+        if onward and c.name not in model.macros and (
+                model.resolve(c.name, path) is None or depth >= _HELPER_DEPTH
+                or c.name in stack):
+            held = frozenset(outer | _held(fn, c.offset, names))
+            for _i, field in onward:
+                kind = "read" if c.name.startswith(("Py", "_Py")) or _READS_NAME.match(
+                    c.name) or not _MUTATING.search(_words(c.name)) else "elem"
+                events.append((c.offset, 1, Touch(field, kind, path, c.line, c.col, _name(fn),
+                                                  entry, held, c.name, site), "", 0, ()))
+        elif onward:
+            addrs += onward
+        if addrs and not at and c.name not in model.macros and depth < _HELPER_DEPTH \
+                and c.name not in stack and model.resolve(c.name, path) is not None:
+            events.append((c.offset, 2, None, c.name, _NONE, addrs))
         if not at:
             continue
         macro = model.macros.get(c.name)
@@ -187,14 +228,14 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                     kind = "write" if m.group(2) else ("elem" if c.offset in lvalues else "read")
                     events.append((c.offset, 1, Touch(m.group(1), kind, path, c.line, c.col,
                                                       _name(fn), entry, held, c.name, site),
-                                   "", 0))
+                                   "", 0, ()))
         elif model.resolve(c.name, path) is not None and depth < _HELPER_DEPTH \
                 and c.name not in stack:
             for i in at:
-                events.append((c.offset, 2, None, c.name, i))
+                events.append((c.offset, 2, None, c.name, i, addrs))
     calls_at = {c.offset: c for c in fn.calls}
     events.sort(key=lambda e: (e[0], e[1]))
-    for offset, _order, touch, callee, i in events:
+    for offset, _order, touch, callee, i, addrs in events:
         if touch is not None:
             out.append(touch)
             continue
@@ -208,7 +249,42 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             here: tuple[str, int, int, str] | None = (path, call.line, call.col, _name(fn))
         else:
             here = site
-        _collect(model, tp, entry, cpath, cfn, i, held, depth + 1, stack | {callee}, out, here)
+        _collect(model, tp, entry, cpath, cfn, i, held, depth + 1, stack | {callee}, out, here,
+                 ptrs=addrs)
+
+
+def _arg_position(fn: FunctionFacts, a: Access) -> int | None:
+    """Which argument of the call it sits in the access is."""
+    for c in fn.calls:
+        if c.name == a.via and c.offset < a.offset < c.end:
+            for i, arg in enumerate(c.args):
+                if re.search(rf"\b{re.escape(a.base)}\s*->\s*{re.escape(a.field)}\b", arg):
+                    return i
+    return None
+
+
+def _writes_through(model: ObjectModel, path: str, fn: FunctionFacts, position: int,
+                    depth: int) -> bool:
+    """Whether a project function writes through the pointer it gets at ``position``: to
+    its fields, its elements, `*p`, or by handing it on to a function that does."""
+    names = {p.name for p in fn.params if p.index == position}
+    if not names:
+        return False
+    if any(a.base in names and a.kind in WRITES and a.kind != "arg" for a in fn.accesses):
+        return True
+    for c in fn.calls:
+        for i, arg in enumerate(c.args):
+            if normalise_expr(arg) not in names:
+                continue
+            found = model.resolve(c.name, path) if c.name not in model.macros else None
+            if found is not None:
+                if depth < _HELPER_DEPTH and _writes_through(model, found[0], found[1], i,
+                                                             depth + 1):
+                    return True
+            elif not (c.name.startswith(("Py", "_Py")) or _READS_NAME.match(c.name)) and \
+                    _MUTATING.search(_words(c.name)):
+                return True
+    return False
 
 
 def _member_writers(tp: TypeModel, entry: EntryPoint) -> list[Touch]:
@@ -287,7 +363,9 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         beyond_init: set[str] = set()
         helpers: dict[str, dict[str, Touch]] = {}  # rule -> helper function -> first access
         for t in touches:
-            if t.field not in mutated or t.kind == "atomic" or kinds[t.field] == "atomic":
+            # A NULL test uses nothing: the use that follows it is the access that counts.
+            if t.field not in mutated or t.kind in ("atomic", "test") or \
+                    kinds[t.field] == "atomic":
                 continue
             # An access under some lock is this entry point's own part done: it is reported
             # only where the writers hold another lock. Where a writer holds none, the
@@ -354,7 +432,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         notes += [Note(message=f"also in `{h.function}`, called from this entry point: "
                                f"`{h.field}`",
                        location=Location(path=h.path, line=h.line, column=h.col))
-                  for h in more[:_MAX_NOTES]]
+                  for h in more[:_MAX_HELPERS]]
         notes.append(Note(message=f"type `{tp.name}` (instance `{tp.instance or '?'}`{also}): lock "
                                   f"these entry points together: {', '.join(to_fix[:12])}"
                                   + (f" and {len(to_fix) - 12} more" if len(to_fix) > 12
@@ -374,7 +452,7 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     mine = [t for t in touches if t.field in fields]
     decl = tp.fields.get(fields[0])
     if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and decl is not None and \
-            _SCALAR.fullmatch(decl.type.strip()) and all(t.kind == "read" for t in mine):
+            _SCALAR.fullmatch(decl.type.strip()) and all(t.kind in ("read", "test") for t in mine):
         return True
     return all(kinds[f] in ("plain", "size") and all(w.kind == "elem" for w in writers[f])
                for f in fields) and any(kinds[f] == "plain" for f in fields) and all(
