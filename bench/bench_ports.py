@@ -69,8 +69,12 @@ class Row:
     truth: Truth | None = None
     score: Score | None = None
     still: Score | None = None
+    score_ew: Score | None = None  # recalled by errors and warnings alone
     before_ew: int = 0
     after_ew: int = 0
+    # errors and warnings in the files the port changed (those holding a truth item)
+    before_scope: int = 0
+    after_scope: int = 0
     seconds: float = 0.0
     error: str = ""
     diagnostics: dict[str, int] = field(default_factory=dict)
@@ -85,8 +89,11 @@ class Row:
         return {"package": self.pair.name, "label": self.label, "why": self.pair.why,
                 "language": self.pair.language, "error": self.error,
                 "truth": s.truth if s else 0, "recalled": len(s.recalled) if s else 0,
+                "recalled_by_errors_warnings": len(self.score_ew.recalled)
+                if self.score_ew else 0,
                 "errors_warnings_before": self.before_ew,
                 "errors_warnings_after": self.after_ew,
+                "errors_warnings_in_ported_files": [self.before_scope, self.after_scope],
                 "still_reported_after": len(self.still.recalled) if self.still else 0,
                 "seconds": round(self.seconds, 1), "scan_diagnostics": self.diagnostics,
                 "by_family": {k: list(v) for k, v in s.by_family.items()} if s else {},
@@ -172,8 +179,15 @@ def run_pair(p: Pair, cache: Path, categories: frozenset[str], reuse: bool) -> R
         f"after {k}": v for k, v in diag_a.items()}
     row.score = score(truth.items, found_b, categories)
     row.still = score(truth_after.items, found_a, categories)
+    row.score_ew = score(truth.items, [f for f in found_b if f.get("severity") in (
+        "error", "warning")], categories)
     row.before_ew = errors_and_warnings(found_b, categories)
     row.after_ew = errors_and_warnings(found_a, categories)
+    ported = {t.path for t in truth.items} | {t.path for t in truth_after.items}
+    row.before_scope = errors_and_warnings([f for f in found_b if f.get("path") in ported],
+                                           categories)
+    row.after_scope = errors_and_warnings([f for f in found_a if f.get("path") in ported],
+                                          categories)
     return row
 
 
@@ -199,10 +213,12 @@ def print_truth(row: Row) -> None:
 
 
 def print_table(rows: list[Row]) -> dict[str, Any]:
-    head = (f"{'package':44} {'truth':>5} {'found':>5} {'recall':>6} {'E+W before':>10} "
-            f"{'E+W after':>9} {'drop':>5} {'still':>5} {'scan s':>7} {'partial':>9}")
+    head = (f"{'package':40} {'truth':>5} {'found':>5} {'recall':>6} {'by E+W':>6} "
+            f"{'E+W before':>10} {'E+W after':>9} {'drop':>5} {'in ported files':>15} "
+            f"{'still':>5} {'scan s':>6} {'partial':>7}")
     print(head)
-    tot = {"truth": 0, "recalled": 0, "before": 0, "after": 0, "still": 0, "seconds": 0.0}
+    tot = {"truth": 0, "recalled": 0, "recalled_ew": 0, "before": 0, "after": 0,
+           "before_scope": 0, "after_scope": 0, "still": 0, "seconds": 0.0}
     fams: dict[str, list[int]] = {}
     cats: dict[str, int] = {}
     for r in rows:
@@ -210,14 +226,20 @@ def print_table(rows: list[Row]) -> dict[str, Any]:
             print(f"{r.label[:44]:44} ERROR {r.error[:200]}")
             continue
         s, still = r.score, len(r.still.recalled) if r.still else 0
-        print(f"{r.label[:44]:44} {s.truth:5} {len(s.recalled):5} "
-              f"{_pct(len(s.recalled), s.truth):>6} {r.before_ew:10} {r.after_ew:9} "
-              f"{_pct(r.before_ew - r.after_ew, r.before_ew):>5} {still:5} {r.seconds:7.1f} "
-              f"{r.partial():>9}")
+        ew = len(r.score_ew.recalled) if r.score_ew else 0
+        scope = (f"{r.before_scope}->{r.after_scope} "
+                 f"{_pct(r.before_scope - r.after_scope, r.before_scope)}")
+        print(f"{r.label[:40]:40} {s.truth:5} {len(s.recalled):5} "
+              f"{_pct(len(s.recalled), s.truth):>6} {_pct(ew, s.truth):>6} {r.before_ew:10} "
+              f"{r.after_ew:9} {_pct(r.before_ew - r.after_ew, r.before_ew):>5} {scope:>15} "
+              f"{still:5} {r.seconds:6.1f} {r.partial():>7}")
         tot["truth"] += s.truth
         tot["recalled"] += len(s.recalled)
+        tot["recalled_ew"] += ew
         tot["before"] += r.before_ew
         tot["after"] += r.after_ew
+        tot["before_scope"] += r.before_scope
+        tot["after_scope"] += r.after_scope
         tot["still"] += still
         tot["seconds"] += r.seconds
         for fam, (hit, n) in s.by_family.items():
@@ -228,8 +250,14 @@ def print_table(rows: list[Row]) -> dict[str, Any]:
             cats[cat] = cats.get(cat, 0) + n
     recall = _pct(int(tot["recalled"]), int(tot["truth"]))
     drop = _pct(int(tot["before"] - tot["after"]), int(tot["before"]))
-    print(f"{'all':44} {tot['truth']:5} {tot['recalled']:5} {recall:>6} {tot['before']:10} "
-          f"{tot['after']:9} {drop:>5} {tot['still']:5} {tot['seconds']:7.1f}")
+    scope = (f"{tot['before_scope']}->{tot['after_scope']} " + _pct(
+        int(tot["before_scope"] - tot["after_scope"]), int(tot["before_scope"])))
+    print(f"{'all':40} {tot['truth']:5} {tot['recalled']:5} {recall:>6} "
+          f"{_pct(int(tot['recalled_ew']), int(tot['truth'])):>6} {tot['before']:10} "
+          f"{tot['after']:9} {drop:>5} {scope:>15} {tot['still']:5} {tot['seconds']:6.1f}")
+    print("recall: a truth item is recalled by a finding of any severity in its function; "
+          "'by E+W' counts errors and warnings only. 'in ported files': errors and warnings "
+          "before -> after in the files that hold a truth item.")
     print("recall per family: " + ", ".join(
         f"{fam} {hit}/{n} ({_pct(hit, n)})" for fam, (hit, n) in sorted(fams.items())))
     print("truth items recalled, by the category of the finding: " + ", ".join(

@@ -350,16 +350,23 @@ def test_a_truth_item_is_recalled_by_its_function_its_lines_or_an_access_it_name
                                           "line": 16}]),  # by the access it names
         _finding(27, "counter_touch_impl", category="module-declaration"),  # not a hazard
         _finding(48, "counter_item", path="other.c"),     # another file
+        # made in another file where an entry point calls the helper; the access is here
+        _finding(7, "entry", path="entry.c", notes=[{"message": "also in `counter_owner`, "
+                                                                "called from this entry point",
+                                                     "path": "m.c", "line": 57}]),
+        # ... but a note that only names a writer does not place the access
+        _finding(7, "entry2", path="entry.c", notes=[{"message": "`n` is written by x",
+                                                      "path": "m.c", "line": 27}]),
     ]
     s = score(truth, findings, categories)
-    assert [t.function for t in s.recalled] == ["counter_add", "counter_get", "counter_reset"]
-    assert [t.function for t in s.missed] == ["counter_item", "counter_owner", "counter_owner",
-                                              "counter_touch_impl"]
-    assert s.by_family == {"atomic": (1, 1), "borrowed-reference": (0, 2),
-                           "critical-section": (1, 3), "lock": (1, 1)}
-    assert s.by_category == {"object-state": 3}
+    assert [t.function for t in s.recalled] == ["counter_add", "counter_get", "counter_owner",
+                                                "counter_owner", "counter_reset"]
+    assert [t.function for t in s.missed] == ["counter_item", "counter_touch_impl"]
+    assert s.by_family == {"atomic": (1, 1), "borrowed-reference": (1, 2),
+                           "critical-section": (2, 3), "lock": (1, 1)}
+    assert s.by_category == {"object-state": 5}
     assert errors_and_warnings([*findings, _finding(1, None, severity="info")],
-                               categories) == 4
+                               categories) == 6
 
 
 def test_the_data_file_pins_enough_ports_with_their_files_and_hashes() -> None:

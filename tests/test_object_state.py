@@ -19,6 +19,7 @@ from gilaudit.frontends.c.accesses import field_accesses
 from gilaudit.frontends.c.cursors import Text
 from gilaudit.frontends.c.decls import macro_facts, struct_facts
 from gilaudit.frontends.c.facts import CallSite
+from gilaudit.frontends.c.modtext import module_facts
 from gilaudit.model import Finding, Location, Report
 from gilaudit.report.html_report import render_html
 from gilaudit.report.text import render_text
@@ -324,3 +325,15 @@ def test_fields_handed_by_address_to_helpers_are_followed_with_their_locks(
         pytest.skip("no C compiler")
     subprocess.run([cc, "-fsyntax-only", f"-I{sysconfig.get_paths()['include']}",
                     str(proj / "proxy.c")], check=True, capture_output=True)
+
+
+def test_method_rows_name_their_function_through_casts_and_cast_macros() -> None:
+    """CPython's own tables spell a row `_PyCFunction_CAST(deque_index)`; others cast twice."""
+    src = ('static PyMethodDef deque_methods[] = {\n'
+           '    {"index", _PyCFunction_CAST(deque_index), METH_FASTCALL, NULL},\n'
+           '    {"rotate", (PyCFunction)(void(*)(void))deque_rotate, METH_FASTCALL, NULL},\n'
+           '    {"pop", (PyCFunction)deque_pop, METH_NOARGS, NULL},\n    {NULL}\n};\n')
+    t = _text(src)
+    facts = module_facts(t.code, t.bare, t.index)
+    assert dict(facts.method_tables)["deque_methods"] == (
+        ("index", "deque_index"), ("rotate", "deque_rotate"), ("pop", "deque_pop"))

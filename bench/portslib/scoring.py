@@ -51,7 +51,10 @@ def score(truth: list[TruthItem], findings: list[dict[str, Any]],
           categories: frozenset[str]) -> Score:
     by_path: dict[str, list[dict[str, Any]]] = {}
     for f in _hazards(findings, categories):
-        by_path.setdefault(str(f["path"]), []).append(f)
+        # a finding counts in its own file and where its notes place the access itself
+        for path in {str(f["path"])} | {str(n.get("path")) for n in f.get("notes") or []
+                                        if _is_access_note(n)}:
+            by_path.setdefault(path, []).append(f)
     recalled: list[TruthItem] = []
     missed: list[TruthItem] = []
     fam: dict[str, list[int]] = {}
@@ -69,11 +72,16 @@ def score(truth: list[TruthItem], findings: list[dict[str, Any]],
                  dict(sorted(cats.items())))
 
 
+def _is_access_note(n: dict[str, Any]) -> bool:
+    return str(n.get("message", "")).startswith(("the access, in ", "also in "))
+
+
 def _in_function(f: dict[str, Any], t: TruthItem) -> bool:
-    if f.get("function") == t.function or t.start <= int(f.get("line") or 0) <= t.end:
+    if f.get("path") == t.path and (
+            f.get("function") == t.function or t.start <= int(f.get("line") or 0) <= t.end):
         return True
-    return any(str(n.get("message", "")).startswith(("the access, in ", "also in "))
-               and n.get("path") == t.path and t.start <= int(n.get("line") or 0) <= t.end
+    return any(_is_access_note(n) and n.get("path") == t.path
+               and t.start <= int(n.get("line") or 0) <= t.end
                for n in f.get("notes") or [])
 
 

@@ -20,7 +20,9 @@ _SLOTS = re.compile(r"PyModuleDef_Slot\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
 _SLOT_ENTRY = re.compile(r"\{\s*(Py_mod_\w+)\s*,\s*([^{}]*?)\s*\}")
 _TABLE = re.compile(r"(PyMethodDef|PyGetSetDef)\s+([A-Za-z_]\w*)\s*\[[^\]]*\]\s*=\s*\{")
 _METHOD_ENTRY = re.compile(
-    r"\{\s*\"([^\"]+)\"\s*,\s*(?:\(\s*[\w\s\*\(\)]*?\)\s*)*\(?\s*&?\s*([A-Za-z_]\w*)\s*\)?"
+    # casts, and cast macros (CPython's `_PyCFunction_CAST(deque_index)`), before the name
+    r"\{\s*\"([^\"]+)\"\s*,\s*(?:\(\s*[\w\s\*\(\)]*?\)\s*)*\(?\s*&?\s*"
+    r"(?:[A-Za-z_]\w*_CAST\s*\(\s*)?([A-Za-z_]\w*)\s*\)?"
     r"(?:\s*,\s*(?:\(\s*\w+\s*\)\s*)?([A-Za-z_]\w*))?"
 )
 _TYPEOBJ = re.compile(r"PyTypeObject\s+([A-Za-z_]\w*)\s*=\s*\{")

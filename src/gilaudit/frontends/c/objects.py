@@ -79,6 +79,11 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
     object_structs: set[str] = set()
     tables: dict[str, tuple[tuple[str, str], ...]] = {}
     members: dict[str, tuple[tuple[str, str, bool, bool], ...]] = {}
+    # A struct or table name is only unique in its file (CPython's sha1, sha256 and sha512
+    # modules each have a `SHAobject` and a `SHA_methods`): the file's own comes first.
+    own_structs: dict[tuple[str, str], dict[str, FieldDecl]] = {}
+    own_tables: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+    own_members: dict[tuple[str, str], tuple[tuple[str, str, bool, bool], ...]] = {}
     for f in files:
         for fn in f.functions:
             functions.setdefault(fn.name, (f.path, fn))
@@ -94,10 +99,14 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                     object_structs.add(name)
                 if s.fields and name not in structs:
                     structs[name] = {d.name: d for d in s.fields}
+                if s.fields:
+                    own_structs.setdefault((f.path, name), {d.name: d for d in s.fields})
         for table, pairs in f.method_tables:
             tables.setdefault(table, pairs)
+            own_tables.setdefault((f.path, table), pairs)
         for table, rows in f.member_tables:
             members.setdefault(table, rows)
+            own_members.setdefault((f.path, table), rows)
     types: list[TypeModel] = []
     seen: set[tuple[str, str]] = set()
     # Module functions: Python calls them with any object, including a shared instance. A
@@ -125,7 +134,8 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                 else:
                     entries.setdefault(func, EntryPoint(func, slot, slot))
             for table in t.methods:
-                methods = _resolve(tables.get(table, ()), macros)
+                methods = _resolve(own_tables.get((f.path, table), tables.get(table, ())),
+                                   macros)
                 for n, (pyname, func) in enumerate(methods):
                     # A PyGetSetDef row gives getter and setter under one name, in that order.
                     role = "method"
@@ -135,7 +145,8 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                         role = "setter"
                     if func in functions:
                         entries.setdefault(func, EntryPoint(func, role, pyname))
-                for pyname, member, can_write, is_object in members.get(table, ()):
+                for pyname, member, can_write, is_object in own_members.get(
+                        (f.path, table), members.get(table, ())):
                     if can_write:
                         writable.append((pyname, member, is_object, True))
             for pyname, func in module_functions if t.instance else ():
@@ -143,7 +154,9 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                     entries.setdefault(func, EntryPoint(func, "function", pyname))
             types.append(TypeModel(
                 name=t.name, path=f.path, line=t.line, instance=t.instance,
-                fields=_objects_as_such(structs.get(t.instance, {}), object_structs),
+                fields=_objects_as_such(own_structs.get((f.path, t.instance),
+                                                        structs.get(t.instance, {})),
+                                        object_structs),
                 entries=tuple(e for e in entries.values() if e.role not in CONSTRUCTION
                               and e.role not in _NO_SELF),
                 writable_members=tuple(writable),

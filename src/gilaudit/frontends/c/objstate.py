@@ -28,7 +28,9 @@ OBJECT_RULES = frozenset({"FT033", "FT034", "FT074"})
 WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free"})
 _THIS = -1  # the instance is a C++ member function's `this`
 _TYPED = -2  # a module function: its parameters and locals of the instance's type
-_VIEW = -4  # another type's entry point: `self->f` for its fields that point to an instance
+# Another type's entry point: `h->f` for its fields that point to an instance, where `h` is
+# its parameter at position _VIEW - index (its `self` first, then wherever it is handed on).
+_VIEW = -100
 _NONE = -5  # a helper given only the address of a field (`&self->f`), not the instance
 _ADDRESS = re.compile(r"(?:\([\w*]+\))?&\(?(\w+)->(\w+)\)?")  # on an argument without spaces
 _FRESH = re.compile(r"(?i)new|alloc|create|make|copy|from|build")
@@ -108,8 +110,8 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
                     through: tuple[str, ...] = ()) -> set[str]:
     if index == _THIS:
         return {"this"}
-    if index == _VIEW:
-        holders = _instance_names(fn, 0)
+    if index <= _VIEW:
+        holders = _instance_names(fn, _VIEW - index)
         return {f"{h}->{f}" for h in holders for f in through}
     if index == _TYPED:
         typed = re.compile(rf"\b{re.escape(instance)}\s*\*")
@@ -193,6 +195,11 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             events.append((c.offset, 2, None, own, _THIS, ()))  # another member function of it
             continue
         at = [i for i, arg in enumerate(c.args) if normalise_expr(arg) in names]
+        if through and index <= _VIEW:
+            # the view itself handed to a helper (`and1((ViewObject *)lft, rht)`)
+            holders = _instance_names(fn, _VIEW - index)
+            at += [_VIEW - i for i, arg in enumerate(c.args)
+                   if normalise_expr(arg) in holders]
         addrs = tuple((i, m.group(2)) for i, arg in enumerate(c.args)
                       if (m := _ADDRESS.fullmatch("".join(arg.split()))) and m.group(1) in names
                       and _is_state(tp, m.group(2)))
@@ -219,7 +226,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         if macro is not None and c.name not in model.functions:
             held = frozenset(outer | _held(fn, c.offset, names))
             for i in at:
-                if i >= len(macro.params):
+                if not 0 <= i < len(macro.params):
                     continue
                 p = re.escape(macro.params[i])
                 for m in re.finditer(rf"\(?\s*\b{p}\b\s*\)?\s*->\s*(\w+)(\s*=(?!=))?", macro.body):
@@ -250,7 +257,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         else:
             here = site
         _collect(model, tp, entry, cpath, cfn, i, held, depth + 1, stack | {callee}, out, here,
-                 ptrs=addrs)
+                 through, addrs)
 
 
 def _arg_position(fn: FunctionFacts, a: Access) -> int | None:
