@@ -337,3 +337,99 @@ def test_method_rows_name_their_function_through_casts_and_cast_macros() -> None
     facts = module_facts(t.code, t.bare, t.index)
     assert dict(facts.method_tables)["deque_methods"] == (
         ("index", "deque_index"), ("rotate", "deque_rotate"), ("pop", "deque_pop"))
+
+
+_OTHER_INSTANCES = """#include <Python.h>
+#include "ftcompat.h"
+
+typedef struct {
+    PyObject_HEAD
+    char *bits;
+    Py_ssize_t nbits;
+} BitsObject;
+
+static PyTypeObject BitsType;
+
+static int resize(BitsObject *self, Py_ssize_t n)
+{
+    char *grown = PyMem_Realloc(self->bits, (size_t)n);
+    if (grown == NULL) {
+        return -1;
+    }
+    self->bits = grown;
+    self->nbits = n;
+    return 0;
+}
+
+static PyObject *Bits_grow(BitsObject *self, PyObject *unused)
+{
+    Py_BEGIN_CRITICAL_SECTION(self);
+    resize(self, self->nbits + 1);
+    Py_END_CRITICAL_SECTION();
+    Py_RETURN_NONE;
+}
+
+static PyObject *getmask(BitsObject *self, BitsObject *mask)
+{
+    Py_ssize_t n;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    n = mask->nbits;
+    Py_END_CRITICAL_SECTION();
+    return PyLong_FromSsize_t(n + mask->bits[0]);
+}
+
+static PyObject *Bits_subscr(BitsObject *self, PyObject *item)
+{
+    return getmask(self, (BitsObject *)item);
+}
+
+static PyObject *binary(PyObject *args)
+{
+    BitsObject *a, *b;
+    if (!PyArg_ParseTuple(args, "O!O!", &BitsType, &a, &BitsType, &b)) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(a->nbits + b->bits[0]);
+}
+
+static PyObject *count_and(PyObject *module, PyObject *args)
+{
+    return binary(args);
+}
+
+static PyMappingMethods Bits_as_mapping = {0, (binaryfunc)Bits_subscr, 0};
+static PyMethodDef Bits_methods[] = {
+    {"grow", (PyCFunction)Bits_grow, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject BitsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Bits",
+    .tp_basicsize = sizeof(BitsObject),
+    .tp_as_mapping = &Bits_as_mapping,
+    .tp_methods = Bits_methods,
+};
+static PyMethodDef module_methods[] = {
+    {"count_and", count_and, METH_VARARGS, NULL},
+    {NULL}
+};
+"""
+
+
+def test_other_instances_a_method_or_a_module_helper_is_handed_are_instances_too(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """bitarray 3.9 locks `getmask(self, mask)` on both: `mask` is another bitarray that a
+    second thread can resize. And `count_and(module, args)` reaches two instances through the
+    helper that parses its arguments."""
+    proj = tmp_path / "bits"
+    proj.mkdir()
+    shutil.copy(RULE_FIXTURES / "ftcompat.h", proj)
+    (proj / "bits.c").write_text(_OTHER_INSTANCES)
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    got = {(f["function"], f["line"]) for f in data["findings"]}
+    assert ("Bits_subscr", 42) in got, got  # mask's buffer, read outside the section
+    subscr = next(f for f in data["findings"] if f["function"] == "Bits_subscr")
+    assert any("also in `getmask`" in n["message"] or "in `getmask` called" in n["message"]
+               for n in subscr["notes"]), subscr["notes"]
+    assert ("count_and", 56) in got, got
+    assert not any(f["function"] == "Bits_grow" for f in data["findings"])

@@ -150,7 +150,14 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                     if can_write:
                         writable.append((pyname, member, is_object, True))
             for pyname, func in module_functions if t.instance else ():
-                if _handles(functions[func][1], t.instance):
+                fn = functions[func][1]
+                # ... itself, or through a helper that parses the arguments it is handed
+                # (bitarray's `count_and(module, args)` -> `binary_function(args, ...)`)
+                if _handles(fn, t.instance) or any(
+                        _handles(h[1], t.instance) for c in fn.calls
+                        if (h := statics.get((functions[func][0], c.name))) is not None
+                        and c.args and any(a.strip() in {p.name for p in fn.params}
+                                           for a in c.args)):
                     entries.setdefault(func, EntryPoint(func, "function", pyname))
             types.append(TypeModel(
                 name=t.name, path=f.path, line=t.line, instance=t.instance,

@@ -121,6 +121,13 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
         return names - {a.target for a in fn.assigns if _FRESH.search(a.source)}
     names = {p.name for p in fn.params if p.index == index}
     names |= {a for a, i, _cast in fn.aliases if i == index and i >= 0}
+    if names and instance:
+        # Other instances of the type it is handed (`getmask(self, mask)`, `richcompare(self,
+        # other)`): another thread can change them as well (bitarray 3.9 locks both). Only
+        # parameters: a local of the type may be an object this function is still making.
+        typed = re.compile(rf"\b{re.escape(instance)}\s*\*")
+        names |= {p.name for p in fn.params if typed.search(p.type)}
+        names |= {a for a, i, cast in fn.aliases if i >= 0 and cast == instance}
     return names
 
 
@@ -156,7 +163,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
     names = _instance_names(fn, index, tp.instance, through) if index != _NONE else set()
     # Parameters that point to a field of the instance (the helper was handed `&self->f`).
     pointed = {p.name: f for i, f in ptrs for p in fn.params if p.index == i}
-    if not names and not pointed:
+    if not names and not pointed and not (index == _TYPED and depth == 0):
         return
     events: list[tuple[int, int, Touch | None, str, int, tuple[tuple[int, str], ...]]] = []
     for a in fn.accesses:
@@ -195,6 +202,11 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             events.append((c.offset, 2, None, own, _THIS, ()))  # another member function of it
             continue
         at = [i for i, arg in enumerate(c.args) if normalise_expr(arg) in names]
+        if index == _TYPED and not at and depth == 0 and c.args and c.name not in stack and \
+                (h := model.statics.get((path, c.name))) is not None and \
+                _instance_names(h[1], _TYPED, tp.instance) and any(
+                    a.strip() in {p.name for p in fn.params} for a in c.args):
+            at = [_TYPED]  # a helper that parses this module function's arguments
         if through and index <= _VIEW:
             # the view itself handed to a helper (`and1((ViewObject *)lft, rht)`)
             holders = _instance_names(fn, _VIEW - index)
