@@ -22,6 +22,7 @@ import pytest
 from conftest import ScanJson, free_threaded_python
 from dashboard_index_server import IndexServer
 from gilaudit.dashboard.model import ReleaseFile
+from gilaudit.headers.interpreter import TargetPython, _installed_layout
 from gilaudit.headers.pipconf import DEFAULT_INDEX, configured_index
 from gilaudit.headers.requires import Declared, declared_requirements, merge
 from gilaudit.headers.standard import cxx_standard
@@ -355,3 +356,31 @@ def test_cmake_definitions_for_every_configuration() -> None:
             "if(WIN32)\n  add_definitions(-DWIN=1)\nendif()\n"
             "target_compile_definitions(ext PUBLIC $<$<CONFIG:Debug>:DBG>)\n")
     assert _from_cmake(text) == ['VERSION_INFO=""', "FAST", "WITH_X=1", "Y"]
+
+
+@pytest.mark.parametrize("tsan", [False, True])
+def test_an_installed_interpreter_is_read_from_its_files_without_running_it(
+        tmp_path: Path, tsan: bool) -> None:
+    """Probing by running costs each cold scan a second (a ThreadSanitizer build is slow to
+    start): a `bin/` beside `include/python3.13t/` says what it is. The executable here is not
+    even runnable."""
+    include = tmp_path / "include" / "python3.13t"
+    include.mkdir(parents=True)
+    (include / "Python.h").write_text("/* */\n")
+    (include / "pyconfig.h").write_text("#define Py_GIL_DISABLED 1\n")
+    (include / "patchlevel.h").write_text('#define PY_VERSION              "3.13.5"\n')
+    (tmp_path / "lib" / "python3.13t").mkdir(parents=True)
+    (tmp_path / "lib" / "python3.13t" / "_sysconfigdata_t_linux.py").write_text(
+        "build_time_vars = {'CONFIG_ARGS': \"'--disable-gil'"
+        + (" '--with-thread-sanitizer'" if tsan else "") + "\"}\n")
+    (tmp_path / "bin").mkdir()
+    exe = tmp_path / "bin" / "python3.13"
+    exe.write_text("not a program\n")
+    got = _installed_layout(str(exe))
+    if tsan:
+        assert got is False
+    else:
+        assert isinstance(got, TargetPython) and got.version == "3.13.5"
+        assert got.include == str(include)
+    (include / "pyconfig.h").write_text("/* a GIL build */\n")
+    assert _installed_layout(str(exe)) is None

@@ -8,8 +8,10 @@ Its `pyconfig.h` defines `Py_GIL_DISABLED`, its headers declare the critical sec
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +93,40 @@ def _identity(exe: str) -> str | None:
     return f"{os.path.realpath(exe)}:{st.st_mtime_ns}:{st.st_size}"
 
 
+_PY_VERSION = re.compile(r'^#define\s+PY_VERSION\s+"(\d+\.\d+\.\d+)', re.M)
+_FT_CONFIG = re.compile(r"^#define\s+Py_GIL_DISABLED\s+1\b", re.M)
+
+
+def _installed_layout(exe: str) -> TargetPython | bool | None:  # bool: always False
+    """Read from the installation's files, without running it (a ThreadSanitizer build takes
+    a second to start): its `include/pythonX.Yt/` headers beside `bin/`. False for a
+    ThreadSanitizer build, None when the layout does not say."""
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(exe)))
+    for include in sorted(glob.glob(os.path.join(glob.escape(prefix), "include", "python3.*t"))):
+        try:
+            config = Path(include, "pyconfig.h").read_text(errors="replace")
+            level = Path(include, "patchlevel.h").read_text(errors="replace")
+        except OSError:
+            continue
+        version = _PY_VERSION.search(level)
+        if not (_FT_CONFIG.search(config) and version and Path(include, "Python.h").is_file()):
+            continue
+        lib = os.path.join(prefix, "lib", os.path.basename(include))
+        for data in glob.glob(os.path.join(glob.escape(lib), "_sysconfigdata_*.py")):
+            try:
+                if "thread-sanitizer" in Path(data).read_text(errors="replace"):
+                    return False
+            except OSError:
+                pass
+        return TargetPython(executable=exe, version=version.group(1), include=include,
+                            stamp=_stamp(include))
+    return None
+
+
 def _probe_candidate(exe: str, how: str) -> TargetPython | None:
+    layout = _installed_layout(exe)
+    if layout is not None:
+        return layout if isinstance(layout, TargetPython) else None
     info = found.describe(exe, found_by=how)
     if not (isinstance(info, found.Interpreter) and info.free_threaded_build
             and not info.tsan):
