@@ -319,6 +319,9 @@ def test_fields_handed_by_address_to_helpers_are_followed_with_their_locks(
     bump = next(f for f in data["findings"] if f["function"] == "Proxy_bump")
     assert any("in `add_to`" in n["message"] and n["line"] == 30 for n in bump["notes"]), \
         bump["notes"]
+    # the helper between them is a place for the lock as well
+    assert any(n["message"].startswith("through `bump`") and n["line"] == 31
+               for n in bump["notes"]), bump["notes"]
     # the helpers' own code, compiled as the tests' other fixtures are, is valid C
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:

@@ -3,10 +3,10 @@
 A truth item is recalled when a finding of a hazard category lies in the same file and the
 same function: the finding's ``function`` field names it, its line falls in the function's
 range, or (an object-state finding made where an entry point calls a helper) one of its notes
-points at the access inside it. The hazard categories are read from `gilaudit rules --json`
-at run time: every category of a static rule except the module declaration, packaging and
-gilaudit's own meta rules, so a category the analysis adds later counts without a change
-here.
+points at the access inside it, or at a helper's call on the way to it. The hazard categories
+are read from `gilaudit rules --json` at run time: every category of a static rule except the
+module declaration, packaging and gilaudit's own meta rules, so a category the analysis adds
+later counts without a change here.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def score(truth: list[TruthItem], findings: list[dict[str, Any]],
 
 
 def _is_access_note(n: dict[str, Any]) -> bool:
-    return str(n.get("message", "")).startswith(("the access, in ", "also in "))
+    return str(n.get("message", "")).startswith(("the access, in ", "also in ", "through "))
 
 
 def _in_function(f: dict[str, Any], t: TruthItem) -> bool:

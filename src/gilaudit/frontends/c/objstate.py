@@ -74,6 +74,9 @@ class Touch:
     # Where the entry point itself calls the helper that makes the access (path, line, col):
     # the place to take the lock. Unset for the entry point's own accesses.
     site: tuple[str, int, int, str] | None = None  # ... and the function making that call
+    # The helpers between the entry point and the access, each where it makes the next call
+    # (function, path, line, col): a lock can go at any of them.
+    chain: tuple[tuple[str, str, int, int], ...] = ()
 
 
 def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
@@ -159,7 +162,8 @@ def _is_state(tp: TypeModel, field: str) -> bool:
 def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
              fn: FunctionFacts, index: int, outer: frozenset[str], depth: int,
              stack: set[str], out: list[Touch], site: tuple[str, int, int, str] | None,
-             through: tuple[str, ...] = (), ptrs: tuple[tuple[int, str], ...] = ()) -> None:
+             through: tuple[str, ...] = (), ptrs: tuple[tuple[int, str], ...] = (),
+             chain: tuple[tuple[str, str, int, int], ...] = ()) -> None:
     names = _instance_names(fn, index, tp.instance, through) if index != _NONE else set()
     # Parameters that point to a field of the instance (the helper was handed `&self->f`).
     pointed = {p.name: f for i, f in ptrs for p in fn.params if p.index == i}
@@ -194,7 +198,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 # change what it is given; a getter (`X509_get_subject_name`) only reads it.
                 kind = "read"
             events.append((a.offset, 0, Touch(field, kind, path, a.line, a.col, _name(fn),
-                                              entry, frozenset(held), a.via, site), "", 0, ()))
+                                              entry, frozenset(held), a.via, site, chain),
+                           "", 0, ()))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
         own = f"{fn.owner}::{c.name}" if index == _THIS else ""
@@ -226,7 +231,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 kind = "read" if c.name.startswith(("Py", "_Py")) or _READS_NAME.match(
                     c.name) or not _MUTATING.search(_words(c.name)) else "elem"
                 events.append((c.offset, 1, Touch(field, kind, path, c.line, c.col, _name(fn),
-                                                  entry, held, c.name, site), "", 0, ()))
+                                                  entry, held, c.name, site, chain),
+                               "", 0, ()))
         elif onward:
             addrs += onward
         if addrs and not at and c.name not in model.macros and depth < _HELPER_DEPTH \
@@ -246,7 +252,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                         continue
                     kind = "write" if m.group(2) else ("elem" if c.offset in lvalues else "read")
                     events.append((c.offset, 1, Touch(m.group(1), kind, path, c.line, c.col,
-                                                      _name(fn), entry, held, c.name, site),
+                                                      _name(fn), entry, held, c.name, site,
+                                                      chain),
                                    "", 0, ()))
         elif model.resolve(c.name, path) is not None and depth < _HELPER_DEPTH \
                 and c.name not in stack:
@@ -268,8 +275,9 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             here: tuple[str, int, int, str] | None = (path, call.line, call.col, _name(fn))
         else:
             here = site
+        deeper = (*chain, (_name(fn), path, call.line, call.col)) if site is not None else chain
         _collect(model, tp, entry, cpath, cfn, i, held, depth + 1, stack | {callee}, out, here,
-                 through, addrs)
+                 through, addrs, deeper)
 
 
 def _arg_position(fn: FunctionFacts, a: Access) -> int | None:
@@ -452,6 +460,13 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                                f"`{h.field}`",
                        location=Location(path=h.path, line=h.line, column=h.col))
                   for h in more[:_MAX_HELPERS]]
+        named = {first.function} | {h.function for h in more[:_MAX_HELPERS]}
+        via = {c[0]: c for t in (first, *more[:_MAX_HELPERS]) for c in t.chain
+               if c[0] not in named}
+        notes += [Note(message=f"through `{fname}`, on the way to the access: a lock taken "
+                               "there covers it too",
+                       location=Location(path=cpath, line=cline, column=ccol))
+                  for fname, cpath, cline, ccol in list(via.values())[:_MAX_HELPERS]]
         notes.append(Note(message=f"type `{tp.name}` (instance `{tp.instance or '?'}`{also}): lock "
                                   f"these entry points together: {', '.join(to_fix[:12])}"
                                   + (f" and {len(to_fix) - 12} more" if len(to_fix) > 12
