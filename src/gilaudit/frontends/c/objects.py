@@ -155,7 +155,8 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                 # (bitarray's `count_and(module, args)` -> `binary_function(args, ...)`)
                 if _handles(fn, t.instance) or any(
                         _handles(h[1], t.instance) for c in fn.calls
-                        if (h := statics.get((functions[func][0], c.name))) is not None
+                        if (h := statics.get((functions[func][0], c.name))
+                             or functions.get(c.name)) is not None
                         and c.args and any(a.strip() in {p.name for p in fn.params}
                                            for a in c.args)):
                     entries.setdefault(func, EntryPoint(func, "function", pyname))

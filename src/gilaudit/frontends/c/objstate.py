@@ -208,7 +208,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             continue
         at = [i for i, arg in enumerate(c.args) if normalise_expr(arg) in names]
         if index == _TYPED and not at and depth == 0 and c.args and c.name not in stack and \
-                (h := model.statics.get((path, c.name))) is not None and \
+                (h := model.resolve(c.name, path)) is not None and \
                 _instance_names(h[1], _TYPED, tp.instance) and any(
                     a.strip() in {p.name for p in fn.params} for a in c.args):
             at = [_TYPED]  # a helper that parses this module function's arguments
