@@ -68,3 +68,19 @@ def test_refcount_check_in_an_assert_is_a_warning_that_says_why(scan_json: ScanJ
     assert all("release builds compile out" in by_line[n]["message"] for n in in_assert)
     others = [f for n, f in by_line.items() if n not in in_assert]
     assert others and all(f["severity"] == "error" for f in others)
+
+
+def test_a_windows_only_source_is_not_parsed_elsewhere(tmp_path: Path,
+                                                       scan_json: ScanJson) -> None:
+    """enaml's winutil.cpp includes <windows.h> unconditionally: its build compiles it on
+    Windows only, so here it is skipped, not reported as a unit that fails to parse; one that
+    includes it under `#ifdef _WIN32` is parsed."""
+    (tmp_path / "winutil.cpp").write_text(
+        "#include <windows.h>\n#include <Python.h>\nstatic UINT n;\n"
+        "PyObject *f(PyObject *o) { return Py_NewRef(o); }\n")
+    (tmp_path / "both.cpp").write_text(
+        "#ifdef _WIN32\n#include <windows.h>\n#endif\n#include <Python.h>\n"
+        "PyObject *g(PyObject *o) { return Py_NewRef(o); }\n")
+    _code, report = scan_json(str(tmp_path))
+    assert report["files"]["winutil.cpp"].startswith("skipped: Windows-only source")
+    assert report["files"]["both.cpp"] == "parsed", report["diagnostics"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -101,6 +102,9 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
             files[src.path] = "skipped: does not use the Python C API"
             continue
         head = contents[src.path]
+        if sys.platform != "win32" and _windows_only(head):
+            files[src.path] = "skipped: Windows-only source (includes <windows.h> outside any #if)"
+            continue
         if _GENERATED.search(head[:2048]):
             files[src.path] = "skipped: generated code"
             diags.append(Diagnostic(
@@ -153,6 +157,24 @@ def _precompiled_binding(rel: str, language: str, graph: IncludeGraph,
             return None
         return header
     return None
+
+
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|endif|include)\b[ \t]*(.*)$", re.M)
+
+
+def _windows_only(text: bytes) -> bool:
+    """A source that includes <windows.h> unconditionally cannot compile elsewhere: its
+    build compiles it on Windows only (enaml's winutil.cpp)."""
+    depth = 0
+    for m in _DIRECTIVE.finditer(text):
+        word = m.group(1)
+        if word.startswith(b"if"):
+            depth += 1
+        elif word == b"endif":
+            depth = max(0, depth - 1)
+        elif depth == 0 and re.match(rb"[<\"](?i:windows)\.h[>\"]", m.group(2)):
+            return True
+    return False
 
 
 def _fragments(sources: set[str], graph: IncludeGraph) -> dict[str, str]:
