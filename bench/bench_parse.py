@@ -75,10 +75,14 @@ def _python(cache: Path) -> str:
     user does not have."""
     venv = cache / "venv"
     exe = venv / "bin" / "python"
+    # The editable install points at one checkout: another checkout (a worktree) reinstalls.
+    source = venv / "gilaudit-source"
+    here = str(HERE.parent.resolve())
     if not exe.is_file():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(exe), "-m", "pip", "install", "-q", "-e", str(HERE.parent)],
-                       check=True)
+    if not source.is_file() or source.read_text() != here:
+        subprocess.run([str(exe), "-m", "pip", "install", "-q", "-e", here], check=True)
+        source.write_text(here)
     return str(exe)
 
 
