@@ -436,3 +436,33 @@ def test_other_instances_a_method_or_a_module_helper_is_handed_are_instances_too
                for n in subscr["notes"]), subscr["notes"]
     assert ("count_and", 56) in got, got
     assert not any(f["function"] == "Bits_grow" for f in data["findings"])
+
+
+def test_a_type_whose_instance_is_a_bare_pyobject_is_nobodys_view(scan_json: ScanJson,
+                                                                   tmp_path: Path) -> None:
+    """CPython's test types with `sizeof(PyObject)` instances made every `PyObject *` field of
+    every other type a "view" of them (StringIO.write "on the hashinheritancetester it holds in
+    decoder")."""
+    proj = tmp_path / "bare"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD PyObject *decoder; } HolderObject;\n"
+        "typedef struct { PyObject_HEAD long n; } CountObject;\n"
+        "static long peek(PyObject *o) { return ((CountObject *)o)->n; }\n"
+        "static PyObject *holder_use(HolderObject *self, PyObject *u)\n"
+        "{ return PyLong_FromLong(peek(self->decoder)); }\n"
+        "static PyObject *bare_bump(PyObject *self, PyObject *u)\n"
+        "{ ((CountObject *)self)->n++; Py_RETURN_NONE; }\n"
+        "static PyMethodDef holder_methods[] = {{\"use\", (PyCFunction)holder_use, METH_NOARGS,"
+        " NULL}, {NULL}};\n"
+        "static PyTypeObject HolderType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.H\",\n"
+        "    .tp_basicsize = sizeof(HolderObject), .tp_methods = holder_methods};\n"
+        "static PyObject *bare_clear(PyObject *self, PyObject *u)\n"
+        "{ Py_CLEAR(((HolderObject *)self)->decoder); Py_RETURN_NONE; }\n"
+        "static PyMethodDef bare_methods[] = {{\"clear\", bare_clear, METH_NOARGS, NULL},"
+        " {\"bump\", bare_bump, METH_NOARGS, NULL}, {NULL}};\n"
+        "static PyTypeObject BareType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.B\",\n"
+        "    .tp_basicsize = sizeof(PyObject), .tp_methods = bare_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    assert not any("it holds in" in f["message"] for f in data["findings"]), data["findings"]

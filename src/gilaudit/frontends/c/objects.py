@@ -173,13 +173,18 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
     return ObjectModel(tuple(_with_views(_merged(types))), functions, macros, statics)
 
 
+_GENERIC = frozenset({"PyObject", "PyVarObject"})
+
+
 def _with_views(types: list[TypeModel]) -> list[TypeModel]:
     """An iterator, a view or a proxy keeps a pointer to another type's instance and works on
     it from its own entry points: those are entry points of that other type too."""
     out = []
     for b in types:
         extra: list[EntryPoint] = []
-        for a in types if b.instance else ():
+        # A type whose instance is a bare `PyObject` has no fields of its own to reach: every
+        # `PyObject *` field of every other type would point to "it".
+        for a in types if b.instance and b.fields and b.instance not in _GENERIC else ():
             if a is b:
                 continue
             fields = tuple(name for name, d in a.fields.items()
