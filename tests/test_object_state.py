@@ -466,3 +466,72 @@ def test_a_type_whose_instance_is_a_bare_pyobject_is_nobodys_view(scan_json: Sca
         "    .tp_basicsize = sizeof(PyObject), .tp_methods = bare_methods};\n")
     _code, data = scan_json(str(proj), "--select", "FT033,FT034")
     assert not any("it holds in" in f["message"] for f in data["findings"]), data["findings"]
+
+
+_EARLY_EXIT = """#include <Python.h>
+#include <pythread.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock;
+    char *buf;
+    Py_ssize_t pos, size;
+} DecObject;
+
+#define ACQUIRE_LOCK(o) PyThread_acquire_lock((o)->lock, 1)
+#define RELEASE_LOCK(o) PyThread_release_lock((o)->lock)
+
+static PyObject *Dec_decode(DecObject *self, PyObject *arg)
+{
+    PyObject *result;
+    ACQUIRE_LOCK(self);
+    if (self->pos >= self->size) {
+        result = PyBytes_FromStringAndSize(NULL, 0);
+        RELEASE_LOCK(self);
+        return result;
+    }
+    self->pos++;
+    result = PyBytes_FromStringAndSize(self->buf + self->pos, 1);
+    RELEASE_LOCK(self);
+    return result;
+}
+
+static PyObject *Dec_fast(DecObject *self, PyObject *arg)
+{
+    if (arg == Py_None) {
+        ACQUIRE_LOCK(self);
+        Py_ssize_t n = self->size;
+        RELEASE_LOCK(self);
+        return PyLong_FromSsize_t(n);
+    }
+    self->pos = 0;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Dec_methods[] = {
+    {"decode", (PyCFunction)Dec_decode, METH_O, NULL},
+    {"fast", (PyCFunction)Dec_fast, METH_O, NULL},
+    {NULL}
+};
+static PyTypeObject DecType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Dec",
+    .tp_basicsize = sizeof(DecObject),
+    .tp_methods = Dec_methods,
+};
+"""
+
+
+def test_a_lock_released_on_an_early_exit_is_still_held_after_it(scan_json: ScanJson,
+                                                                   tmp_path: Path) -> None:
+    """pybcj, isal, zlib-ng, pyppmd: `ACQUIRE; if (done) { RELEASE; return r; } ...` keeps the
+    lock on the path that goes on (an independent review found 18 false errors from this).
+    A lock taken and released inside the `if` itself covers nothing after it."""
+    proj = tmp_path / "dec"
+    proj.mkdir()
+    (proj / "dec.c").write_text(_EARLY_EXIT)
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    got = sorted((f["function"], f["line"]) for f in data["findings"]
+                 if f["severity"] in ("error", "warning"))
+    # decode() holds the lock at every access; fast() writes `pos` after its own if-block
+    assert got == [("Dec_fast", 37)], data["findings"]

@@ -345,9 +345,13 @@ def _regions(calls: list[CallSite], bare: str) -> tuple[list[Region], list[Menti
     # Detached regions and plain locks pair in order of appearance.
     for begin_name, end_name in _ALLOW_PAIRS.items():
         regions += _pair_linear(calls, begin_name, (end_name,), "allow")
+    # `if (err) { RELEASE_LOCK(self); return NULL; }`: that path leaves; the lock stays held on
+    # the one that goes on, until the release that is not followed by a return.
+    exits = {c.offset for c in calls if _EARLY_EXIT.match(bare, c.end)}
     for begin_name, end_name in _LOCK_PAIRS.items():
-        regions += _pair_linear(calls, begin_name, (end_name,), "lock", same_receiver=True)
-    regions += _wrapped_locks(calls)
+        regions += _pair_linear(calls, begin_name, (end_name,), "lock", same_receiver=True,
+                                exits=exits, bare=bare)
+    regions += _wrapped_locks(calls, exits, bare)
     regions.sort(key=lambda r: r.begin)
     return regions, unmatched
 
@@ -380,12 +384,38 @@ def _scoped_locks(bare: str, start: int, end: int) -> list[Region]:
 _BRACE = re.compile(r"[{}]")
 
 
-def _wrapped_locks(calls: list[CallSite]) -> list[Region]:
+# A release followed by a return of nothing, a name or a constant (`return result;`), or a
+# jump: not a return that still reads the object after the release.
+_EARLY_EXIT = re.compile(r"\s*;\s*(?:return\s*(?:[A-Za-z_]\w*|-?\d+)?\s*;|goto\s+\w+\s*;)")
+
+
+def _nested_exit(bare: str, lock: CallSite, release: CallSite, exits: set[int] | None) -> bool:
+    """A release followed by a return, in a block opened after the lock was taken
+    (`LOCK; ... if (err) { RELEASE; return NULL; } ...`): only that path leaves. In the lock's
+    own block (`if (fast) { LOCK; ...; RELEASE; return r; }`) it ends the region."""
+    if not exits or release.offset not in exits:
+        return False
+    depth = 0
+    for ch in bare[lock.end:release.offset]:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth = max(0, depth - 1) if depth else -1
+            if depth < 0:
+                return False  # the lock's block closed before the release
+    return depth > 0
+
+
+def _wrapped_locks(calls: list[CallSite], exits: set[int] | None = None,
+                   bare: str = "") -> list[Region]:
     out: list[Region] = []
     open_: list[CallSite] = []
     for c in calls:
         if c.name in _LOCK_PAIRS or c.name in _LOCK_ENDS or "BLOCK" in c.name:
             continue
+        if _WRAPPED_UNLOCK.match(c.name) and any(
+                o.args[:1] == c.args[:1] and _nested_exit(bare, o, c, exits) for o in open_):
+            continue  # an early exit: the lock is still held after it
         if _WRAPPED_UNLOCK.match(c.name):
             match = next((o for o in reversed(open_) if o.args[:1] == c.args[:1]), None)
             if match is not None:
@@ -404,7 +434,8 @@ def _cs_region(begin: CallSite, end: CallSite | None) -> Region:
 
 
 def _pair_linear(calls: list[CallSite], begin_name: str, end_names: tuple[str, ...], kind: str,
-                 *, same_receiver: bool = False) -> list[Region]:
+                 *, same_receiver: bool = False, exits: set[int] | None = None,
+                 bare: str = "") -> list[Region]:
     out: list[Region] = []
     open_: list[CallSite] = []
     for c in calls:
@@ -417,6 +448,8 @@ def _pair_linear(calls: list[CallSite], begin_name: str, end_names: tuple[str, .
                 if not candidates:
                     continue
                 match = candidates[-1]
+            if _nested_exit(bare, match, c, exits):
+                continue  # an early exit: the lock is still held after it
             open_.remove(match)
             out.append(Region(kind, match.offset, c.offset, match.line, match.col,
                               match.args[0] if match.args else "", match.name, c.name))

@@ -480,10 +480,12 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
 
 def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
             writers: dict[str, list[Touch]], touches: list[Touch]) -> bool:
-    """Races that tear nothing: an entry point that only reads one plain scalar (`len()`,
-    `tell()`: a stale value, never a torn one), or writes that only go through a buffer
+    """Races that tear nothing: an entry point whose only unlocked access is a read of one
+    plain scalar (`len()`, `tell()`, a flag checked before the lock is taken: a stale value,
+    never a torn one), or writes that only go through a buffer
     pointer nobody reassigns or frees (its bytes race like a memoryview's)."""
-    mine = [t for t in touches if t.field in fields]
+    # What this entry point does under no lock: its locked accesses are not the race.
+    mine = [t for t in touches if t.field in fields and not t.held]
     decl = tp.fields.get(fields[0])
     if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and decl is not None and \
             _SCALAR.fullmatch(decl.type.strip()) and all(t.kind in ("read", "test") for t in mine):
