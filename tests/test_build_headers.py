@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from conftest import ScanJson, free_threaded_python
 from dashboard_index_server import IndexServer
@@ -384,3 +385,19 @@ def test_an_installed_interpreter_is_read_from_its_files_without_running_it(
         assert got.include == str(include)
     (include / "pyconfig.h").write_text("/* a GIL build */\n")
     assert _installed_layout(str(exe)) is None
+
+
+def test_cmake_asks_nanobind_for_its_major_version_and_pybind11_for_any_newer() -> None:
+    """gemmi 0.7.5: `find_package(nanobind 2.4.0 CONFIG REQUIRED)`. nanobind's CMake version
+    file is SameMajorVersion, so its build takes 2.x, not 3.1 (whose headers gemmi's code does
+    not compile against); pybind11's is AnyNewerVersion."""
+    found, _problems = declared_requirements({
+        "CMakeLists.txt": "find_package(nanobind 2.4.0 CONFIG REQUIRED)\n"
+                          "find_package(pybind11 2.12 CONFIG REQUIRED)\n",
+        "pyproject.toml": '[build-system]\nrequires = ["nanobind >=2.4"]\n'})
+    merged = {d.name: d for d in merge(found)}
+    assert SpecifierSet(merged["nanobind"].specifier) == SpecifierSet(">=2.4,>=2.4.0,<3")
+    assert merged["pybind11"].specifier == ">=2.12"
+    picked = pick_wheel([_wheel("nanobind", v) for v in ("2.4.0", "2.15.0", "3.1.0")],
+                        merged["nanobind"].specifier)
+    assert picked is not None and picked.filename == "nanobind-2.15.0-py3-none-any.whl"

@@ -535,3 +535,33 @@ def test_a_lock_released_on_an_early_exit_is_still_held_after_it(scan_json: Scan
                  if f["severity"] in ("error", "warning"))
     # decode() holds the lock at every access; fast() writes `pos` after its own if-block
     assert got == [("Dec_fast", 37)], data["findings"]
+
+
+def test_a_flag_only_ever_set_to_one_constant_is_idempotent(scan_json: ScanJson,
+                                                             tmp_path: Path) -> None:
+    """isal and zlib-ng `GzipReader.close()` only store `closed = 1`: any interleaving ends the
+    same. A counter set to two values, or a pointer set to NULL, still races."""
+    proj = tmp_path / "flag"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD int closed; int mode; } RObject;\n"
+        "static PyObject *r_close(RObject *self, PyObject *u) { self->closed = 1; "
+        "Py_RETURN_NONE; }\n"
+        "static PyObject *r_closed(RObject *self, PyObject *u) "
+        "{ return PyBool_FromLong(self->closed && self->mode); }\n"
+        "static PyObject *r_text(RObject *self, PyObject *u) { self->mode = 1; Py_RETURN_NONE; }\n"
+        "static PyObject *r_binary(RObject *self, PyObject *u) { self->mode = 0; "
+        "Py_RETURN_NONE; }\n"
+        "static PyMethodDef r_methods[] = {\n"
+        "    {\"close\", (PyCFunction)r_close, METH_NOARGS, NULL},\n"
+        "    {\"closed\", (PyCFunction)r_closed, METH_NOARGS, NULL},\n"
+        "    {\"text\", (PyCFunction)r_text, METH_NOARGS, NULL},\n"
+        "    {\"binary\", (PyCFunction)r_binary, METH_NOARGS, NULL},\n    {NULL}\n};\n"
+        "static PyTypeObject RType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.R\",\n"
+        "    .tp_basicsize = sizeof(RObject), .tp_methods = r_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    fields = {f["symbol"] for f in data["findings"]}
+    assert "R.mode" in fields, data["findings"]
+    assert "R.closed" not in fields, data["findings"]
+    assert not any("`closed`" in f["message"] for f in data["findings"]), data["findings"]

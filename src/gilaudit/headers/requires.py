@@ -36,6 +36,10 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "cppy": ("cppy/",),
 }
 _CMAKE_PACKAGES = {"pybind11": "pybind11", "nanobind": "nanobind"}
+# Packages whose CMake version file accepts only the requested major version
+# (`write_basic_package_version_file(... COMPATIBILITY SameMajorVersion)`: nanobind's
+# `cmake/nanobind-config-version.cmake`); pybind11's accepts any newer one.
+_SAME_MAJOR = frozenset({"nanobind"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -121,6 +125,10 @@ def _cmake(text: str, path: str) -> Iterator[Declared]:
             spec = ""
             if len(args) > 1 and args[1][:1].isdigit() and "..." not in args[1]:
                 spec = f"=={args[1]}" if "EXACT" in args else f">={args[1]}"
+                if package in _SAME_MAJOR and "EXACT" not in args:
+                    major = args[1].split(".")[0]
+                    if major.isdigit():
+                        spec += f",<{int(major) + 1}"
             try:
                 SpecifierSet(spec)
             except InvalidSpecifier:

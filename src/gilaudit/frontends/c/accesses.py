@@ -63,6 +63,8 @@ def _enclosing(calls: list[CallSite], starts: list[int], offset: int) -> CallSit
 
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
+# A number or truth value stored (a flag); not NULL, which a reader may test and then use.
+_CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE)\s*;")
 _NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:NULL|nullptr|\(\s*void\s*\*\s*\)\s*0)\b")
 _NULL_BEFORE = re.compile(r"(?:NULL|nullptr)\s*[!=]=\s*$")
 _SIZE_MACRO = re.compile(r"\b(Py_SIZE|Py_SET_SIZE)\s*\(\s*(?:\(\s*[A-Za-z_]\w*\s*\*\s*\)\s*)?"
@@ -123,7 +125,9 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
         if call is not None:
             kind, via = _in_call(call, kind, via, bare, m, before)
         line, col = text.index.line_col(m.start())
-        out.append(Access(base, field, kind, m.start(), line, col, via))
+        constant = _CONSTANT.match(bare, tail.end(), end) if kind == "write" and tail else None
+        out.append(Access(base, field, kind, m.start(), line, col, via,
+                          constant.group(1) if constant else ""))
     return out
 
 

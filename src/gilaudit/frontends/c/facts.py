@@ -119,6 +119,7 @@ class Access:
     line: int
     col: int
     via: str = ""  # the call it was seen in (atomic builtin, free, the C function it goes to)
+    value: str = ""  # what a write stores, when it is a number or truth value (`1`, `true`)
 
 
 @dataclass(frozen=True, slots=True)

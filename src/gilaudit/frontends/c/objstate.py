@@ -77,6 +77,7 @@ class Touch:
     # The helpers between the entry point and the access, each where it makes the next call
     # (function, path, line, col): a lock can go at any of them.
     chain: tuple[tuple[str, str, int, int], ...] = ()
+    value: str = ""  # a constant the access stores
 
 
 def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
@@ -198,7 +199,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 # change what it is given; a getter (`X509_get_subject_name`) only reads it.
                 kind = "read"
             events.append((a.offset, 0, Touch(field, kind, path, a.line, a.col, _name(fn),
-                                              entry, frozenset(held), a.via, site, chain),
+                                              entry, frozenset(held), a.via, site, chain,
+                                              a.value),
                            "", 0, ()))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
@@ -381,6 +383,11 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     # A hash cached by tp_hash (compute, store, return the stored one) is idempotent.
     mutated -= {f for f in mutated if all(w.entry.role == "tp_hash" for w in writers[f]) or (
         "hash" in f.lower() and all(w.kind == "write" for w in writers[f]))}
+    # A flag only ever set to one constant after construction (`self->closed = 1`): every
+    # interleaving of those stores ends the same; its readers see it set or not yet set.
+    mutated -= {f for f in mutated if (ws := [w for w in writers[f]
+                                              if w.entry.role != "tp_init"])
+                and all(w.kind == "write" and w.value and w.value == ws[0].value for w in ws)}
     kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
     findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool]] = []
     for e, touches in per_entry.items():
