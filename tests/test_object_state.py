@@ -540,12 +540,13 @@ def test_a_lock_released_on_an_early_exit_is_still_held_after_it(scan_json: Scan
 def test_a_flag_only_ever_set_to_one_constant_is_idempotent(scan_json: ScanJson,
                                                              tmp_path: Path) -> None:
     """isal and zlib-ng `GzipReader.close()` only store `closed = 1`: any interleaving ends the
-    same. A counter set to two values, or a pointer set to NULL, still races."""
+    same. A field set to two values, or tested before it is set (epoll's `close()`: two callers
+    both see the fd open and close it twice), still races."""
     proj = tmp_path / "flag"
     proj.mkdir()
     (proj / "m.c").write_text(
         "#include <Python.h>\n"
-        "typedef struct { PyObject_HEAD int closed; int mode; } RObject;\n"
+        "typedef struct { PyObject_HEAD int closed; int mode; int fd; } RObject;\n"
         "static PyObject *r_close(RObject *self, PyObject *u) { self->closed = 1; "
         "Py_RETURN_NONE; }\n"
         "static PyObject *r_closed(RObject *self, PyObject *u) "
@@ -553,7 +554,10 @@ def test_a_flag_only_ever_set_to_one_constant_is_idempotent(scan_json: ScanJson,
         "static PyObject *r_text(RObject *self, PyObject *u) { self->mode = 1; Py_RETURN_NONE; }\n"
         "static PyObject *r_binary(RObject *self, PyObject *u) { self->mode = 0; "
         "Py_RETURN_NONE; }\n"
+        "static PyObject *r_detach(RObject *self, PyObject *u)\n"
+        "{ if (self->fd >= 0) { int fd = self->fd; self->fd = -1; (void)fd; } Py_RETURN_NONE; }\n"
         "static PyMethodDef r_methods[] = {\n"
+        "    {\"detach\", (PyCFunction)r_detach, METH_NOARGS, NULL},\n"
         "    {\"close\", (PyCFunction)r_close, METH_NOARGS, NULL},\n"
         "    {\"closed\", (PyCFunction)r_closed, METH_NOARGS, NULL},\n"
         "    {\"text\", (PyCFunction)r_text, METH_NOARGS, NULL},\n"
@@ -562,6 +566,6 @@ def test_a_flag_only_ever_set_to_one_constant_is_idempotent(scan_json: ScanJson,
         "    .tp_basicsize = sizeof(RObject), .tp_methods = r_methods};\n")
     _code, data = scan_json(str(proj), "--select", "FT034")
     fields = {f["symbol"] for f in data["findings"]}
-    assert "R.mode" in fields, data["findings"]
+    assert "R.mode" in fields and "R.fd" in fields, data["findings"]
     assert "R.closed" not in fields, data["findings"]
     assert not any("`closed`" in f["message"] for f in data["findings"]), data["findings"]
