@@ -547,8 +547,8 @@ def test_a_flag_only_ever_set_to_one_constant_is_idempotent(scan_json: ScanJson,
     (proj / "m.c").write_text(
         "#include <Python.h>\n"
         "typedef struct { PyObject_HEAD int closed; int mode; int fd; } RObject;\n"
-        "static PyObject *r_close(RObject *self, PyObject *u) { self->closed = 1; "
-        "Py_RETURN_NONE; }\n"
+        "static PyObject *r_close(RObject *self, PyObject *u) { if (!self->closed) "
+        "self->closed = 1; Py_RETURN_NONE; }\n"
         "static PyObject *r_closed(RObject *self, PyObject *u) "
         "{ return PyBool_FromLong(self->closed && self->mode); }\n"
         "static PyObject *r_text(RObject *self, PyObject *u) { self->mode = 1; Py_RETURN_NONE; }\n"

@@ -385,13 +385,14 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         "hash" in f.lower() and all(w.kind == "write" for w in writers[f]))}
     # A flag only ever set to one constant after construction (`self->closed = 1`) by entry
     # points that do not read it first: every interleaving of those stores ends the same, and
-    # its readers see it set or not yet set. A test-and-set (`if (fd >= 0) { fd = -1;
-    # close(...) }`) is not one: two callers can both pass the test.
+    # its readers see it set or not yet set (`if (!self->closed) self->closed = 1;` too). A
+    # test-and-act (`if (fd >= 0) { fd = -1; close(...) }`) is not one: two callers can both
+    # pass the test and act twice.
     mutated -= {f for f in mutated if (ws := [w for w in writers[f]
                                               if w.entry.role != "tp_init"])
                 and all(w.kind == "write" and w.value and w.value == ws[0].value for w in ws)
-                and all(t.kind == "write" for w in ws for t in per_entry.get(w.entry, ())
-                        if t.field == f)}
+                and all(t.kind in ("write", "test") for w in ws
+                        for t in per_entry.get(w.entry, ()) if t.field == f)}
     kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
     findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool]] = []
     for e, touches in per_entry.items():
