@@ -569,3 +569,36 @@ def test_a_flag_only_ever_set_to_one_constant_is_idempotent(scan_json: ScanJson,
     assert "R.mode" in fields and "R.fd" in fields, data["findings"]
     assert "R.closed" not in fields, data["findings"]
     assert not any("`closed`" in f["message"] for f in data["findings"]), data["findings"]
+
+
+def test_a_clinic_wrapper_that_reads_the_instance_names_its_impl(scan_json: ScanJson,
+                                                                 tmp_path: Path) -> None:
+    """CPython 3.11's `StringIO.truncate` wrapper reads `self->pos` for its default argument,
+    so the finding is made in the generated wrapper; the `_impl` (where 3.13 put the critical
+    section) is named in a note."""
+    proj = tmp_path / "sio"
+    (proj / "clinic").mkdir(parents=True)
+    (proj / "clinic" / "sio.c.h").write_text(
+        "#define SIO_TRUNCATE_METHODDEF {\"truncate\", (PyCFunction)sio_truncate, METH_NOARGS,"
+        " NULL},\n"
+        "static PyObject *sio_truncate(SioObject *self, PyObject *u)\n"
+        "{ Py_ssize_t size = self->pos; return sio_truncate_impl(self, size); }\n")
+    (proj / "sio.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD Py_ssize_t pos; Py_ssize_t size; } SioObject;\n"
+        "static PyObject *sio_truncate_impl(SioObject *self, Py_ssize_t size);\n"
+        "#include \"clinic/sio.c.h\"\n"
+        "static PyObject *sio_truncate_impl(SioObject *self, Py_ssize_t size)\n"
+        "{\n    if (size < self->size) {\n        self->size = size;\n    }\n"
+        "    return PyLong_FromSsize_t(size);\n}\n"
+        "static PyObject *sio_seek(SioObject *self, PyObject *arg)\n"
+        "{ self->pos = PyLong_AsSsize_t(arg); Py_RETURN_NONE; }\n"
+        "static PyMethodDef sio_methods[] = {SIO_TRUNCATE_METHODDEF\n"
+        "    {\"seek\", (PyCFunction)sio_seek, METH_O, NULL}, {NULL}};\n"
+        "static PyTypeObject SioType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.S\",\n"
+        "    .tp_basicsize = sizeof(SioObject), .tp_methods = sio_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    trunc = [f for f in data["findings"] if f["function"] == "sio_truncate"]
+    assert trunc, data["findings"]
+    assert any("also in `sio_truncate_impl`" in n["message"] and n["path"] == "sio.c"
+               for f in trunc for n in f["notes"]), trunc

@@ -420,7 +420,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             if e.role != "tp_init" and any(w.entry.role != "tp_init" for w in against):
                 beyond_init.add(rule)
             first, fields, others = by_rule.setdefault(rule, (t, [], []))
-            if t.site is not None and t.function != first.function:
+            if t.function != first.function:  # a helper, or the _impl behind a clinic wrapper
                 helpers.setdefault(rule, {}).setdefault(t.function, t)
             if t.field not in fields:
                 fields.append(t.field)
