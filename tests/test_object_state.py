@@ -602,3 +602,30 @@ def test_a_clinic_wrapper_that_reads_the_instance_names_its_impl(scan_json: Scan
     assert trunc, data["findings"]
     assert any("also in `sio_truncate_impl`" in n["message"] and n["path"] == "sio.c"
                for f in trunc for n in f["notes"]), trunc
+
+
+def test_types_sharing_an_instance_struct_name_each_entry_point_by_its_own_type(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """pybcj's SparcDecoder and BCJEncoder share one struct and are judged together; a
+    SparcDecoder method is still called `SparcDecoder.decode()`, not `BCJEncoder.decode()`."""
+    proj = tmp_path / "bcj"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD Py_ssize_t pos; } BCJObject;\n"
+        "static PyObject *enc_encode(BCJObject *self, PyObject *u) { self->pos++; "
+        "Py_RETURN_NONE; }\n"
+        "static PyObject *dec_decode(BCJObject *self, PyObject *u) "
+        "{ return PyLong_FromSsize_t(self->pos + 1); }\n"
+        "static PyMethodDef enc_methods[] = {{\"encode\", (PyCFunction)enc_encode, METH_NOARGS,"
+        " NULL}, {NULL}};\n"
+        "static PyMethodDef dec_methods[] = {{\"decode\", (PyCFunction)dec_decode, METH_NOARGS,"
+        " NULL}, {NULL}};\n"
+        "static PyTypeObject EncType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.BCJEncoder\","
+        "\n    .tp_basicsize = sizeof(BCJObject), .tp_methods = enc_methods};\n"
+        "static PyTypeObject DecType = {PyVarObject_HEAD_INIT(NULL, 0)"
+        " .tp_name = \"m.SparcDecoder\",\n"
+        "    .tp_basicsize = sizeof(BCJObject), .tp_methods = dec_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    decode = [f for f in data["findings"] if f["function"] == "dec_decode"]
+    assert decode and decode[0]["message"].startswith("`SparcDecoder.decode()`"), decode

@@ -37,6 +37,9 @@ class EntryPoint:
     # For an entry point of another type that reaches this type's instance through fields of
     # its own (an iterator's or a view's `self->container`): those fields.
     through: tuple[str, ...] = ()
+    # The Python type it belongs to, when that is not the type it is judged under (types that
+    # share an instance struct are judged together, under the first one's name).
+    owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +193,8 @@ def _with_views(types: list[TypeModel]) -> list[TypeModel]:
             fields = tuple(name for name, d in a.fields.items()
                            if d.is_pointer and _base_type(d.type) == b.instance)
             if fields:
-                extra += [replace(e, role="view", name=f"{a.name}.{e.name}", through=fields)
+                extra += [replace(e, role="view", name=f"{e.owner or a.name}.{e.name}",
+                                  through=fields, owner="")
                           for e in a.entries]
         known = {e.function for e in b.entries}
         out.append(replace(b, entries=b.entries + tuple(e for e in extra
@@ -220,7 +224,8 @@ def _merged(types: list[TypeModel]) -> list[TypeModel]:
         known = {e.function for e in first.entries}
         out[at] = replace(
             first, also=(*first.also, t.name),
-            entries=first.entries + tuple(e for e in t.entries if e.function not in known),
+            entries=first.entries + tuple(replace(e, owner=e.owner or t.name)
+                                          for e in t.entries if e.function not in known),
             writable_members=tuple(dict.fromkeys(first.writable_members + t.writable_members)),
             documented_unsafe=first.documented_unsafe or t.documented_unsafe)
     return out

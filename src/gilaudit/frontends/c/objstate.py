@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gilaudit.frontends.c.context import normalise_expr
 from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts
@@ -344,7 +344,8 @@ def _field_kind(tp: TypeModel, field: str, writers: Iterable[Touch]) -> str:
     return "plain"
 
 
-def _describe(entry: EntryPoint, tp: TypeModel) -> str:
+def _describe(entry: EntryPoint, judged: TypeModel) -> str:
+    tp = replace(judged, name=entry.owner) if entry.owner else judged
     if entry.role == "method":
         return f"`{tp.name}.{entry.name}()`"
     if entry.role == "function":
