@@ -24,6 +24,7 @@ from gilaudit.frontends.buildfiles.cmake import CMakeError, parse_cmake
 from gilaudit.frontends.buildfiles.markers import applies_on_free_threaded
 from gilaudit.frontends.buildfiles.meson import parse_meson
 from gilaudit.frontends.buildfiles.reader import vendored
+from gilaudit.frontends.buildfiles.setup_py import setup_requires
 
 __all__ = ["PROVIDERS", "Declared", "declared_requirements", "merge"]
 
@@ -77,16 +78,8 @@ def _pyproject(text: str, path: str) -> Iterator[Declared]:
 
 def _setup_py(text: str, path: str) -> Iterator[Declared]:
     tree = ast.parse(text)
+    yield from _from_strings(setup_requires(tree), f"{path} setup_requires")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            for kw in node.keywords:
-                if kw.arg == "setup_requires":
-                    try:
-                        value = ast.literal_eval(kw.value)
-                    except (ValueError, TypeError, SyntaxError, RecursionError):
-                        continue
-                    if isinstance(value, list | tuple):
-                        yield from _from_strings(value, f"{path} setup_requires")
         # A setup.py that imports a header provider (to call its get_include()) needs it
         # installed to build, declared or not.
         names: list[str] = []

@@ -9,7 +9,6 @@ marker excludes CPython 3.13 and 3.14 are ignored. Cython is FT092's (``cython-t
 
 from __future__ import annotations
 
-import ast
 import configparser
 import re
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from gilaudit.frontends.buildfiles import BuildFiles
 from gilaudit.frontends.buildfiles.cmake import CMakeCommand
 from gilaudit.frontends.buildfiles.markers import applies_on_free_threaded
 from gilaudit.frontends.buildfiles.reader import find_line
+from gilaudit.frontends.buildfiles.setup_py import setup_requires
 from gilaudit.frontends.contract import Hit
 
 __all__ = ["FIRST_FT", "check_requirements", "forced_below"]
@@ -115,21 +115,6 @@ def _older(text: str, threshold: Version, *, inclusive: bool = True) -> bool:
     return v < threshold if inclusive else v <= threshold
 
 
-def _setup_requires(tree: ast.Module) -> list[str]:
-    out: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and any(k.arg == "setup_requires" for k in node.keywords):
-            for k in node.keywords:
-                if k.arg == "setup_requires":
-                    try:
-                        value = ast.literal_eval(k.value)
-                    except (ValueError, TypeError, SyntaxError, RecursionError):
-                        continue
-                    if isinstance(value, (list, tuple)):
-                        out += [v for v in value if isinstance(v, str)]
-    return out
-
-
 def _pins(builds: BuildFiles) -> Iterator[_Pin]:
     reader = builds.reader
     for path in builds.named("pyproject.toml"):
@@ -144,7 +129,7 @@ def _pins(builds: BuildFiles) -> Iterator[_Pin]:
         tree = builds.python(path)
         if tree is not None:
             text = reader.text(path, count=False) or ""
-            yield from _requirement_pins(path, text, _setup_requires(tree), after=None,
+            yield from _requirement_pins(path, text, setup_requires(tree), after=None,
                                          source="setup_requires")
     for path in builds.named("setup.cfg"):
         text = reader.text(path, count=False) or ""

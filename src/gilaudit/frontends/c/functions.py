@@ -400,7 +400,7 @@ def _nested_exit(bare: str, lock: CallSite, release: CallSite, exits: set[int] |
         if ch == "{":
             depth += 1
         elif ch == "}":
-            depth = max(0, depth - 1) if depth else -1
+            depth -= 1
             if depth < 0:
                 return False  # the lock's block closed before the release
     return depth > 0

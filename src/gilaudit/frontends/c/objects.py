@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from gilaudit.frontends.c.facts import FieldDecl, FileFacts, FunctionFacts, MacroFact
+from gilaudit.frontends.c.facts import CallSite, FieldDecl, FileFacts, FunctionFacts, MacroFact
 
-__all__ = ["CONSTRUCTION", "EntryPoint", "ObjectModel", "TypeModel", "build_object_model"]
+__all__ = ["CONSTRUCTION", "EntryPoint", "ObjectModel", "TypeModel", "build_object_model",
+           "parses_its_arguments", "pointer_to"]
 
 # Slots that run before the object is published or after it is unreachable.
 CONSTRUCTION = frozenset({"tp_new", "tp_alloc", "tp_dealloc", "tp_traverse", "tp_clear",
@@ -153,15 +154,10 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                     if can_write:
                         writable.append((pyname, member, is_object, True))
             for pyname, func in module_functions if t.instance else ():
-                fn = functions[func][1]
-                # ... itself, or through a helper that parses the arguments it is handed
-                # (bitarray's `count_and(module, args)` -> `binary_function(args, ...)`)
+                fpath, fn = functions[func]
                 if _handles(fn, t.instance) or any(
-                        _handles(h[1], t.instance) for c in fn.calls
-                        if (h := statics.get((functions[func][0], c.name))
-                             or functions.get(c.name)) is not None
-                        and c.args and any(a.strip() in {p.name for p in fn.params}
-                                           for a in c.args)):
+                        parses_its_arguments(fn, c, h[1], t.instance) for c in fn.calls
+                        if (h := statics.get((fpath, c.name)) or functions.get(c.name))):
                     entries.setdefault(func, EntryPoint(func, "function", pyname))
             types.append(TypeModel(
                 name=t.name, path=f.path, line=t.line, instance=t.instance,
@@ -231,10 +227,23 @@ def _merged(types: list[TypeModel]) -> list[TypeModel]:
     return out
 
 
+def pointer_to(instance: str) -> re.Pattern[str]:
+    """A declared type that is a pointer to the instance struct (`bitarrayobject *`)."""
+    return re.compile(rf"\b{re.escape(instance)}\s*\*")
+
+
+def parses_its_arguments(fn: FunctionFacts, call: CallSite, helper: FunctionFacts,
+                         instance: str) -> bool:
+    """A module function that hands its own arguments to a helper which turns them into
+    instances (bitarray's `count_and(module, args)` -> `binary_function(args, ...)`)."""
+    params = {p.name for p in fn.params}
+    return any(a.strip() in params for a in call.args) and _handles(helper, instance)
+
+
 def _handles(fn: FunctionFacts, instance: str) -> bool:
     """A module function that takes an instance among its arguments (a parameter or local of
     the instance's type, or an argument cast to it)."""
-    typed = re.compile(rf"\b{re.escape(instance)}\s*\*")
+    typed = pointer_to(instance)
     return any(typed.search(v.type) for v in (*fn.params, *fn.locals)) or any(
         cast == instance for _name, _index, cast in fn.aliases)
 

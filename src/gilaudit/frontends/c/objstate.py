@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gilaudit.frontends.c.context import normalise_expr
 from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts
-from gilaudit.frontends.c.objects import EntryPoint, ObjectModel, TypeModel
+from gilaudit.frontends.c.objects import (
+    EntryPoint,
+    ObjectModel,
+    TypeModel,
+    parses_its_arguments,
+    pointer_to,
+)
 from gilaudit.frontends.contract import Hit
 from gilaudit.model import Location, Note
 
@@ -54,7 +60,9 @@ _MUTATING = re.compile(
 _SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:int|long|long long|short|char|"
                      r"bool|_Bool|double|float|size_t|Py_ssize_t|Py_hash_t|u?int\d+_t|"
                      r"unsigned|Py_UCS4)")
-_READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str\w*|printf|fprintf|snprintf|sprintf|assert)$")
+# C functions that only read what they are given (not strcpy/strcat/strtok, which write).
+_READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str(?:n?len|n?cmp|r?chr|str|n?dup)|f?printf|"
+                         r"s?n?printf|assert)$")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
 
@@ -118,7 +126,7 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
         holders = _instance_names(fn, _VIEW - index)
         return {f"{h}->{f}" for h in holders for f in through}
     if index == _TYPED:
-        typed = re.compile(rf"\b{re.escape(instance)}\s*\*")
+        typed = pointer_to(instance)
         names = {v.name for v in (*fn.params, *fn.locals) if typed.search(v.type)} | {
             a for a, _i, cast in fn.aliases if cast == instance}
         # An object this function makes is its own until it returns it.
@@ -129,7 +137,7 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
         # Other instances of the type it is handed (`getmask(self, mask)`, `richcompare(self,
         # other)`): another thread can change them as well (bitarray 3.9 locks both). Only
         # parameters: a local of the type may be an object this function is still making.
-        typed = re.compile(rf"\b{re.escape(instance)}\s*\*")
+        typed = pointer_to(instance)
         names |= {p.name for p in fn.params if typed.search(p.type)}
         names |= {a for a, i, cast in fn.aliases if i >= 0 and cast == instance}
     return names
@@ -194,7 +202,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 position = _arg_position(fn, a)
                 kind = "elem" if position is not None and _writes_through(
                     model, found[0], found[1], position, 1) else "read"
-            elif kind in ("arg", "addr") and not _MUTATING.search(_words(a.via)):
+            elif kind in ("arg", "addr") and not _changes_what_it_is_given(a.via):
                 # A callee named for a change (`XXH64_update`, `BZ2_bzCompress`) is taken to
                 # change what it is given; a getter (`X509_get_subject_name`) only reads it.
                 kind = "read"
@@ -209,11 +217,10 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             events.append((c.offset, 2, None, own, _THIS, ()))  # another member function of it
             continue
         at = [i for i, arg in enumerate(c.args) if normalise_expr(arg) in names]
-        if index == _TYPED and not at and depth == 0 and c.args and c.name not in stack and \
+        if index == _TYPED and not at and depth == 0 and c.name not in stack and \
                 (h := model.resolve(c.name, path)) is not None and \
-                _instance_names(h[1], _TYPED, tp.instance) and any(
-                    a.strip() in {p.name for p in fn.params} for a in c.args):
-            at = [_TYPED]  # a helper that parses this module function's arguments
+                parses_its_arguments(fn, c, h[1], tp.instance):
+            at = [_TYPED]
         if through and index <= _VIEW:
             # the view itself handed to a helper (`and1((ViewObject *)lft, rht)`)
             holders = _instance_names(fn, _VIEW - index)
@@ -230,8 +237,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 or c.name in stack):
             held = frozenset(outer | _held(fn, c.offset, names))
             for _i, field in onward:
-                kind = "read" if c.name.startswith(("Py", "_Py")) or _READS_NAME.match(
-                    c.name) or not _MUTATING.search(_words(c.name)) else "elem"
+                kind = "elem" if _changes_what_it_is_given(c.name, handed_on=True) else "read"
                 events.append((c.offset, 1, Touch(field, kind, path, c.line, c.col, _name(fn),
                                                   entry, held, c.name, site, chain),
                                "", 0, ()))
@@ -282,6 +288,16 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                  through, addrs, deeper)
 
 
+def _changes_what_it_is_given(callee: str, *, handed_on: bool = False) -> bool:
+    """A C function outside the project named for a change (`XXH64_update`, `BZ2_bzCompress`,
+    `PyBuffer_Release(&self->view)`) is taken to change what it is given; a getter
+    (`X509_get_subject_name`) or a string function only reads it. A pointer a helper hands on
+    (``handed_on``) may be an object: the C API locks the objects it is given itself."""
+    if _READS_NAME.match(callee) or (handed_on and callee.startswith(("Py", "_Py"))):
+        return False
+    return bool(_MUTATING.search(_words(callee)))
+
+
 def _arg_position(fn: FunctionFacts, a: Access) -> int | None:
     """Which argument of the call it sits in the access is."""
     for c in fn.calls:
@@ -310,8 +326,7 @@ def _writes_through(model: ObjectModel, path: str, fn: FunctionFacts, position: 
                 if depth < _HELPER_DEPTH and _writes_through(model, found[0], found[1], i,
                                                              depth + 1):
                     return True
-            elif not (c.name.startswith(("Py", "_Py")) or _READS_NAME.match(c.name)) and \
-                    _MUTATING.search(_words(c.name)):
+            elif _changes_what_it_is_given(c.name, handed_on=True):
                 return True
     return False
 
@@ -344,21 +359,21 @@ def _field_kind(tp: TypeModel, field: str, writers: Iterable[Touch]) -> str:
     return "plain"
 
 
-def _describe(entry: EntryPoint, judged: TypeModel) -> str:
-    tp = replace(judged, name=entry.owner) if entry.owner else judged
+def _describe(entry: EntryPoint, tp: TypeModel) -> str:
+    name = entry.owner or tp.name  # the Python type it belongs to, if judged with another
     if entry.role == "method":
-        return f"`{tp.name}.{entry.name}()`"
+        return f"`{name}.{entry.name}()`"
     if entry.role == "function":
-        return f"the module function `{entry.name}()` (on a `{tp.name}` it is given)"
+        return f"the module function `{entry.name}()` (on a `{name}` it is given)"
     if entry.role == "view":
-        return f"`{entry.name}` (on the `{tp.name}` it holds in `{', '.join(entry.through)}`)"
+        return f"`{entry.name}` (on the `{name}` it holds in `{', '.join(entry.through)}`)"
     if entry.role == "getter":
-        return f"the getter of `{tp.name}.{entry.name}`"
+        return f"the getter of `{name}.{entry.name}`"
     if entry.role == "setter":
-        return f"the setter of `{tp.name}.{entry.name}`"
+        return f"the setter of `{name}.{entry.name}`"
     if entry.role == "member":
-        return f"assignment to `{tp.name}.{entry.name}`"
-    return f"`{tp.name}`'s {entry.role} (`{entry.function}`)"
+        return f"assignment to `{name}.{entry.name}`"
+    return f"`{name}`'s {entry.role} (`{entry.function}`)"
 
 
 def object_state_hits(model: ObjectModel, selected: frozenset[str]) -> list[Hit]:
