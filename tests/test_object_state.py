@@ -629,3 +629,63 @@ def test_types_sharing_an_instance_struct_name_each_entry_point_by_its_own_type(
     _code, data = scan_json(str(proj), "--select", "FT034")
     decode = [f for f in data["findings"] if f["function"] == "dec_decode"]
     assert decode and decode[0]["message"].startswith("`SparcDecoder.decode()`"), decode
+
+
+_HASHLIB = """\
+#include <Python.h>
+typedef struct { PyObject_HEAD PyMutex mutex; PyMutex other; int use_mutex; long st[4]; } HObject;
+/* CPython 3.13's hashlib.h: the lock the wrapper takes is the one update() takes by name */
+#define ENTER_H(obj) if ((obj)->use_mutex) { PyMutex_Lock(&(obj)->mutex); }
+#define LEAVE_H(obj) if ((obj)->use_mutex) { PyMutex_Unlock(&(obj)->mutex); }
+#define ENTER_OTHER(obj) PyMutex_Lock(&(obj)->other)
+#define LEAVE_OTHER(obj) PyMutex_Unlock(&(obj)->other)
+static PyObject *h_update(HObject *self, PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (!self->use_mutex && n > 2048) {
+        self->use_mutex = 1;
+    }
+    if (self->use_mutex) {
+        PyMutex_Lock(&self->mutex);
+        self->st[0] += n;
+        PyMutex_Unlock(&self->mutex);
+    }
+    Py_RETURN_NONE;
+}
+static PyObject *h_digest(HObject *self, PyObject *u)
+{
+    ENTER_H(self);
+    long v = self->st[0];
+    LEAVE_H(self);
+    return PyLong_FromLong(v);
+}
+static PyObject *h_peek(HObject *self, PyObject *u)
+{
+    ENTER_OTHER(self);
+    long v = self->st[0];
+    LEAVE_OTHER(self);
+    return PyLong_FromLong(v);
+}
+static PyMethodDef h_methods[] = {
+    {"update", (PyCFunction)h_update, METH_O, NULL},
+    {"digest", (PyCFunction)h_digest, METH_NOARGS, NULL},
+    {"peek", (PyCFunction)h_peek, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject HType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.H",
+    .tp_basicsize = sizeof(HObject), .tp_methods = h_methods};
+"""
+
+
+def test_a_lock_wrapper_macro_takes_the_lock_its_body_names(scan_json: ScanJson,
+                                                            tmp_path: Path) -> None:
+    """CPython 3.13's hashlib: `ENTER_HASHLIB(self)` expands to `PyMutex_Lock(&(self)->mutex)`,
+    the lock `update()` takes by name; its `use_mutex` flag is only ever set to 1 by a writer
+    that tests it first (`if (self->use_mutex)` is a test, not a use). A wrapper around another
+    mutex still races with `update()`."""
+    proj = tmp_path / "hl"
+    proj.mkdir()
+    (proj / "m.c").write_text(_HASHLIB)
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    got = sorted((f["function"], f["symbol"]) for f in data["findings"])
+    assert got == [("h_peek", "H.st")], data["findings"]

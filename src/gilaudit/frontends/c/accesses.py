@@ -67,6 +67,9 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 _CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE)\s*;")
 _NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:NULL|nullptr|\(\s*void\s*\*\s*\)\s*0)\b")
 _NULL_BEFORE = re.compile(r"(?:NULL|nullptr)\s*[!=]=\s*$")
+# A read that is all of a condition, or one operand of `&&`/`||` in it: `if (b->f)`, `b->f && x`.
+_COND_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|&&|\|\||!)\s*\(*\s*$")
+_COND_AFTER = re.compile(r"\s*\)*\s*(?:\)|&&|\|\||\?)")
 _SIZE_MACRO = re.compile(r"\b(Py_SIZE|Py_SET_SIZE)\s*\(\s*(?:\(\s*[A-Za-z_]\w*\s*\*\s*\)\s*)?"
                          r"([A-Za-z_]\w*)\s*[,)]")
 
@@ -126,8 +129,11 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
             kind, via = _in_call(call, kind, via, bare, m, before)
         line, col = text.index.line_col(m.start())
         constant = _CONSTANT.match(bare, tail.end(), end) if kind == "write" and tail else None
+        cond = kind == "read" and not chain.strip() and bool(
+            _COND_BEFORE.search(bare, max(start, m.start() - 12), m.start())
+            and _COND_AFTER.match(bare, m.end()))
         out.append(Access(base, field, kind, m.start(), line, col, via,
-                          constant.group(1) if constant else ""))
+                          constant.group(1) if constant else "", cond))
     return out
 
 

@@ -120,6 +120,7 @@ class Access:
     col: int
     via: str = ""  # the call it was seen in (atomic builtin, free, the C function it goes to)
     value: str = ""  # what a write stores, when it is a number or truth value (`1`, `true`)
+    cond: bool = False  # a read that is only a condition's truth value (`if (b->f)`, `b->f &&`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gilaudit.frontends.c.context import normalise_expr
-from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts
+from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts, MacroFact, Region
 from gilaudit.frontends.c.objects import (
     EntryPoint,
     ObjectModel,
@@ -86,9 +86,11 @@ class Touch:
     # (function, path, line, col): a lock can go at any of them.
     chain: tuple[tuple[str, str, int, int], ...] = ()
     value: str = ""  # a constant the access stores
+    cond: bool = False  # a read that is only a condition's truth value
 
 
-def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
+def _held(fn: FunctionFacts, offset: int, names: set[str],
+          macros: dict[str, MacroFact]) -> set[str]:
     """Synchronisation held at ``offset``, relative to the instance (`cs:self`, `lock:self.m`,
     `lock:self`) or absolute (`lock:<global>`, `cs:<other>`)."""
     out: set[str] = set()
@@ -96,7 +98,9 @@ def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
         end = r.end if r.end >= 0 else 1 << 62
         if not r.begin < offset < end or r.kind == "allow":
             continue
-        for raw in r.receiver.split(",") if r.kind in ("cs", "cs2") else [r.receiver]:
+        receivers = r.receiver.split(",") if r.kind in ("cs", "cs2") else [
+            _wrapped_lock(r, macros)]
+        for raw in receivers:
             x = normalise_expr(raw)
             member = re.fullmatch(r"(\w+)(?:->|\.)(\w+)", x)
             prefix = "cs:" if r.kind in ("cs", "cs2") else "lock:"
@@ -107,6 +111,32 @@ def _held(fn: FunctionFacts, offset: int, names: set[str]) -> set[str]:
             else:
                 out.add(prefix + x)
     return out
+
+
+_LOCK_CALL = re.compile(r"\b(?:PyMutex_Lock|PyThread_acquire_lock(?:_timed)?|pthread_mutex_lock|"
+                        r"EnterCriticalSection|AcquireSRWLockExclusive|mtx_lock)\s*\(")
+
+
+def _wrapped_lock(r: Region, macros: dict[str, MacroFact]) -> str:
+    """The lock a project's wrapper macro takes, in the caller's terms: `ENTER_HASHLIB(self)`,
+    defined as `if ((obj)->use_mutex) { PyMutex_Lock(&(obj)->mutex); }`, takes `self->mutex`,
+    the lock its entry points that call `PyMutex_Lock(&self->mutex)` directly hold too."""
+    macro = macros.get(r.macro)
+    m = _LOCK_CALL.search(macro.body) if macro is not None else None
+    if macro is None or m is None:
+        return r.receiver
+    depth, i = 0, m.end()
+    while i < len(macro.body) and (depth or macro.body[i] not in ",)"):
+        depth += {"(": 1, ")": -1}.get(macro.body[i], 0)
+        i += 1
+    arg = macro.body[m.end():i]
+    if any(re.search(rf"\b{re.escape(p)}\b", arg) for p in macro.params[1:]):
+        return r.receiver  # the lock depends on an argument the region does not keep
+    if macro.params:
+        p = re.escape(macro.params[0])
+        receiver = normalise_expr(r.receiver)
+        arg = re.sub(rf"\b{p}\b", receiver, re.sub(rf"\(\s*{p}\s*\)", receiver, arg))
+    return arg
 
 
 def _words(name: str) -> str:
@@ -183,7 +213,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         field = pointed.get(a.base, "") if a.field == "*" or a.base in pointed else (
             a.field if a.base in names else "")
         if field and _is_state(tp, field):
-            held = outer | _held(fn, a.offset, names)
+            held = outer | _held(fn, a.offset, names, model.macros)
             if a.kind == "atomic":
                 held |= {"atomic"}
             kind = a.kind
@@ -208,7 +238,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 kind = "read"
             events.append((a.offset, 0, Touch(field, kind, path, a.line, a.col, _name(fn),
                                               entry, frozenset(held), a.via, site, chain,
-                                              a.value),
+                                              a.value, a.cond and kind == "read"),
                            "", 0, ()))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
@@ -235,7 +265,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         if onward and c.name not in model.macros and (
                 model.resolve(c.name, path) is None or depth >= _HELPER_DEPTH
                 or c.name in stack):
-            held = frozenset(outer | _held(fn, c.offset, names))
+            held = frozenset(outer | _held(fn, c.offset, names, model.macros))
             for _i, field in onward:
                 kind = "elem" if _changes_what_it_is_given(c.name, handed_on=True) else "read"
                 events.append((c.offset, 1, Touch(field, kind, path, c.line, c.col, _name(fn),
@@ -250,7 +280,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             continue
         macro = model.macros.get(c.name)
         if macro is not None and c.name not in model.functions:
-            held = frozenset(outer | _held(fn, c.offset, names))
+            held = frozenset(outer | _held(fn, c.offset, names, model.macros))
             for i in at:
                 if not 0 <= i < len(macro.params):
                     continue
@@ -276,7 +306,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         found = model.resolve(callee, path)
         assert found is not None
         cpath, cfn = found
-        held = frozenset(outer | _held(fn, offset, names))
+        held = frozenset(outer | _held(fn, offset, names, model.macros))
         call = calls_at[offset]
         if site is None and callee != f"{fn.name}_impl":
             # Argument Clinic's wrapper only calls its `_impl`: that is the entry point's body.
@@ -407,7 +437,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     mutated -= {f for f in mutated if (ws := [w for w in writers[f]
                                               if w.entry.role != "tp_init"])
                 and all(w.kind == "write" and w.value and w.value == ws[0].value for w in ws)
-                and all(t.kind in ("write", "test") for w in ws
+                and all(t.kind in ("write", "test") or t.cond for w in ws
                         for t in per_entry.get(w.entry, ()) if t.field == f)}
     kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
     findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool]] = []
