@@ -84,3 +84,20 @@ def test_a_windows_only_source_is_not_parsed_elsewhere(tmp_path: Path,
     _code, report = scan_json(str(tmp_path))
     assert report["files"]["winutil.cpp"].startswith("skipped: Windows-only source")
     assert report["files"]["both.cpp"] == "parsed", report["diagnostics"]
+
+
+def test_the_c_apis_vendored_backports_are_not_the_projects_code(tmp_path: Path,
+                                                                 scan_json: ScanJson) -> None:
+    """multidict and bitarray vendor pythoncapi_compat.h, whose `PyLongWriter_Discard` asserts
+    `Py_REFCNT(obj) == 1` on the writer it is given: CPython's own backport, not a finding of
+    the project. The same check in the project's own file is still reported."""
+    proj = tmp_path / "p"
+    proj.mkdir()
+    check = ("static PyObject *{name}(PyObject *m, PyObject *a)\n"
+             "{{ if (Py_REFCNT(a) == 1) {{ return Py_NewRef(a); }} Py_RETURN_NONE; }}\n")
+    (proj / "pythoncapi_compat.h").write_text(
+        "#include <Python.h>\n" + check.format(name="shim_unique"))
+    (proj / "m.c").write_text('#include "pythoncapi_compat.h"\n' + check.format(name="own"))
+    _code, report = scan_json(str(proj), "--select", "FT030")
+    assert [(f["path"], f["function"]) for f in report["findings"]] == [("m.c", "own")], \
+        report["findings"]

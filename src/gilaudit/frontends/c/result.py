@@ -5,6 +5,7 @@ callables and declarations."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import PurePosixPath
 
 from gilaudit.frontends.c.context import ProjectIndex, build_index
 from gilaudit.frontends.c.facts import FileFacts
@@ -22,6 +23,11 @@ __all__ = ["to_result"]
 # A file whose facts carry one of these was not analysed at all.
 _FAILED = ("binary", "unreadable", "parse-failed", "parser-crash", "timeout", "internal-error")
 _PARTIAL = ("parse-error", "missing-header")
+
+
+# Copies of the C API's own backports (python/pythoncapi-compat), vendored by many projects:
+# their functions are CPython's, as much as Python.h's are, and are not the project's to fix.
+_API_SHIMS = frozenset({"pythoncapi_compat.h"})
 
 
 def with_included(units: list[FileFacts]) -> list[FileFacts]:
@@ -52,6 +58,8 @@ def _match(facts: list[FileFacts], index: ProjectIndex,
     hits: list[Hit] = []
     diags: list[Diagnostic] = []
     for f in facts:
+        if PurePosixPath(f.path).name in _API_SHIMS:
+            continue
         for matcher, rules in REGISTRY:
             if not rules & selected:
                 continue
