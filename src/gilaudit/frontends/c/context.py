@@ -58,6 +58,9 @@ class ProjectIndex:
     # points and helpers span files, so they are judged once for all of them.
     object_hits: dict[str, tuple[Hit, ...]] = field(default_factory=dict)
     macros: dict[str, MacroFact] = field(default_factory=dict)  # the project's function-like
+    # Project functions that return an object they made and did not publish (`ret =
+    # PyList_New(0); ... return ret;`): what their callers get is theirs alone, as from PyList_New.
+    fresh_returners: frozenset[str] = frozenset()
 
     def is_python_callable(self, fn: FunctionFacts) -> bool:
         return fn.name in self.callable_names or fn.name in self.exported
@@ -145,7 +148,7 @@ def classify_receiver(arg: str, fn: FunctionFacts, facts: FileFacts, index: Proj
             assigns = [a for a in fn.assigns if a.target == expr and a.offset < at]
             if assigns:
                 last = assigns[-1]
-                if last.source in CONSTRUCTORS:
+                if last.source in CONSTRUCTORS or last.source in index.fresh_returners:
                     if _published_between(fn, expr, last.offset, at):
                         return Receiver(kind="unknown",
                                         phrase=f"`{expr}`, which is published before this use")
@@ -280,4 +283,23 @@ def build_index(files: list[FileFacts], *, extension_of: dict[str, str],
         globals_by_file=globals_by_file,
         macros={m.name: m for f in files for m in reversed(f.macros) if m.params
                 and m.name not in defined},
+        fresh_returners=frozenset(n for n, fn in defined.items() if _returns_fresh(fn)),
     )
+
+
+_NO_OBJECT = frozenset({"NULL", "nullptr", "NotImplemented"})
+
+
+def _returns_fresh(fn: FunctionFacts) -> bool:
+    """Every return hands back a local last made by a constructor and not published before
+    (or NULL on an error path); a return of anything else makes the result unknown."""
+    made = False
+    for j in fn.jumps:
+        if j.kind != "return" or j.label in _NO_OBJECT:
+            continue
+        last = _last_assign(fn.assigns, j.label, j.offset) if j.label else None
+        if last is None or last.source not in CONSTRUCTORS or \
+                _published_between(fn, j.label, last.offset, j.offset):
+            return False
+        made = True
+    return made

@@ -94,7 +94,7 @@ class Jump:
     offset: int
     line: int
     col: int
-    label: str = ""
+    label: str = ""  # a goto's label; the name a return returns
 
 
 @dataclass(frozen=True, slots=True)

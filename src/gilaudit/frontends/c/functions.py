@@ -28,6 +28,7 @@ _BARE_MACROS = re.compile(
     r"\b(Py_BEGIN_ALLOW_THREADS|Py_END_ALLOW_THREADS|Py_BLOCK_THREADS|Py_UNBLOCK_THREADS)\b"
 )
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 _ASSIGN = re.compile(r"(?<![\w.>\]])([A-Za-z_]\w*)\s*=(?!=)")
 _CAST_PREFIX = re.compile(r"^\s*(?:\(\s*(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*[\s\*]*\)\s*)+")
 # The callee of `x = f(...)`, and of `x = type->tp_alloc(...)` (the member called).
@@ -142,6 +143,10 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
             if jump_kinds[k] == "goto":
                 for sub in child.get_children():
                     label = sub.spelling
+            elif jump_kinds[k] == "return":
+                for sub in child.get_children():  # the name it returns, if it is a name
+                    returned = text.bare[sub.extent.start.offset:sub.extent.end.offset].strip()
+                    label = returned if _IDENT.fullmatch(returned) else ""
             jumps.append(Jump(jump_kinds[k], child.extent.start.offset, loc.line, loc.column,
                               label))
         elif k in loop_kinds:
