@@ -689,3 +689,49 @@ def test_a_lock_wrapper_macro_takes_the_lock_its_body_names(scan_json: ScanJson,
     _code, data = scan_json(str(proj), "--select", "FT034")
     got = sorted((f["function"], f["symbol"]) for f in data["findings"])
     assert got == [("h_peek", "H.st")], data["findings"]
+
+
+def test_plain_stores_of_a_flag_are_information_a_bitfield_or_a_test_and_set_are_not(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """coverage's `reset_activity()` stores `activity = FALSE` while the tracer stores TRUE, and
+    zstandard's `__exit__` stores `entered = 0`: the last store wins, as it would under a lock
+    (an independent review judged these false). persistent's `estimated_size:24` shares its word
+    with `state:8`: a store rewrites both, so it stays a warning; so does `__enter__`'s
+    test-and-set of `entered`."""
+    proj = tmp_path / "flags"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef int BOOL;\n"
+        "typedef struct { PyObject_HEAD BOOL activity; int entered;\n"
+        "    signed state:8; unsigned estimated_size:24; } TObject;\n"
+        "static PyObject *t_call(TObject *self, PyObject *a, PyObject *k)\n"
+        "{ self->activity = 1; Py_RETURN_NONE; }\n"
+        "static PyObject *t_activity(TObject *self, PyObject *u)\n"
+        "{ return PyBool_FromLong(self->activity); }\n"
+        "static PyObject *t_reset(TObject *self, PyObject *u)\n"
+        "{ self->activity = 0; Py_RETURN_NONE; }\n"
+        "static PyObject *t_enter(TObject *self, PyObject *u) {\n"
+        "    if (self->entered) { PyErr_SetString(PyExc_ValueError, \"again\"); return NULL; }\n"
+        "    self->entered = 1; Py_RETURN_NONE; }\n"
+        "static PyObject *t_exit(TObject *self, PyObject *u)\n"
+        "{ self->entered = 0; Py_RETURN_NONE; }\n"
+        "static PyObject *t_size(TObject *self, PyObject *v)\n"
+        "{ self->estimated_size = PyLong_AsLong(v); Py_RETURN_NONE; }\n"
+        "static PyObject *t_ghost(TObject *self, PyObject *u)\n"
+        "{ self->state = -1; Py_RETURN_NONE; }\n"
+        "static PyMethodDef t_methods[] = {\n"
+        "    {\"activity\", (PyCFunction)t_activity, METH_NOARGS, NULL},\n"
+        "    {\"reset_activity\", (PyCFunction)t_reset, METH_NOARGS, NULL},\n"
+        "    {\"__enter__\", (PyCFunction)t_enter, METH_NOARGS, NULL},\n"
+        "    {\"__exit__\", (PyCFunction)t_exit, METH_VARARGS, NULL},\n"
+        "    {\"set_size\", (PyCFunction)t_size, METH_O, NULL},\n"
+        "    {\"ghost\", (PyCFunction)t_ghost, METH_NOARGS, NULL},\n    {NULL}\n};\n"
+        "static PyTypeObject TType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.T\",\n"
+        "    .tp_basicsize = sizeof(TObject), .tp_call = (ternaryfunc)t_call,\n"
+        "    .tp_methods = t_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    loud = sorted(f["function"] for f in data["findings"] if f["severity"] != "info")
+    quiet = sorted(f["function"] for f in data["findings"] if f["severity"] == "info")
+    assert loud == ["t_enter", "t_size"], data["findings"]
+    assert {"t_activity", "t_reset", "t_exit", "t_call"} <= set(quiet), data["findings"]

@@ -103,6 +103,7 @@ def _declaration(decl: str, offset: int, index: textscan.LineIndex) -> list[Fiel
             is_pyobject=bool(_PYOBJ.search(full)),
             is_atomic=bool(_ATOMIC.search(base_type)),
             is_lock=bool(_LOCK.search(base_type)) and stars == 0,
+            is_bitfield=":" in d,
         ))
     return out
 

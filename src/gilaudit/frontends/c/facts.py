@@ -196,6 +196,8 @@ class FieldDecl:
     is_pyobject: bool
     is_atomic: bool
     is_lock: bool  # PyMutex, pthread_mutex_t, PyThread_type_lock, std::mutex, ...
+    # `unsigned size:24`: a store rewrites the whole word it shares with its neighbours
+    is_bitfield: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,8 +58,9 @@ _MUTATING = re.compile(
     r"encrypt|decrypt|sign|mark|inc|dec|incr|decr|swap|sort|reverse|"
     r"merge|extend|truncate|emit|absorb|squeeze)(?: |$)")
 _SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:int|long|long long|short|char|"
-                     r"bool|_Bool|double|float|size_t|Py_ssize_t|Py_hash_t|u?int\d+_t|"
-                     r"unsigned|Py_UCS4)")
+                     r"bool|_Bool|BOOL|Bool|boolean|double|float|size_t|ssize_t|Py_ssize_t|"
+                     r"Py_hash_t|u?int\d+_t|u?int\d*|unsigned|signed|Py_UCS4|time_t|off_t|pid_t|"
+                     r"enum\s+\w+)")
 # C functions that only read what they are given (not strcpy/strcat/strtok, which write).
 _READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str(?:n?len|n?cmp|r?chr|str|n?dup)|f?printf|"
                          r"s?n?printf|assert)$")
@@ -544,9 +545,18 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     pointer nobody reassigns or frees (its bytes race like a memoryview's)."""
     # What this entry point does under no lock: its locked accesses are not the race.
     mine = [t for t in touches if t.field in fields and not t.held]
-    decl = tp.fields.get(fields[0])
-    if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and decl is not None and \
-            _SCALAR.fullmatch(decl.type.strip()) and all(t.kind in ("read", "test") for t in mine):
+    decls = [tp.fields.get(f) for f in fields]
+    scalars = all(d is not None and not d.is_pointer and not d.is_bitfield
+                  and _SCALAR.fullmatch(d.type.strip()) for d in decls)
+    if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and \
+            all(t.kind in ("read", "test") for t in mine):
+        return True
+    # Plain stores of flags and settings, none read here first (`reset_activity()`:
+    # `self->activity = 0`, `__exit__`: `self->entered = 0`): the last store wins, as under a
+    # lock. A size is not one (it has to agree with its buffer), nor a bitfield (its store
+    # rewrites its neighbours), nor a test-and-set (the test is a read).
+    if scalars and all(kinds[f] == "plain" for f in fields) and mine and \
+            all(t.kind == "write" for t in mine):
         return True
     return all(kinds[f] in ("plain", "size") and all(w.kind == "elem" for w in writers[f])
                for f in fields) and any(kinds[f] == "plain" for f in fields) and all(
