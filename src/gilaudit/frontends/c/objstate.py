@@ -546,8 +546,8 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     # What this entry point does under no lock: its locked accesses are not the race.
     mine = [t for t in touches if t.field in fields and not t.held]
     decls = [tp.fields.get(f) for f in fields]
-    scalars = all(d is not None and not d.is_pointer and not d.is_bitfield
-                  and _SCALAR.fullmatch(d.type.strip()) for d in decls)
+    scalars = all(d is not None and not d.is_pointer and _SCALAR.fullmatch(d.type.strip())
+                  for d in decls)
     if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and \
             all(t.kind in ("read", "test") for t in mine):
         return True
@@ -555,7 +555,8 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     # `self->activity = 0`, `__exit__`: `self->entered = 0`): the last store wins, as under a
     # lock. A size is not one (it has to agree with its buffer), nor a bitfield (its store
     # rewrites its neighbours), nor a test-and-set (the test is a read).
-    if scalars and all(kinds[f] == "plain" for f in fields) and mine and \
+    if scalars and all(kinds[f] == "plain" and not d.is_bitfield
+                       for f, d in zip(fields, decls, strict=True) if d is not None) and mine and \
             all(t.kind == "write" for t in mine):
         return True
     return all(kinds[f] in ("plain", "size") and all(w.kind == "elem" for w in writers[f])
