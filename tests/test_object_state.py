@@ -740,3 +740,37 @@ def test_plain_stores_of_a_flag_are_information_a_bitfield_or_a_test_and_set_are
     # a stale read of a bitfield is only stale
     assert {"t_activity", "t_reset", "t_exit", "t_call", "t_changed"} <= set(quiet), \
         data["findings"]
+
+
+def test_a_null_check_in_a_projects_macro_uses_nothing(scan_json: ScanJson,
+                                                        tmp_path: Path) -> None:
+    """apsw's `CHECK_CLOSED(self, NULL)` only tests `!(connection)->db`: an entry point that
+    does nothing more with `db` does not race on it; one that goes on to use it does, and the
+    notes name `close()`, which frees it, before a re-run `__init__`."""
+    proj = tmp_path / "chk"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n#include <stdlib.h>\n"
+        "typedef struct { int x; } DB;\n"
+        "typedef struct { PyObject_HEAD DB *db; } CObject;\n"
+        "#define CHECK_CLOSED(c, e) do { if (!(c) || !(c)->db) { return e; } } while (0)\n"
+        "static int c_init(CObject *self, PyObject *a, PyObject *k)\n"
+        "{ self->db = malloc(sizeof(DB)); return 0; }\n"
+        "static PyObject *c_close(CObject *self, PyObject *u)\n"
+        "{ free(self->db); self->db = NULL; Py_RETURN_NONE; }\n"
+        "static PyObject *c_trace(CObject *self, PyObject *u)\n"
+        "{ CHECK_CLOSED(self, NULL); Py_RETURN_NONE; }\n"
+        "static PyObject *c_use(CObject *self, PyObject *u)\n"
+        "{ CHECK_CLOSED(self, NULL); return PyLong_FromLong(self->db->x); }\n"
+        "static PyMethodDef c_methods[] = {\n"
+        "    {\"close\", (PyCFunction)c_close, METH_NOARGS, NULL},\n"
+        "    {\"set_trace\", (PyCFunction)c_trace, METH_NOARGS, NULL},\n"
+        "    {\"use\", (PyCFunction)c_use, METH_NOARGS, NULL},\n    {NULL}\n};\n"
+        "static PyTypeObject CType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.C\",\n"
+        "    .tp_basicsize = sizeof(CObject), .tp_init = (initproc)c_init,\n"
+        "    .tp_methods = c_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    by_fn = {f["function"]: f for f in data["findings"]}
+    assert "c_trace" not in by_fn and "c_use" in by_fn, data["findings"]
+    writers = [n["line"] for n in by_fn["c_use"]["notes"] if "`db`" in n["message"]]
+    assert writers and writers[0] == 9, by_fn["c_use"]["notes"]  # close(), not __init__

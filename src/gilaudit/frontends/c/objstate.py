@@ -64,6 +64,7 @@ _SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:int|long|lon
 # C functions that only read what they are given (not strcpy/strcat/strtok, which write).
 _READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str(?:n?len|n?cmp|r?chr|str|n?dup)|f?printf|"
                          r"s?n?printf|assert)$")
+_NULL_COMPARED = re.compile(r"\s*\)?\s*[!=]=\s*(?:NULL|nullptr|0)\b")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
 
@@ -290,6 +291,9 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                     if not _is_state(tp, m.group(1)):
                         continue
                     kind = "write" if m.group(2) else ("elem" if c.offset in lvalues else "read")
+                    if kind == "read" and (macro.body[:m.start()].rstrip().endswith("!")
+                                           or _NULL_COMPARED.match(macro.body, m.end())):
+                        kind = "test"  # apsw's CHECK_CLOSED: `!(connection)->db`, no use
                     events.append((c.offset, 1, Touch(m.group(1), kind, path, c.line, c.col,
                                                       _name(fn), entry, held, c.name, site,
                                                       chain),
@@ -461,6 +465,11 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                        and (not t.held or w.held)]
             if not against:
                 continue
+            # The notes name the writers that matter first: a method that frees or replaces
+            # the field (apsw's `close()`: `self->db = 0` after `sqlite3_close`) before a
+            # re-run `__init__`.
+            against.sort(key=lambda w: (w.entry.role == "tp_init",
+                                        w.kind not in ("free", "replace")))
             rule = _rule_for(e, kinds[t.field])
             if rule not in selected:
                 continue
