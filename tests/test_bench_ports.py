@@ -459,6 +459,7 @@ def test_a_pair_is_scored_from_cached_reports(tmp_path: Path,
     summary = bench_ports.print_table([row])
     assert summary["totals"]["recalled"] == 3 and summary["targets"] == {"recall": False,
                                                                          "drop": True}
+    assert summary["packages_only"] == {"before": 3, "after": 0}  # a PyPI pair, not Debian's
     assert row.to_dict()["misses"][0]["function"] == "counter_item"
 
 
