@@ -774,3 +774,39 @@ def test_a_null_check_in_a_projects_macro_uses_nothing(scan_json: ScanJson,
     assert "c_trace" not in by_fn and "c_use" in by_fn, data["findings"]
     writers = [n["line"] for n in by_fn["c_use"]["notes"] if "`db`" in n["message"]]
     assert writers and writers[0] == 9, by_fn["c_use"]["notes"]  # close(), not __init__
+
+
+def test_a_shared_nodes_reference_count_races_with_other_counts_not_with_readers(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """pyrsistent's PVector never changes its `root` once published; `append()` only bumps
+    the shared node's count with `INC_NODE_REF_COUNT(self->root)` (a macro over
+    `NODE_REF_COUNT(n)`, `(n)->refCount`). Two appends lose a count (real, and reported);
+    a reader of the node's items does not race with it (an independent review found four
+    false warnings from this)."""
+    proj = tmp_path / "pvec"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { void *items[32]; unsigned int refCount; } VNode;\n"
+        "#define NODE_REF_COUNT(n) ((n)->refCount)\n"
+        "#define INC_NODE_REF_COUNT(n) (NODE_REF_COUNT(n)++)\n"
+        "typedef struct { PyObject_HEAD VNode *root; Py_ssize_t count; } PVector;\n"
+        "static PyObject *newvec(VNode *root, Py_ssize_t n);\n"
+        "static VNode *path_to(VNode *node) { INC_NODE_REF_COUNT(node); return node; }\n"
+        "static PyObject *pv_append(PVector *self, PyObject *o)\n"
+        "{ INC_NODE_REF_COUNT(self->root); return newvec(self->root, self->count + 1); }\n"
+        "static PyObject *pv_extend(PVector *self, PyObject *o)\n"
+        "{ return newvec(path_to(self->root), self->count); }\n"
+        "static PyObject *pv_get(PVector *self, PyObject *i)\n"
+        "{ return Py_NewRef((PyObject *)self->root->items[PyLong_AsLong(i)]); }\n"
+        "static PyMethodDef pv_methods[] = {\n"
+        "    {\"append\", (PyCFunction)pv_append, METH_O, NULL},\n"
+        "    {\"extend\", (PyCFunction)pv_extend, METH_O, NULL},\n"
+        "    {\"get\", (PyCFunction)pv_get, METH_O, NULL},\n    {NULL}\n};\n"
+        "static PyTypeObject PVType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.PVector\",\n"
+        "    .tp_basicsize = sizeof(PVector), .tp_methods = pv_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    loud = {f["function"]: f for f in data["findings"] if f["severity"] != "info"}
+    assert set(loud) == {"pv_append"}, data["findings"]
+    assert any("reference-counted with `INC_NODE_REF_COUNT`" in n["message"]
+               for n in loud["pv_append"]["notes"]), loud["pv_append"]["notes"]

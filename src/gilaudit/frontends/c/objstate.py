@@ -31,7 +31,7 @@ __all__ = ["OBJECT_RULES", "Touch", "object_state_hits", "touches_of"]
 
 OBJECT_RULES = frozenset({"FT033", "FT034", "FT074"})
 
-WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free"})
+WRITES = frozenset({"write", "rmw", "elem", "addr", "arg", "replace", "free", "refcount"})
 _THIS = -1  # the instance is a C++ member function's `this`
 _TYPED = -2  # a module function: its parameters and locals of the instance's type
 # Another type's entry point: `h->f` for its fields that point to an instance, where `h` is
@@ -141,6 +141,35 @@ def _wrapped_lock(r: Region, macros: dict[str, MacroFact]) -> str:
     return arg
 
 
+_REFCOUNT_FIELD = re.compile(r"(?i)^(?:ob_)?(?:ref_?(?:count|cnt)|refs|nrefs)$")
+
+
+def _counts_references(macros: dict[str, MacroFact], name: str, position: int | None,
+                       depth: int = 0) -> bool:
+    """A project macro that only changes the reference count of what it is given at
+    ``position``: pyrsistent's `INC_NODE_REF_COUNT(n)`, `(NODE_REF_COUNT(n)++)`, where
+    `NODE_REF_COUNT(n)` is `((n)->refCount)`."""
+    macro = macros.get(name)
+    if macro is None or position is None or not 0 <= position < len(macro.params) or depth > 3:
+        return False
+    p = re.escape(macro.params[position])
+    uses = list(re.finditer(rf"\b{p}\b", macro.body))
+    if not uses:
+        return False
+    for u in uses:
+        member = re.match(r"\s*\)?\s*->\s*(\w+)", macro.body[u.end():])
+        if member is not None:
+            if not _REFCOUNT_FIELD.match(member.group(1)):
+                return False
+            continue
+        # an argument of another macro of the project: `NODE_REF_COUNT(n)`
+        call = re.search(r"(\w+)\s*\(\s*\(?\s*$", macro.body[:u.start()])
+        inner = macros.get(call.group(1)) if call else None
+        if inner is None or not _counts_references(macros, inner.name, 0, depth + 1):
+            return False
+    return True
+
+
 def _words(name: str) -> str:
     """`XXH64_update` -> "xxh64 update", `BZ2_bzCompress` -> "bz2 bz compress"."""
     return " ".join(w.lower() for w in _WORD_BREAK.split(name) if w)
@@ -234,6 +263,9 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 position = _arg_position(fn, a)
                 kind = "elem" if position is not None and _writes_through(
                     model, found[0], found[1], position, 1) else "read"
+            elif kind == "arg" and a.via in model.macros and _counts_references(
+                    model.macros, a.via, _arg_position(fn, a)):
+                kind = "refcount"
             elif kind in ("arg", "addr") and not _changes_what_it_is_given(a.via):
                 # A callee named for a change (`XXH64_update`, `BZ2_bzCompress`) is taken to
                 # change what it is given; a getter (`X509_get_subject_name`) only reads it.
@@ -356,6 +388,8 @@ def _writes_through(model: ObjectModel, path: str, fn: FunctionFacts, position: 
         for i, arg in enumerate(c.args):
             if normalise_expr(arg) not in names:
                 continue
+            if _counts_references(model.macros, c.name, i):
+                continue  # a reference count of its own, not what the others read
             found = model.resolve(c.name, path) if c.name not in model.macros else None
             if found is not None:
                 if depth < _HELPER_DEPTH and _writes_through(model, found[0], found[1], i,
@@ -460,9 +494,11 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             # An access under some lock is this entry point's own part done: it is reported
             # only where the writers hold another lock. Where a writer holds none, the
             # writer's own entry point is the line to change, and is reported there.
+            # A node's reference count races with the other counts, not with its readers.
             against = [w for w in writers[t.field]
                        if "atomic" not in w.held and not (w.held & t.held)
-                       and (not t.held or w.held)]
+                       and (not t.held or w.held)
+                       and (w.kind != "refcount" or t.kind == "refcount")]
             if not against:
                 continue
             # The notes name the writers that matter first: a method that frees or replaces
@@ -576,6 +612,8 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
 def _verb(t: Touch) -> str:
     if t.kind == "free" and "alloc" in t.via.lower():
         return "reallocated"
+    if t.kind == "refcount":
+        return f"reference-counted with `{t.via}`"
     return {"replace": "replaced", "free": "freed", "rmw": "updated", "elem": "written through",
             "addr": f"handed by address to `{t.via}`", "arg": f"handed to `{t.via}`",
             }.get(t.kind, "written")
