@@ -101,3 +101,24 @@ def test_the_c_apis_vendored_backports_are_not_the_projects_code(tmp_path: Path,
     _code, report = scan_json(str(proj), "--select", "FT030")
     assert [(f["path"], f["function"]) for f in report["findings"]] == [("m.c", "own")], \
         report["findings"]
+
+
+def test_a_kept_copy_of_a_source_the_module_includes_is_not_analysed(
+        tmp_path: Path, scan_json: ScanJson) -> None:
+    """frozendict keeps CPython's `dictobject_original.c` beside the `dictobject.c` its module
+    includes; nothing compiles the copy (an independent review found 9 false findings in it).
+    A file with such a name whose original is not in the tree is still analysed."""
+    proj = tmp_path / "fd"
+    (proj / "Objects").mkdir(parents=True)
+    racy = ("#include <Python.h>\nstatic long calls;\n"
+            "PyObject *{name}(PyObject *m, PyObject *a) {{ calls++; Py_RETURN_NONE; }}\n")
+    (proj / "Objects" / "dictobject.c").write_text(racy.format(name="dict_call"))
+    (proj / "Objects" / "dictobject_original.c").write_text(racy.format(name="orig_call"))
+    (proj / "Objects" / "lone_old.c").write_text(racy.format(name="lone_call"))
+    (proj / "m.c").write_text('#include "Objects/dictobject.c"\n')
+    _code, report = scan_json(str(proj), "--select", "FT040")
+    assert report["files"]["Objects/dictobject_original.c"] == (
+        "skipped: a kept copy of Objects/dictobject.c, which the build compiles")
+    paths = {f["path"] for f in report["findings"]}
+    assert "Objects/dictobject_original.c" not in paths
+    assert "Objects/lone_old.c" in paths, report["findings"]

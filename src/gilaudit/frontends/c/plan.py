@@ -101,6 +101,10 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
         if src.path not in graph.uses_python:
             files[src.path] = "skipped: does not use the Python C API"
             continue
+        copy_of = _reference_copy_of(src.path, sources, fragments)
+        if copy_of is not None and src.path not in named:
+            files[src.path] = f"skipped: a kept copy of {copy_of}, which the build compiles"
+            continue
         head = contents[src.path]
         if sys.platform != "win32" and _windows_only(head):
             files[src.path] = "skipped: Windows-only source (includes <windows.h> outside any #if)"
@@ -160,6 +164,21 @@ def _precompiled_binding(rel: str, language: str, graph: IncludeGraph,
 
 
 _DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|endif|include)\b[ \t]*(.*)$", re.M)
+
+
+_COPY_SUFFIX = re.compile(r"^(.+?)[._-](?:orig|original|old|bak|backup|copy|prev)$", re.I)
+
+
+def _reference_copy_of(rel: str, sources: set[str], fragments: dict[str, str]) -> str | None:
+    """frozendict keeps `dictobject_original.c` beside the `dictobject.c` its module
+    includes: a copy kept for reference (or diffing), compiled by nothing. Only a copy whose
+    original is in the tree and nothing includes the copy itself."""
+    stem, ext = posixpath.splitext(rel)
+    m = _COPY_SUFFIX.match(posixpath.basename(stem))
+    if m is None or rel in fragments:
+        return None
+    original = posixpath.join(posixpath.dirname(rel), m.group(1) + ext)
+    return original if original in sources else None
 
 
 def _windows_only(text: bytes) -> bool:
