@@ -17,6 +17,7 @@ from gilaudit.frontends.cython.scope import (
     PathOf,
     callee,
     class_attr_types,
+    class_properties,
     declarator_info,
     functions,
     hit_at,
@@ -252,16 +253,18 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, path_of: PathOf) -> Iterator[H
     funcs = functions(tree)
     locks = lock_names(tree)
     types = class_attr_types(tree, *((trees.pxd,) if trees.pxd is not None else ()))
+    properties = class_properties(tree)
     for fn, self_name in _instance_methods(funcs):
         if fn.nogil or locks_whole_function(fn, locks):
             continue
+        own = properties.get(fn.cls or "", set()) - set(types.get(fn.cls or "", {}))
         seen: set[str] = set()
         for stmt, locked in _walk_unlocked(fn.node, locks):
             if locked or stmt.kind not in ("SingleAssignmentNode", "InPlaceAssignmentNode"):
                 continue
             target = stmt.child("lhs")
             attr = _self_attr(target, self_name)
-            if not attr or attr in seen or target is None:
+            if not attr or attr in seen or target is None or attr in own:
                 continue
             if stmt.kind == "SingleAssignmentNode" and not any(
                     _self_attr(n, self_name) == attr for n in _walk(stmt.child("rhs"))):

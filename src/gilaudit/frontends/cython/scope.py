@@ -17,6 +17,7 @@ __all__ = [
     "PathOf",
     "callee",
     "class_attr_types",
+    "class_properties",
     "declarator_info",
     "dotted",
     "functions",
@@ -216,6 +217,26 @@ def module_vars(*trees: CyNode) -> dict[str, ModuleVar]:
                     if name and name not in out:
                         out[name] = ModuleVar(name=name, line=target.line, cdef=False,
                                               c_indexed=False, type_name="")
+    return out
+
+
+def class_properties(*trees: CyNode) -> dict[str, set[str]]:
+    """`property x:` blocks and `@property def x` of each class: `self.x = ...` in a method
+    runs the class's own code (line_profiler's `enable_count` keeps its value in a
+    `threading.local`), not a store to an attribute of the object."""
+    out: dict[str, set[str]] = {}
+    for tree in trees:
+        for node in tree.walk():
+            if node.kind not in ("CClassDefNode", "PyClassDefNode"):
+                continue
+            names = out.setdefault(node.text("class_name") or node.text("name"), set())
+            for stmt in same_scope(node):
+                decorated = stmt.kind == "DefNode" and any(
+                    dotted(d.child("decorator")).split(".")[-1] in (
+                        "property", "setter", "getter", "cached_property")
+                    for d in stmt.kids("decorators"))
+                if stmt.kind == "PropertyNode" or decorated:
+                    names.add(stmt.text("name"))
     return out
 
 
