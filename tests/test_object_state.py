@@ -810,3 +810,42 @@ def test_a_shared_nodes_reference_count_races_with_other_counts_not_with_readers
     assert set(loud) == {"pv_append"}, data["findings"]
     assert any("reference-counted with `INC_NODE_REF_COUNT`" in n["message"]
                for n in loud["pv_append"]["notes"]), loud["pv_append"]["notes"]
+
+
+def test_a_flag_read_for_a_fast_exit_and_tested_again_under_the_lock_is_not_a_race(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """psycopg2's `close()`: `if (self->closed == 1) return;` without the lock, then the lock
+    and the same test (an independent review judged the unlocked read benign). A count read
+    without the lock and written under it is a lost update, and stays one."""
+    proj = tmp_path / "dc"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n#include <pthread.h>\n"
+        "typedef struct { PyObject_HEAD pthread_mutex_t lock; int closed; long n; } CObject;\n"
+        "static PyObject *c_close(CObject *self, PyObject *u)\n"
+        "{\n"
+        "    if (self->closed == 1) { Py_RETURN_NONE; }\n"
+        "    pthread_mutex_lock(&self->lock);\n"
+        "    if (self->closed != 1) { self->closed = 1; }\n"
+        "    pthread_mutex_unlock(&self->lock);\n"
+        "    Py_RETURN_NONE;\n"
+        "}\n"
+        "static PyObject *c_open(CObject *self, PyObject *u)\n"
+        "{ pthread_mutex_lock(&self->lock); self->closed = 0; "
+        "pthread_mutex_unlock(&self->lock); Py_RETURN_NONE; }\n"
+        "static PyObject *c_bump(CObject *self, PyObject *u)\n"
+        "{\n"
+        "    long n = self->n;\n"
+        "    pthread_mutex_lock(&self->lock);\n"
+        "    self->n = n + 1;\n"
+        "    pthread_mutex_unlock(&self->lock);\n"
+        "    Py_RETURN_NONE;\n"
+        "}\n"
+        "static PyMethodDef c_methods[] = {\n"
+        "    {\"close\", (PyCFunction)c_close, METH_NOARGS, NULL},\n"
+        "    {\"open\", (PyCFunction)c_open, METH_NOARGS, NULL},\n"
+        "    {\"bump\", (PyCFunction)c_bump, METH_NOARGS, NULL},\n    {NULL}\n};\n"
+        "static PyTypeObject CType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.C\",\n"
+        "    .tp_basicsize = sizeof(CObject), .tp_methods = c_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    assert sorted(f["function"] for f in data["findings"]) == ["c_bump"], data["findings"]

@@ -486,10 +486,17 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         # real (the port of wrapt locks exactly that), but rare enough to be information.
         beyond_init: set[str] = set()
         helpers: dict[str, dict[str, Touch]] = {}  # rule -> helper function -> first access
+        # Fields this entry point also reaches under a lock: an unlocked read of such a scalar
+        # is a fast path checked again under the lock (psycopg2's `close()`: `if
+        # (self->closed == 1) return;`, then the lock and the same test).
+        rechecked = {t.field for t in touches if t.held - {"atomic"} and
+                     t.kind in ("read", "test") and _is_scalar(tp, t.field)}
         for t in touches:
             # A NULL test uses nothing: the use that follows it is the access that counts.
             if t.field not in mutated or t.kind in ("atomic", "test") or \
                     kinds[t.field] == "atomic":
+                continue
+            if t.kind == "read" and not t.held and t.field in rechecked:
                 continue
             # An access under some lock is this entry point's own part done: it is reported
             # only where the writers hold another lock. Where a writer holds none, the
@@ -582,6 +589,11 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     return hits
 
 
+def _is_scalar(tp: TypeModel, field: str) -> bool:
+    decl = tp.fields.get(field)
+    return decl is not None and not decl.is_pointer and bool(_SCALAR.fullmatch(decl.type.strip()))
+
+
 def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
             writers: dict[str, list[Touch]], touches: list[Touch]) -> bool:
     """Races that tear nothing: an entry point whose only unlocked access is a read of one
@@ -591,8 +603,7 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     # What this entry point does under no lock: its locked accesses are not the race.
     mine = [t for t in touches if t.field in fields and not t.held]
     decls = [tp.fields.get(f) for f in fields]
-    scalars = all(d is not None and not d.is_pointer and _SCALAR.fullmatch(d.type.strip())
-                  for d in decls)
+    scalars = all(_is_scalar(tp, f) for f in fields)
     if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and \
             all(t.kind in ("read", "test") for t in mine):
         return True
