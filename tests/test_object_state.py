@@ -849,3 +849,44 @@ def test_a_flag_read_for_a_fast_exit_and_tested_again_under_the_lock_is_not_a_ra
         "    .tp_basicsize = sizeof(CObject), .tp_methods = c_methods};\n")
     _code, data = scan_json(str(proj), "--select", "FT034")
     assert sorted(f["function"] for f in data["findings"]) == ["c_bump"], data["findings"]
+
+
+def test_a_module_function_handing_its_new_instance_to_the_initialiser_owns_it(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """mysqlclient's `connect(*args)` allocates a connection and hands it, with its arguments,
+    to the initialiser that `__init__` also runs: nobody else has that connection yet. The
+    same initialiser run as `__init__` on a live object still races with `close()`."""
+    proj = tmp_path / "my"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD PyObject *converter; } ConnObject;\n"
+        "static PyTypeObject ConnType;\n"
+        "static int conn_initialize(ConnObject *self, PyObject *args, PyObject *kw)\n"
+        "{\n"
+        "    PyObject *conv = NULL;\n"
+        "    if (!PyArg_ParseTuple(args, \"|O\", &conv)) { return -1; }\n"
+        "    Py_XSETREF(self->converter, Py_XNewRef(conv));\n"
+        "    return 0;\n"
+        "}\n"
+        "static PyObject *conn_close(ConnObject *self, PyObject *u)\n"
+        "{ Py_CLEAR(self->converter); Py_RETURN_NONE; }\n"
+        "static PyObject *mod_connect(PyObject *module, PyObject *args, PyObject *kw)\n"
+        "{\n"
+        "    ConnObject *c = (ConnObject *)ConnType.tp_alloc(&ConnType, 0);\n"
+        "    if (c == NULL) { return NULL; }\n"
+        "    if (conn_initialize(c, args, kw)) { Py_DECREF(c); return NULL; }\n"
+        "    return (PyObject *)c;\n"
+        "}\n"
+        "static PyMethodDef conn_methods[] = {\n"
+        "    {\"close\", (PyCFunction)conn_close, METH_NOARGS, NULL},\n    {NULL}\n};\n"
+        "static PyTypeObject ConnType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.Conn\",\n"
+        "    .tp_basicsize = sizeof(ConnObject), .tp_init = (initproc)conn_initialize,\n"
+        "    .tp_methods = conn_methods};\n"
+        "static PyMethodDef mod_methods[] = {\n"
+        "    {\"connect\", (PyCFunction)mod_connect, METH_VARARGS | METH_KEYWORDS, NULL},\n"
+        "    {NULL}\n};\n")
+    _code, data = scan_json(str(proj), "--select", "FT033")
+    fns = {f["function"] for f in data["findings"]}
+    assert "mod_connect" not in fns, data["findings"]
+    assert fns & {"conn_initialize", "conn_close"}, data["findings"]

@@ -237,7 +237,16 @@ def parses_its_arguments(fn: FunctionFacts, call: CallSite, helper: FunctionFact
     """A module function that hands its own arguments to a helper which turns them into
     instances (bitarray's `count_and(module, args)` -> `binary_function(args, ...)`)."""
     params = {p.name for p in fn.params}
-    return any(a.strip() in params for a in call.args) and _handles(helper, instance)
+    # mysqlclient's `connect()` hands its arguments with the instance it has just allocated
+    # to `_mysql_ConnectionObject_Initialize(c, args, kwargs)`: that instance is its own.
+    typed = pointer_to(instance)
+    made = {a.target for a in fn.assigns if _MADE.search(a.source)} & {
+        v.name for v in fn.locals if typed.search(v.type)}
+    return any(a.strip() in params for a in call.args) and _handles(helper, instance) and \
+        not any(a.strip() in made for a in call.args)
+
+
+_MADE = re.compile(r"(?i)new|alloc|create|make")
 
 
 def _handles(fn: FunctionFacts, instance: str) -> bool:
