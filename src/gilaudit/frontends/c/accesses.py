@@ -67,9 +67,11 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 _CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE)\s*;")
 _NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:NULL|nullptr|\(\s*void\s*\*\s*\)\s*0)\b")
 _NULL_BEFORE = re.compile(r"(?:NULL|nullptr)\s*[!=]=\s*$")
-# A read that is all of a condition, or one operand of `&&`/`||` in it: `if (b->f)`, `b->f && x`.
+# A read that is all of a condition, or one operand of `&&`/`||` in it, or compared there with
+# a constant or a name: `if (b->f)`, `b->f && x`, `if (b->closed == 1)`.
 _COND_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|&&|\|\||!)\s*\(*\s*$")
-_COND_AFTER = re.compile(r"\s*\)*\s*(?:\)|&&|\|\||\?)")
+_COND_AFTER = re.compile(
+    r"\s*\)*\s*(?:\)|&&|\|\||\?|(?:[=!]=|[<>]=?)\s*-?[\w.]+\s*(?:\)|&&|\|\|))")
 _SIZE_MACRO = re.compile(r"\b(Py_SIZE|Py_SET_SIZE)\s*\(\s*(?:\(\s*[A-Za-z_]\w*\s*\*\s*\)\s*)?"
                          r"([A-Za-z_]\w*)\s*[,)]")
 

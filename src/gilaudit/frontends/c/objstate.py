@@ -490,13 +490,13 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         # is a fast path checked again under the lock (psycopg2's `close()`: `if
         # (self->closed == 1) return;`, then the lock and the same test).
         rechecked = {t.field for t in touches if t.held - {"atomic"} and
-                     t.kind in ("read", "test") and _is_scalar(tp, t.field)}
+                     (t.cond or t.kind == "test") and _is_scalar(tp, t.field)}
         for t in touches:
             # A NULL test uses nothing: the use that follows it is the access that counts.
             if t.field not in mutated or t.kind in ("atomic", "test") or \
                     kinds[t.field] == "atomic":
                 continue
-            if t.kind == "read" and not t.held and t.field in rechecked:
+            if t.cond and not t.held and t.field in rechecked:
                 continue
             # An access under some lock is this entry point's own part done: it is reported
             # only where the writers hold another lock. Where a writer holds none, the
