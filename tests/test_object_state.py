@@ -821,7 +821,8 @@ def test_a_flag_read_for_a_fast_exit_and_tested_again_under_the_lock_is_not_a_ra
     proj.mkdir()
     (proj / "m.c").write_text(
         "#include <Python.h>\n#include <pthread.h>\n"
-        "typedef struct { PyObject_HEAD pthread_mutex_t lock; int closed; long n; } CObject;\n"
+        "typedef struct { PyObject_HEAD pthread_mutex_t lock; long int closed; long n; } "
+        "CObject;\n"
         "static PyObject *c_close(CObject *self, PyObject *u)\n"
         "{\n"
         "    if (self->closed == 1) { Py_RETURN_NONE; }\n"

@@ -57,7 +57,8 @@ _MUTATING = re.compile(
     r"parse|advance|consume|start|stop|cancel|send|recv|accept|connect|bind|destroy|"
     r"encrypt|decrypt|sign|mark|inc|dec|incr|decr|swap|sort|reverse|"
     r"merge|extend|truncate|emit|absorb|squeeze)(?: |$)")
-_SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:int|long|long long|short|char|"
+_SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:(?:long\s+){0,2}int|"
+                     r"long(?:\s+long)?|short(?:\s+int)?|char|"
                      r"bool|_Bool|BOOL|Bool|boolean|double|float|size_t|ssize_t|Py_ssize_t|"
                      r"Py_hash_t|u?int\d+_t|u?int\d*|unsigned|signed|Py_UCS4|time_t|off_t|pid_t|"
                      r"enum\s+\w+)")
