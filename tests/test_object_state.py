@@ -891,3 +891,32 @@ def test_a_module_function_handing_its_new_instance_to_the_initialiser_owns_it(
     fns = {f["function"] for f in data["findings"]}
     assert "mod_connect" not in fns, data["findings"]
     assert fns & {"conn_initialize", "conn_close"}, data["findings"]
+
+
+def test_a_field_handed_by_address_in_parentheses_is_handed_by_address(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """mysqlclient writes `mysql_close(&(self->connection))`: as much a change of the embedded
+    `MYSQL` as `mysql_close(&self->connection)`, and `commit()` on it races with `close()`."""
+    proj = tmp_path / "mc"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { int x; } MYSQL;\n"
+        "extern int mysql_close(MYSQL *m);\nextern int mysql_commit(MYSQL *m);\n"
+        "typedef struct { PyObject_HEAD MYSQL connection; int open; } CObject;\n"
+        "#define check_connection(c) if (!(c->open)) { return NULL; };\n"
+        "static PyObject *c_close(CObject *self, PyObject *u)\n"
+        "{ check_connection(self); mysql_close(&(self->connection)); self->open = 0;"
+        " Py_RETURN_NONE; }\n"
+        "static PyObject *c_commit(CObject *self, PyObject *u)\n"
+        "{ check_connection(self); mysql_commit(&(self->connection)); Py_RETURN_NONE; }\n"
+        "static PyMethodDef c_methods[] = {\n"
+        "    {\"close\", (PyCFunction)c_close, METH_NOARGS, NULL},\n"
+        "    {\"commit\", (PyCFunction)c_commit, METH_NOARGS, NULL}, {NULL}};\n"
+        "static PyTypeObject CType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.C\",\n"
+        "    .tp_basicsize = sizeof(CObject), .tp_methods = c_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    commit = [f for f in data["findings"] if f["function"] == "c_commit"]
+    assert commit and commit[0]["severity"] == "warning", data["findings"]
+    assert any("handed by address to `mysql_close`" in n["message"]
+               for n in commit[0]["notes"]), commit[0]["notes"]

@@ -159,7 +159,8 @@ def _in_call(call: CallSite, kind: str, via: str, bare: str, m: re.Match[str],
     if name in _COPIES:
         # memcpy(dst, src, n): the destination is written through, the source only read.
         return ("elem" if position == 0 else "read"), name
-    if before.rstrip().endswith("&") and not before.rstrip().endswith("&&"):
+    taken = before.rstrip().rstrip("(").rstrip()  # `&self->f` and `&(self->f)`
+    if taken.endswith("&") and not taken.endswith("&&"):
         return ("read", name) if _READS.match(name) else ("addr", name)
     if name.startswith(("Py", "_Py")) or _READS.match(name):
         return "read", name
