@@ -737,6 +737,8 @@ def test_plain_stores_of_a_flag_are_information_a_bitfield_or_a_test_and_set_are
     loud = sorted(f["function"] for f in data["findings"] if f["severity"] != "info")
     quiet = sorted(f["function"] for f in data["findings"] if f["severity"] == "info")
     assert loud == ["t_enter", "t_size"], data["findings"]
+    size = next(f for f in data["findings"] if f["function"] == "t_size")
+    assert "rewrites the bits it shares with `state`" in size["message"], size["message"]
     # a stale read of a bitfield is only stale
     assert {"t_activity", "t_reset", "t_exit", "t_call", "t_changed"} <= set(quiet), \
         data["findings"]

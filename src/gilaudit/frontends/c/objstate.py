@@ -553,6 +553,11 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             where += (" (a C++ class bound without a lock: a `std::mutex` member taken with "
                       "`std::lock_guard` in each of them, or pybind11's "
                       "`py::scoped_critical_section` on the Python object, serves)")
+        packed = [(f, mates) for f in fields if (mates := _word_mates(tp, f))]
+        if packed:
+            f, mates = packed[0]
+            where += (f" (`{f}` is a bitfield: a store to it rewrites the bits it shares with "
+                      + ", ".join(f"`{m}`" for m in mates) + ", so it can undo their stores)")
         if tp.documented_unsafe:
             where += (" (the type documents itself as not thread-safe: keep that in its "
                       "free-threading documentation, or lock it)")
@@ -588,6 +593,22 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                         symbol=f"{tp.name}.{fields[0]}", where=where,
                         function=function or None, severity=severity, notes=tuple(notes)))
     return hits
+
+
+def _word_mates(tp: TypeModel, field: str) -> list[str]:
+    """The bitfields declared next to ``field`` without a non-bitfield between (psycopg2's
+    `closed:1; notuples:1; withhold:1`): stores to any of them rewrite the others."""
+    decl = tp.fields.get(field)
+    if decl is None or not decl.is_bitfield:
+        return []
+    runs: list[list[str]] = [[]]
+    for name, d in tp.fields.items():
+        if d.is_bitfield:
+            runs[-1].append(name)
+        elif runs[-1]:
+            runs.append([])
+    run = next((r for r in runs if field in r), [])
+    return [m for m in run if m != field]
 
 
 def _is_scalar(tp: TypeModel, field: str) -> bool:
