@@ -65,8 +65,9 @@ def _enclosing(calls: list[CallSite], starts: list[int], offset: int) -> CallSit
 _NAME = re.compile(r"[A-Za-z_]\w*")
 # A number or truth value stored (a flag); not NULL, which a reader may test and then use.
 _CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE)\s*;")
-_NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:NULL|nullptr|\(\s*void\s*\*\s*\)\s*0)\b")
-_NULL_BEFORE = re.compile(r"(?:NULL|nullptr)\s*[!=]=\s*$")
+# NULL, or a library's name for a null handle (ODBC's `SQL_NULL_HANDLE`, `SQL_NULL_HDBC`)
+_NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:NULL|nullptr|\w+_NULL_\w+|\(\s*void\s*\*\s*\)\s*0)\b")
+_NULL_BEFORE = re.compile(r"(?:NULL|nullptr|\w+_NULL_\w+)\s*[!=]=\s*$")
 # A read that is all of a condition, or one operand of `&&`/`||` in it, or compared there with
 # a constant or a name: `if (b->f)`, `b->f && x`, `if (b->closed == 1)`.
 _COND_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|&&|\|\||!)\s*\(*\s*$")

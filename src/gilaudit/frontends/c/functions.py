@@ -282,10 +282,16 @@ def _calls(text: Text, start: int, end: int) -> list[CallSite]:
     return out
 
 
+# A call of a type object (`PyObject_CallObject((PyObject *)&ReaderType, args)`) makes an instance.
+_TYPE_CALL = re.compile(r"PyObject_(?:Call\w*|Vectorcall)\s*\(\s*(?:\([^()]*\)\s*)?&\s*\w*Type\b")
+
+
 def _rhs_callee(bare: str, pos: int, end: int) -> str:
     rest = bare[pos:min(end, pos + 200)]
-    rest = _CAST_PREFIX.sub("", rest, count=1)
-    m = _CALLEE.match(rest.lstrip())
+    rest = _CAST_PREFIX.sub("", rest, count=1).lstrip()
+    if _TYPE_CALL.match(rest):
+        return "tp_new"
+    m = _CALLEE.match(rest)
     return m.group(1) if m else ""
 
 

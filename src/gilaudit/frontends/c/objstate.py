@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gilaudit.frontends.c.context import normalise_expr
+from gilaudit.frontends.c.context import CONSTRUCTORS, normalise_expr
 from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts, MacroFact, Region
 from gilaudit.frontends.c.objects import (
     EntryPoint,
@@ -186,7 +186,10 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
         return {"this"}
     if index <= _VIEW:
         holders = _instance_names(fn, _VIEW - index)
-        return {f"{h}->{f}" for h in holders for f in through}
+        # ijson's `__init__` makes the generator it holds and sets it up: its own until stored
+        made = {"".join(w.target.split()) for w in fn.field_writes
+                if w.source in CONSTRUCTORS or _FRESH.search(w.source)}
+        return {f"{h}->{f}" for h in holders for f in through} - made
     if index == _TYPED:
         typed = pointer_to(instance)
         names = {v.name for v in (*fn.params, *fn.locals) if typed.search(v.type)} | {
