@@ -584,7 +584,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         via = {c[0]: c for t in (first, *more[:_MAX_HELPERS]) for c in t.chain
                if c[0] not in named}
         notes += [Note(message=f"through `{fname}`, on the way to the access: a lock taken "
-                               "there covers it too",
+                               "there would cover it too",
                        location=Location(path=cpath, line=cline, column=ccol))
                   for fname, cpath, cline, ccol in list(via.values())[:_MAX_HELPERS]]
         notes.append(Note(message=f"type `{tp.name}` (instance `{tp.instance or '?'}`{also}): lock "
