@@ -970,3 +970,31 @@ def test_an_object_a_holder_makes_by_calling_its_type_is_its_own_until_stored(
     _code, data = scan_json(str(proj), "--select", "FT033")
     fns = {f["function"] for f in data["findings"] if "it holds in" in f["message"]}
     assert "holder_init" not in fns and "holder_reset" in fns, data["findings"]
+
+
+def test_members_of_an_embedded_struct_are_apart_from_each_other(scan_json: ScanJson,
+                                                                 tmp_path: Path) -> None:
+    """gmpy2's `context.ctx` is one struct: `nan()` reads `ctx.mpfr_prec` while the arithmetic
+    only updates the `ctx.underflow` flags (an independent review judged such findings false).
+    A read of the member that is written, or of the whole struct, still races."""
+    proj = tmp_path / "ctx"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { long mpfr_prec; int underflow; } gmpy_context;\n"
+        "typedef struct { PyObject_HEAD gmpy_context ctx; } CtxObject;\n"
+        "static PyObject *c_abs(CtxObject *self, PyObject *x)\n"
+        "{ self->ctx.underflow |= 1; Py_RETURN_NONE; }\n"
+        "static PyObject *c_prec(CtxObject *self, PyObject *u)\n"
+        "{ return PyLong_FromLong(self->ctx.mpfr_prec); }\n"
+        "static PyObject *c_flags(CtxObject *self, PyObject *u)\n"
+        "{ return PyLong_FromLong(self->ctx.underflow); }\n"
+        "static PyMethodDef c_methods[] = {\n"
+        "    {\"abs\", (PyCFunction)c_abs, METH_O, NULL},\n"
+        "    {\"prec\", (PyCFunction)c_prec, METH_NOARGS, NULL},\n"
+        "    {\"flags\", (PyCFunction)c_flags, METH_NOARGS, NULL}, {NULL}};\n"
+        "static PyTypeObject CType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.Ctx\",\n"
+        "    .tp_basicsize = sizeof(CtxObject), .tp_methods = c_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    fns = {f["function"] for f in data["findings"]}
+    assert "c_prec" not in fns and {"c_abs", "c_flags"} <= fns, data["findings"]

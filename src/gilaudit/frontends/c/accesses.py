@@ -21,6 +21,7 @@ _ARROW = re.compile(
     r"|\b([A-Za-z_]\w*))\s*->\s*([A-Za-z_]\w*)"
 )
 # What follows the field: member or index chains, then an operator.
+_MEMBER = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
 _TAIL = re.compile(r"((?:\s*(?:\.\s*[A-Za-z_]\w*|\[[^\[\]]*\]))*)\s*"
                    r"(\+\+|--|[-+*/%&|^]=|<<=|>>=|=(?!=)|\()?")
 _LAST_MEMBER = re.compile(r"\.\s*([A-Za-z_]\w*)\s*$")
@@ -135,8 +136,11 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
         cond = kind == "read" and not chain.strip() and bool(
             _COND_BEFORE.search(bare, max(start, m.start() - 12), m.start())
             and _COND_AFTER.match(bare, m.end()))
+        # a member of an embedded struct, not a C++ member function called on the field
+        member = _MEMBER.match(chain) if op != "(" else None
         out.append(Access(base, field, kind, m.start(), line, col, via,
-                          constant.group(1) if constant else "", cond))
+                          constant.group(1) if constant else "", cond,
+                          member.group(1) if member else ""))
     return out
 
 

@@ -121,6 +121,7 @@ class Access:
     via: str = ""  # the call it was seen in (atomic builtin, free, the C function it goes to)
     value: str = ""  # what a write stores, when it is a number or truth value (`1`, `true`)
     cond: bool = False  # a read that is only a condition's truth value (`if (b->f)`, `b->f &&`)
+    member: str = ""  # the member of an embedded struct it goes on to (`b->ctx.prec`: `prec`)
 
 
 @dataclass(frozen=True, slots=True)

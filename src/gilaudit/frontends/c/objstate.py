@@ -90,6 +90,7 @@ class Touch:
     chain: tuple[tuple[str, str, int, int], ...] = ()
     value: str = ""  # a constant the access stores
     cond: bool = False  # a read that is only a condition's truth value
+    member: str = ""  # the member of an embedded struct the access goes on to
 
 
 def _held(fn: FunctionFacts, offset: int, names: set[str],
@@ -276,7 +277,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 kind = "read"
             events.append((a.offset, 0, Touch(field, kind, path, a.line, a.col, _name(fn),
                                               entry, frozenset(held), a.via, site, chain,
-                                              a.value, a.cond and kind == "read"),
+                                              a.value, a.cond and kind == "read",
+                                              a.member if a.field != "*" else ""),
                            "", 0, ()))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
@@ -510,6 +512,11 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                        if "atomic" not in w.held and not (w.held & t.held)
                        and (not t.held or w.held)
                        and (w.kind != "refcount" or t.kind == "refcount")]
+            # gmpy2's `context.ctx.mpfr_prec` read while others only update `ctx.underflow`:
+            # members of an embedded struct apart from each other
+            if t.kind in ("read", "test") and t.member and all(
+                    w.member and w.member != t.member for w in against):
+                continue
             if not against:
                 continue
             # The notes name the writers that matter first: a method that frees or replaces
