@@ -998,3 +998,46 @@ def test_members_of_an_embedded_struct_are_apart_from_each_other(scan_json: Scan
     _code, data = scan_json(str(proj), "--select", "FT034")
     fns = {f["function"] for f in data["findings"]}
     assert "c_prec" not in fns and {"c_abs", "c_flags"} <= fns, data["findings"]
+
+
+def test_a_helper_that_hands_back_the_instance_it_is_given_is_followed(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """pyodbc's methods start with `Connection* cnxn = Connection_Validate(self)`, which tests
+    the handle for `SQL_NULL_HANDLE` and returns `self` cast: `cnxn->hdbc` is the instance's
+    handle, which `close()` frees. A read of a typedef'd integer (`uintptr_t`, ODBC's
+    `SQLUINTEGER`) is a stale read of a scalar, information."""
+    proj = tmp_path / "odbc"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef void *HDBC;\n#define SQL_NULL_HANDLE 0\ntypedef unsigned int SQLUINTEGER;\n"
+        "extern int SQLGetInfo(HDBC h, int what);\nextern void SQLFreeHandle(HDBC h);\n"
+        "typedef struct { PyObject_HEAD HDBC hdbc; uintptr_t nAutoCommit; SQLUINTEGER timeout; }"
+        " Connection;\n"
+        "static Connection *Connection_Validate(PyObject *self)\n"
+        "{\n"
+        "    Connection *cnxn = (Connection *)self;\n"
+        "    if (cnxn->hdbc == SQL_NULL_HANDLE) { return 0; }\n"
+        "    return cnxn;\n"
+        "}\n"
+        "static PyObject *c_getinfo(PyObject *self, PyObject *a)\n"
+        "{ Connection *cnxn = Connection_Validate(self); if (!cnxn) { return 0; }\n"
+        "  return PyLong_FromLong(SQLGetInfo(cnxn->hdbc, 1)); }\n"
+        "static PyObject *c_close(PyObject *self, PyObject *a)\n"
+        "{ Connection *cnxn = (Connection *)self; SQLFreeHandle(cnxn->hdbc);\n"
+        "  cnxn->hdbc = SQL_NULL_HANDLE; cnxn->nAutoCommit = 0; cnxn->timeout = 0;"
+        " Py_RETURN_NONE; }\n"
+        "static PyObject *c_autocommit(PyObject *self, PyObject *a)\n"
+        "{ Connection *cnxn = Connection_Validate(self); if (!cnxn) { return 0; }\n"
+        "  return PyLong_FromLong((long)cnxn->nAutoCommit + (long)cnxn->timeout); }\n"
+        "static PyMethodDef c_methods[] = {\n"
+        "    {\"getinfo\", c_getinfo, METH_NOARGS, NULL},\n"
+        "    {\"autocommit\", c_autocommit, METH_NOARGS, NULL},\n"
+        "    {\"close\", c_close, METH_NOARGS, NULL}, {NULL}};\n"
+        "static PyTypeObject CType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.Connection\",\n"
+        "    .tp_basicsize = sizeof(Connection), .tp_methods = c_methods};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    by_fn = {f["function"]: f for f in data["findings"]}
+    assert by_fn["c_getinfo"]["severity"] == "warning", data["findings"]
+    assert by_fn["c_getinfo"]["line"] == 16, by_fn["c_getinfo"]  # `cnxn->hdbc`
+    assert "c_autocommit" not in by_fn or by_fn["c_autocommit"]["severity"] == "info"

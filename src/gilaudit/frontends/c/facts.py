@@ -94,7 +94,7 @@ class Jump:
     offset: int
     line: int
     col: int
-    label: str = ""  # a goto's label; the name a return returns
+    label: str = ""  # a goto's label; the name a return returns ("?" for another expression)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ _BARE_MACROS = re.compile(
 )
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
+_NO_VALUE = re.compile(r"-?\d+|\(\s*\w+\s*\*?\s*\)\s*(?:0|NULL)|")  # `return -1;`, `return;`
 _ASSIGN = re.compile(r"(?<![\w.>\]])([A-Za-z_]\w*)\s*=(?!=)")
 _CAST_PREFIX = re.compile(r"^\s*(?:\(\s*(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*[\s\*]*\)\s*)+")
 # The callee of `x = f(...)`, and of `x = type->tp_alloc(...)` (the member called).
@@ -146,7 +147,8 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
             elif jump_kinds[k] == "return":
                 for sub in child.get_children():  # the name it returns, if it is a name
                     returned = text.bare[sub.extent.start.offset:sub.extent.end.offset].strip()
-                    label = returned if _IDENT.fullmatch(returned) else ""
+                    label = returned if _IDENT.fullmatch(returned) else (
+                        "" if _NO_VALUE.fullmatch(returned) else "?")
             jumps.append(Jump(jump_kinds[k], child.extent.start.offset, loc.line, loc.column,
                               label))
         elif k in loop_kinds:

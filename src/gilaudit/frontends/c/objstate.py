@@ -60,8 +60,11 @@ _MUTATING = re.compile(
 _SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:(?:long\s+){0,2}int|"
                      r"long(?:\s+long)?|short(?:\s+int)?|char|"
                      r"bool|_Bool|BOOL|Bool|boolean|double|float|size_t|ssize_t|Py_ssize_t|"
-                     r"Py_hash_t|u?int\d+_t|u?int\d*|unsigned|signed|Py_UCS4|time_t|off_t|pid_t|"
-                     r"enum\s+\w+)")
+                     r"Py_hash_t|u?int\d+_t|u?intptr_t|ptrdiff_t|u?int\d*|unsigned|signed|Py_UCS4|time_t|"
+                     r"off_t|pid_t|"
+                     r"enum\s+\w+|"
+                     # a library's integer typedefs: ODBC's SQLUINTEGER, Windows' DWORD, ULONG
+                     r"[A-Z_]*(?:INT|INTEGER|LONG|SHORT|SIZE|BOOL|BOOLEAN)[A-Z_0-9]*|DWORD|WORD|BYTE)")
 # C functions that only read what they are given (not strcpy/strcat/strtok, which write).
 _READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str(?:n?len|n?cmp|r?chr|str|n?dup)|f?printf|"
                          r"s?n?printf|assert)$")
@@ -181,6 +184,30 @@ def _name(fn: FunctionFacts) -> str:
     return f"{fn.owner}::{fn.name}" if fn.owner else fn.name
 
 
+def _handed_back(model: ObjectModel, path: str, fn: FunctionFacts, names: set[str]) -> set[str]:
+    """pyodbc's `Connection* cnxn = Connection_Validate(self)`: a project function that
+    returns the object it is given (or fails) hands back the instance."""
+    out: set[str] = set()
+    for a in fn.assigns:
+        if not a.source or a.target in names:
+            continue
+        call = next((c for c in fn.calls if c.name == a.source and c.offset > a.offset), None)
+        if call is None or not call.args or normalise_expr(call.args[0]) not in names:
+            continue
+        found = model.resolve(a.source, path)
+        if found is not None and _returns_its_first(found[1]):
+            out.add(a.target)
+    return out
+
+
+def _returns_its_first(fn: FunctionFacts) -> bool:
+    first = {p.name for p in fn.params if p.index == 0} | {
+        a for a, i, _cast in fn.aliases if i == 0}
+    returned = [j.label for j in fn.jumps if j.kind == "return" and j.label not in (
+        "", "NULL", "nullptr")]
+    return bool(returned) and all(r in first for r in returned)
+
+
 def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
                     through: tuple[str, ...] = ()) -> set[str]:
     if index == _THIS:
@@ -240,6 +267,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
              through: tuple[str, ...] = (), ptrs: tuple[tuple[int, str], ...] = (),
              chain: tuple[tuple[str, str, int, int], ...] = ()) -> None:
     names = _instance_names(fn, index, tp.instance, through) if index != _NONE else set()
+    if names and index >= 0:
+        names |= _handed_back(model, path, fn, names)
     # Parameters that point to a field of the instance (the helper was handed `&self->f`).
     pointed = {p.name: f for i, f in ptrs for p in fn.params if p.index == i}
     if not names and not pointed and not (index == _TYPED and depth == 0):

@@ -53,7 +53,8 @@ def _jumps_out(facts: FileFacts, fn: FunctionFacts, r: Region) -> Iterator[Hit]:
                 "for", "while", "do")
             if any(lp.kind in kinds and lp.start < j.offset < lp.end for lp in inner_loops):
                 continue
-        text = f"`{j.kind} {j.label}`" if j.label else f"`{j.kind}`"
+        # a goto names its label; a return, the name it returns (not an expression's "?")
+        text = f"`{j.kind} {j.label}`" if j.label not in ("", "?") else f"`{j.kind}`"
         yield Hit(rule="FT060", path=facts.path, line=j.line, col=j.col, symbol=j.kind,
                   where=f"{text} leaves the critical section opened on line {r.line}",
                   function=fn.name)
