@@ -66,14 +66,16 @@ def _enclosing(calls: list[CallSite], starts: list[int], offset: int) -> CallSit
 _NAME = re.compile(r"[A-Za-z_]\w*")
 # A number or truth value stored (a flag); not NULL, which a reader may test and then use.
 _CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE)\s*;")
-# NULL, or a library's name for a null handle (ODBC's `SQL_NULL_HANDLE`, `SQL_NULL_HDBC`)
-_NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:NULL|nullptr|\w+_NULL_\w+|\(\s*void\s*\*\s*\)\s*0)\b")
-_NULL_BEFORE = re.compile(r"(?:NULL|nullptr|\w+_NULL_\w+)\s*[!=]=\s*$")
+# NULL, or a library's name for a null or failed handle (ODBC's `SQL_NULL_HANDLE`, POSIX's
+# `SEM_FAILED` and `MAP_FAILED`, Windows' `INVALID_HANDLE_VALUE`)
+_SENTINEL = r"(?:NULL|nullptr|[A-Z][A-Z0-9_]*_(?:NULL|FAILED)[A-Z0-9_]*|INVALID_[A-Z_]+)"
+_NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:" + _SENTINEL + r"|\(\s*void\s*\*\s*\)\s*0)\b")
+_NULL_BEFORE = re.compile(_SENTINEL + r"\s*[!=]=\s*$")
 # A read that is all of a condition, or one operand of `&&`/`||` in it, or compared there with
 # a constant or a name: `if (b->f)`, `b->f && x`, `if (b->closed == 1)`.
 _COND_BEFORE = re.compile(r"(?:\b(?:if|while)\s*\(|&&|\|\||!)\s*\(*\s*$")
 _COND_AFTER = re.compile(
-    r"\s*\)*\s*(?:\)|&&|\|\||\?|(?:[=!]=|[<>]=?)\s*-?[\w.]+\s*(?:\)|&&|\|\|))")
+    r"\s*\)*\s*(?:\)|&&|\|\||\?|((?:[=!]=|[<>]=?)\s*-?[\w.]+\s*(?:\)|&&|\|\|)))")
 _SIZE_MACRO = re.compile(r"\b(Py_SIZE|Py_SET_SIZE)\s*\(\s*(?:\(\s*[A-Za-z_]\w*\s*\*\s*\)\s*)?"
                          r"([A-Za-z_]\w*)\s*[,)]")
 
@@ -133,9 +135,9 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
             kind, via = _in_call(call, kind, via, bare, m, before)
         line, col = text.index.line_col(m.start())
         constant = _CONSTANT.match(bare, tail.end(), end) if kind == "write" and tail else None
-        cond = kind == "read" and not chain.strip() and bool(
-            _COND_BEFORE.search(bare, max(start, m.start() - 12), m.start())
-            and _COND_AFTER.match(bare, m.end()))
+        after = _COND_AFTER.match(bare, m.end()) if kind == "read" and not chain.strip() \
+            and _COND_BEFORE.search(bare, max(start, m.start() - 12), m.start()) else None
+        cond = "" if after is None else ("compare" if after.group(1) else "truth")
         # a member of an embedded struct, not a C++ member function called on the field
         member = _MEMBER.match(chain) if op != "(" else None
         out.append(Access(base, field, kind, m.start(), line, col, via,

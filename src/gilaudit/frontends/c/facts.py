@@ -120,7 +120,9 @@ class Access:
     col: int
     via: str = ""  # the call it was seen in (atomic builtin, free, the C function it goes to)
     value: str = ""  # what a write stores, when it is a number or truth value (`1`, `true`)
-    cond: bool = False  # a read that is only a condition's truth value (`if (b->f)`, `b->f &&`)
+    # a read that is a condition's truth value ("truth": `if (b->f)`, `b->f &&`) or compared
+    # there with a constant or a name ("compare": `if (b->closed == 1)`)
+    cond: str = ""
     member: str = ""  # the member of an embedded struct it goes on to (`b->ctx.prec`: `prec`)
 
 

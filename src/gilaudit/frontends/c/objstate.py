@@ -286,6 +286,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 # `ctx->acc = ...` in a helper handed `&self->ctx`: the field's contents
                 kind = "elem" if kind in WRITES and kind not in ("arg", "addr") else "read"
             decl = tp.fields.get(field)
+            if kind == "read" and a.cond == "truth" and decl is not None and decl.is_pointer:
+                kind = "test"  # `if (self->address)`: a NULL test in other words
             if kind == "arg" and (decl is None or not decl.is_pointer or decl.is_pyobject
                                   or re.match(r"\s*const\b", decl.type)):
                 kind = "read"  # a value handed on is read; only a pointer lets the callee write
@@ -306,7 +308,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 kind = "read"
             events.append((a.offset, 0, Touch(field, kind, path, a.line, a.col, _name(fn),
                                               entry, frozenset(held), a.via, site, chain,
-                                              a.value, a.cond and kind == "read",
+                                              a.value, bool(a.cond) and kind == "read",
                                               a.member if a.field != "*" else ""),
                            "", 0, ()))
     lvalues = set(fn.lvalue_calls)
@@ -651,6 +653,8 @@ def _word_mates(tp: TypeModel, field: str) -> list[str]:
 
 
 def _is_scalar(tp: TypeModel, field: str) -> bool:
+    if field == "ob_size":  # PyObject_VAR_HEAD's, read with Py_SIZE
+        return True
     decl = tp.fields.get(field)
     return decl is not None and not decl.is_pointer and bool(_SCALAR.fullmatch(decl.type.strip()))
 
@@ -665,8 +669,12 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     mine = [t for t in touches if t.field in fields and not t.held]
     decls = [tp.fields.get(f) for f in fields]
     scalars = all(_is_scalar(tp, f) for f in fields)
-    if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and \
-            all(t.kind in ("read", "test") for t in mine):
+    reads_only = all(t.kind in ("read", "test") for t in mine)
+    if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and reads_only:
+        return True
+    # Several settings read once each (sysv_ipc's `acquire()` copies `op_flags` and `id`):
+    # each stale, none torn from a buffer. A size is read with its buffer: not one of these.
+    if scalars and reads_only and all(kinds[f] == "plain" for f in fields):
         return True
     # Plain stores of flags and settings, none read here first (`reset_activity()`:
     # `self->activity = 0`, `__exit__`: `self->entered = 0`): the last store wins, as under a
