@@ -673,8 +673,11 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and reads_only:
         return True
     # Several settings read once each (sysv_ipc's `acquire()` copies `op_flags` and `id`):
-    # each stale, none torn from a buffer. A size is read with its buffer: not one of these.
-    if scalars and reads_only and all(kinds[f] == "plain" for f in fields):
+    # each stale, none torn from the others. Not fields one entry point updates together
+    # (a hasher's `h1`, `h2` and `length`: a digest of half an update), nor a size.
+    together = [{w.entry for w in writers[f] if w.entry.role != "tp_init"} for f in fields]
+    apart = all(not (a & b) for i, a in enumerate(together) for b in together[i + 1:])
+    if scalars and reads_only and apart and all(kinds[f] == "plain" for f in fields):
         return True
     # Plain stores of flags and settings, none read here first (`reset_activity()`:
     # `self->activity = 0`, `__exit__`: `self->entered = 0`): the last store wins, as under a
