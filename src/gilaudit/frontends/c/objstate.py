@@ -653,8 +653,6 @@ def _word_mates(tp: TypeModel, field: str) -> list[str]:
 
 
 def _is_scalar(tp: TypeModel, field: str) -> bool:
-    if field == "ob_size":  # PyObject_VAR_HEAD's, read with Py_SIZE
-        return True
     decl = tp.fields.get(field)
     return decl is not None and not decl.is_pointer and bool(_SCALAR.fullmatch(decl.type.strip()))
 
