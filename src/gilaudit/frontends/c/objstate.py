@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gilaudit.frontends.c.context import CONSTRUCTORS, normalise_expr
-from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts, MacroFact, Region
+from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts, MacroFact
+from gilaudit.frontends.c.macro_uses import counts_references, field_uses, wrapped_lock
 from gilaudit.frontends.c.objects import (
     EntryPoint,
     ObjectModel,
@@ -68,7 +69,6 @@ _SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:(?:long\s+){
 # C functions that only read what they are given (not strcpy/strcat/strtok, which write).
 _READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str(?:n?len|n?cmp|r?chr|str|n?dup)|f?printf|"
                          r"s?n?printf|assert)$")
-_NULL_COMPARED = re.compile(r"\s*\)?\s*[!=]=\s*(?:NULL|nullptr|0)\b")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
 
@@ -106,7 +106,7 @@ def _held(fn: FunctionFacts, offset: int, names: set[str],
         if not r.begin < offset < end or r.kind == "allow":
             continue
         receivers = r.receiver.split(",") if r.kind in ("cs", "cs2") else [
-            _wrapped_lock(r, macros)]
+            wrapped_lock(r, macros)]
         for raw in receivers:
             x = normalise_expr(raw)
             member = re.fullmatch(r"(\w+)(?:->|\.)(\w+)", x)
@@ -118,61 +118,6 @@ def _held(fn: FunctionFacts, offset: int, names: set[str],
             else:
                 out.add(prefix + x)
     return out
-
-
-_LOCK_CALL = re.compile(r"\b(?:PyMutex_Lock|PyThread_acquire_lock(?:_timed)?|pthread_mutex_lock|"
-                        r"EnterCriticalSection|AcquireSRWLockExclusive|mtx_lock)\s*\(")
-
-
-def _wrapped_lock(r: Region, macros: dict[str, MacroFact]) -> str:
-    """The lock a project's wrapper macro takes, in the caller's terms: `ENTER_HASHLIB(self)`,
-    defined as `if ((obj)->use_mutex) { PyMutex_Lock(&(obj)->mutex); }`, takes `self->mutex`,
-    the lock its entry points that call `PyMutex_Lock(&self->mutex)` directly hold too."""
-    macro = macros.get(r.macro)
-    m = _LOCK_CALL.search(macro.body) if macro is not None else None
-    if macro is None or m is None:
-        return r.receiver
-    depth, i = 0, m.end()
-    while i < len(macro.body) and (depth or macro.body[i] not in ",)"):
-        depth += {"(": 1, ")": -1}.get(macro.body[i], 0)
-        i += 1
-    arg = macro.body[m.end():i]
-    if any(re.search(rf"\b{re.escape(p)}\b", arg) for p in macro.params[1:]):
-        return r.receiver  # the lock depends on an argument the region does not keep
-    if macro.params:
-        p = re.escape(macro.params[0])
-        receiver = normalise_expr(r.receiver)
-        arg = re.sub(rf"\b{p}\b", receiver, re.sub(rf"\(\s*{p}\s*\)", receiver, arg))
-    return arg
-
-
-_REFCOUNT_FIELD = re.compile(r"(?i)^(?:ob_)?(?:ref_?(?:count|cnt)|refs|nrefs)$")
-
-
-def _counts_references(macros: dict[str, MacroFact], name: str, position: int | None,
-                       depth: int = 0) -> bool:
-    """A project macro that only changes the reference count of what it is given at
-    ``position``: pyrsistent's `INC_NODE_REF_COUNT(n)`, `(NODE_REF_COUNT(n)++)`, where
-    `NODE_REF_COUNT(n)` is `((n)->refCount)`."""
-    macro = macros.get(name)
-    if macro is None or position is None or not 0 <= position < len(macro.params) or depth > 3:
-        return False
-    p = re.escape(macro.params[position])
-    uses = list(re.finditer(rf"\b{p}\b", macro.body))
-    if not uses:
-        return False
-    for u in uses:
-        member = re.match(r"\s*\)?\s*->\s*(\w+)", macro.body[u.end():])
-        if member is not None:
-            if not _REFCOUNT_FIELD.match(member.group(1)):
-                return False
-            continue
-        # an argument of another macro of the project: `NODE_REF_COUNT(n)`
-        call = re.search(r"(\w+)\s*\(\s*\(?\s*$", macro.body[:u.start()])
-        inner = macros.get(call.group(1)) if call else None
-        if inner is None or not _counts_references(macros, inner.name, 0, depth + 1):
-            return False
-    return True
 
 
 def _words(name: str) -> str:
@@ -299,7 +244,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 position = _arg_position(fn, a)
                 kind = "elem" if position is not None and _writes_through(
                     model, found[0], found[1], position, 1) else "read"
-            elif kind == "arg" and a.via in model.macros and _counts_references(
+            elif kind == "arg" and a.via in model.macros and counts_references(
                     model.macros, a.via, _arg_position(fn, a)):
                 kind = "refcount"
             elif kind in ("arg", "addr") and not _changes_what_it_is_given(a.via):
@@ -355,15 +300,11 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             for i in at:
                 if not 0 <= i < len(macro.params):
                     continue
-                p = re.escape(macro.params[i])
-                for m in re.finditer(rf"\(?\s*\b{p}\b\s*\)?\s*->\s*(\w+)(\s*=(?!=))?", macro.body):
-                    if not _is_state(tp, m.group(1)):
+                for field, use in field_uses(macro, i):
+                    if not _is_state(tp, field):
                         continue
-                    kind = "write" if m.group(2) else ("elem" if c.offset in lvalues else "read")
-                    if kind == "read" and (macro.body[:m.start()].rstrip().endswith("!")
-                                           or _NULL_COMPARED.match(macro.body, m.end())):
-                        kind = "test"  # apsw's CHECK_CLOSED: `!(connection)->db`, no use
-                    events.append((c.offset, 1, Touch(m.group(1), kind, path, c.line, c.col,
+                    kind = use if use != "read" or c.offset not in lvalues else "elem"
+                    events.append((c.offset, 1, Touch(field, kind, path, c.line, c.col,
                                                       _name(fn), entry, held, c.name, site,
                                                       chain),
                                    "", 0, ()))
@@ -425,7 +366,7 @@ def _writes_through(model: ObjectModel, path: str, fn: FunctionFacts, position: 
         for i, arg in enumerate(c.args):
             if normalise_expr(arg) not in names:
                 continue
-            if _counts_references(model.macros, c.name, i):
+            if counts_references(model.macros, c.name, i):
                 continue  # a reference count of its own, not what the others read
             found = model.resolve(c.name, path) if c.name not in model.macros else None
             if found is not None:
