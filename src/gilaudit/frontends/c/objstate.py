@@ -622,9 +622,15 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     # `self->activity = 0`, `__exit__`: `self->entered = 0`): the last store wins, as under a
     # lock. A size is not one (it has to agree with its buffer), nor a bitfield (its store
     # rewrites its neighbours), nor a test-and-set (the test is a read).
+    # A setting stored and then used (RPi.GPIO's `ChangeFrequency()`: `self->freq = f;` and
+    # the next line hands `self->freq` on): a read after its own store sees that store or a
+    # later one, each a value some caller set.
+    stored_first = all(
+        (own := [t for t in mine if t.field == f]) and own[0].kind == "write"
+        and all(t.kind in ("write", "read", "test") for t in own) for f in fields)
     if scalars and all(kinds[f] == "plain" and not d.is_bitfield
                        for f, d in zip(fields, decls, strict=True) if d is not None) and mine and \
-            all(t.kind == "write" for t in mine):
+            (all(t.kind == "write" for t in mine) or stored_first):
         return True
     return all(kinds[f] in ("plain", "size") and all(w.kind == "elem" for w in writers[f])
                for f in fields) and any(kinds[f] == "plain" for f in fields) and all(
