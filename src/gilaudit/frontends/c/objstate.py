@@ -69,6 +69,8 @@ _SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:(?:long\s+){
 # C functions that only read what they are given (not strcpy/strcat/strtok, which write).
 _READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str(?:n?len|n?cmp|r?chr|str|n?dup)|f?printf|"
                          r"s?n?printf|assert)$")
+_RELEASES = re.compile(r"(?:^| )(?:close|free|release|destroy|delete|dealloc|shutdown|unref|"
+                       r"dispose|munmap|unmap|disconnect|detach|cleanup|fclose|closesocket)(?: |$)")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
 
@@ -457,6 +459,10 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                 and all(t.kind in ("write", "test") or t.cond for w in ws
                         for t in per_entry.get(w.entry, ()) if t.field == f)}
     kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
+    # Fields whose value some entry point hands to a call that ends what it names (spidev's
+    # `close(self->fd)`): handles, not settings, whatever their C type.
+    handles = {t.field for ts in per_entry.values() for t in ts
+               if t.via and t.kind in ("read", "arg") and _RELEASES.search(_words(t.via))}
     findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool]] = []
     for e, touches in per_entry.items():
         by_rule: dict[str, tuple[Touch, list[str], list[Touch]]] = {}
@@ -525,7 +531,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         severity = None
         if rule == "FT034":
             severity = "error" if kinds_here & {"buffer", "size"} else "warning"
-        if init_only or _benign(tp, fields, kinds, writers, touches_by_entry[e]):
+        if init_only or _benign(tp, fields, kinds, writers, touches_by_entry[e], handles):
             severity = "info"
         where = f"{_describe(e, tp)} uses {shown} of the instance"
         if init_only:
@@ -599,7 +605,8 @@ def _is_scalar(tp: TypeModel, field: str) -> bool:
 
 
 def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
-            writers: dict[str, list[Touch]], touches: list[Touch]) -> bool:
+            writers: dict[str, list[Touch]], touches: list[Touch],
+            handles: set[str] | frozenset[str] = frozenset()) -> bool:
     """Races that tear nothing: an entry point whose only unlocked access is a read of one
     plain scalar (`len()`, `tell()`, a flag checked before the lock is taken: a stale value,
     never a torn one), or writes that only go through a buffer
@@ -625,7 +632,7 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     # A setting stored and then used (RPi.GPIO's `ChangeFrequency()`: `self->freq = f;` and
     # the next line hands `self->freq` on): a read after its own store sees that store or a
     # later one, each a value some caller set.
-    stored_first = all(
+    stored_first = not handles & set(fields) and all(
         (own := [t for t in mine if t.field == f]) and own[0].kind == "write"
         and all(t.kind in ("write", "read", "test") for t in own) for f in fields)
     if scalars and all(kinds[f] == "plain" and not d.is_bitfield
