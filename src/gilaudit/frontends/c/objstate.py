@@ -632,9 +632,10 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     # A setting stored and then used (RPi.GPIO's `ChangeFrequency()`: `self->freq = f;` and
     # the next line hands `self->freq` on): a read after its own store sees that store or a
     # later one, each a value some caller set.
-    stored_first = not handles & set(fields) and all(
-        (own := [t for t in mine if t.field == f]) and own[0].kind == "write"
-        and all(t.kind in ("write", "read", "test") for t in own) for f in fields)
+    stored_first = not handles & set(fields) and apart and all(
+        (own := [t for t in mine if t.field == f]) and own[0].kind in ("write", "read", "test")
+        and all(t.kind in ("write", "read", "test") for t in own)
+        and (own[0].kind == "write" or all(t.kind != "write" for t in own)) for f in fields)
     if scalars and all(kinds[f] == "plain" and not d.is_bitfield
                        for f, d in zip(fields, decls, strict=True) if d is not None) and mine and \
             (all(t.kind == "write" for t in mine) or stored_first):
