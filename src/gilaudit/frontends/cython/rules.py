@@ -1,6 +1,6 @@
-"""The Cython code rules (FT093-FT096; FT100/FT101 live in ``_cython_capi``): one function per
-rule, from a parsed module tree to hits. Positions are the tree's own, so code pulled in by
-`include` is reported in the file it was written in."""
+"""The Cython code rules (FT093-FT096; FT100/FT101 live in ``capi``, FT102 in ``released``):
+one function per rule, from a parsed module tree to hits. Positions are the tree's own, so
+code pulled in by `include` is reported in the file it was written in."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.capi import cython_borrowed_cimports, cython_raw_pythread_lock
 from gilaudit.frontends.cython.parse import CyNode
+from gilaudit.frontends.cython.released import cython_pointer_released
 from gilaudit.frontends.cython.scope import (
     FUNCTION_KINDS,
     Function,
@@ -36,7 +37,7 @@ __all__ = [
     "cython_cdef_global_mutation", "cython_lazy_attr_init", "cython_with_gil_in_prange",
 ]
 
-CODE_RULES = frozenset({"FT048", "FT093", "FT094", "FT095", "FT096", "FT100", "FT101"})
+CODE_RULES = frozenset({"FT048", "FT093", "FT094", "FT095", "FT096", "FT100", "FT101", "FT102"})
 # Creation and destruction: the object is not shared with another thread while they run.
 # `__next__`: an iterator shared between threads is unsupported even in pure Python (the
 # C-level FT074 concern), so stepping one is not reported as an attribute race here.
@@ -406,6 +407,8 @@ def check_tree(trees: ModuleTrees, path_of: PathOf, selected: frozenset[str]) ->
         out += cython_cdef_attr_unlocked(trees, path_of)
     if "FT096" in selected:
         out += cython_lazy_attr_init(tree, path_of)
+    if "FT102" in selected:
+        out += cython_pointer_released(tree, path_of, trees.pxd)
     if "FT100" in selected:
         out += cython_borrowed_cimports(tree, path_of)
     if "FT101" in selected:

@@ -1,0 +1,131 @@
+"""FT102: a `cdef class` method that releases a C pointer of the instance (`self.p = NULL`
+after closing it, `del self.p` for a C++ object) while other methods use the pointer, none of
+them under a critical section or a lock. hidapi's `close()`, plyvel's `DB.close()` and
+unqlite's `close()` do exactly this; with the GIL their other methods ran before or after,
+without it they run during (a use after free)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gilaudit.frontends.contract import Hit
+from gilaudit.frontends.cython.parse import CyNode
+from gilaudit.frontends.cython.scope import (
+    FUNCTION_KINDS,
+    Function,
+    PathOf,
+    class_attr_types,
+    functions,
+    hit_at,
+    is_lock_manager,
+    lock_names,
+    locks_whole_function,
+)
+from gilaudit.model import Location, Note
+
+__all__ = ["cython_pointer_released"]
+
+# Creation and destruction: nobody else holds the object while they run.
+_LIFECYCLE = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__"})
+_MAX_USERS = 4
+
+
+def _locked_walk(root: CyNode, locks: frozenset[str]) -> Iterator[tuple[CyNode, bool]]:
+    """(node, locked) for the nodes of root's own scope; `with nogil:` does not exempt here:
+    a method that uses the pointer without the GIL races with its release all the more."""
+    stack = [(c, False) for group in reversed(list(root.children.values()))
+             for c in reversed(group)]
+    while stack:
+        node, locked = stack.pop()
+        yield node, locked
+        if node.kind in FUNCTION_KINDS or node.kind in ("CClassDefNode", "PyClassDefNode"):
+            continue
+        inner = locked or (node.kind == "WithStatNode"
+                           and is_lock_manager(node.child("manager"), locks))
+        for group in reversed(list(node.children.values())):
+            stack.extend((c, inner) for c in reversed(group))
+
+
+def _attr_of(node: CyNode | None, self_name: str) -> str:
+    if node is None or node.kind != "AttributeNode":
+        return ""
+    obj = node.child("obj")
+    if obj is not None and obj.kind == "NameNode" and obj.text("name") == self_name:
+        return node.text("attribute")
+    return ""
+
+
+def _releases(fn: Function, pointers: set[str], locks: frozenset[str]
+              ) -> Iterator[tuple[str, CyNode]]:
+    """`self.p = NULL` and `del self.p` outside any lock."""
+    self_name = fn.args[0]
+    for node, locked in _locked_walk(fn.node, locks):
+        if locked:
+            continue
+        if node.kind == "SingleAssignmentNode":
+            rhs, lhs = node.child("rhs"), node.child("lhs")
+            attr = _attr_of(lhs, self_name)
+            if attr in pointers and _is_null(rhs):
+                assert lhs is not None
+                yield attr, lhs
+        elif node.kind == "DelStatNode":
+            for arg in node.kids("args"):
+                attr = _attr_of(arg, self_name)
+                if attr in pointers:
+                    yield attr, arg
+
+
+def _is_null(node: CyNode | None) -> bool:
+    """`NULL`, and `<unqlite *>0` (unqlite's `close()`)."""
+    while node is not None and node.kind == "TypecastNode":
+        node = node.child("operand")
+    return node is not None and (node.kind == "NullNode" or (
+        node.kind == "IntNode" and node.text("value") == "0"))
+
+
+def _uses(fn: Function, attr: str, locks: frozenset[str]) -> CyNode | None:
+    """The first unlocked read of `self.attr` in the method, if any."""
+    self_name = fn.args[0]
+    for node, locked in _locked_walk(fn.node, locks):
+        if not locked and _attr_of(node, self_name) == attr:
+            return node
+    return None
+
+
+def cython_pointer_released(tree: CyNode, path_of: PathOf,
+                            pxd: CyNode | None = None) -> Iterator[Hit]:
+    locks = lock_names(tree)
+    types = class_attr_types(tree, *((pxd,) if pxd is not None else ()))
+    methods: dict[str, list[Function]] = {}
+    for fn in functions(tree):
+        if fn.is_cdef_class_method and fn.cls and fn.args and fn.name not in _LIFECYCLE \
+                and not locks_whole_function(fn, locks):
+            methods.setdefault(fn.cls, []).append(fn)
+    for cls, fns in methods.items():
+        pointers = {a for a, t in types.get(cls, {}).items() if t == "*"}
+        if not pointers:
+            continue
+        for fn in fns:
+            seen: set[str] = set()
+            for attr, node in _releases(fn, pointers, locks):
+                if attr in seen:
+                    continue
+                seen.add(attr)
+                users = [(other, use) for other in fns if other is not fn
+                         if (use := _uses(other, attr, locks)) is not None]
+                if not users:
+                    continue
+                notes = []
+                for other, use in users[:_MAX_USERS]:
+                    path = path_of(use.file)
+                    if path is not None:
+                        notes.append(Note(message=f"`{fn.args[0]}.{attr}` is used by "
+                                                  f"`{other.qualname}`",
+                                          location=Location(path=path, line=use.line,
+                                                            column=use.col)))
+                if len(users) > _MAX_USERS:
+                    notes.append(Note(message=f"and by {len(users) - _MAX_USERS} more methods"))
+                hit = hit_at(path_of, "FT102", node, f"{cls}.{attr}", f"`{fn.qualname}`",
+                             fn.qualname, tuple(notes))
+                if hit is not None:
+                    yield hit
