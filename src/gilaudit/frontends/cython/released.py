@@ -20,6 +20,7 @@ from gilaudit.frontends.cython.scope import (
     is_lock_manager,
     lock_names,
     locks_whole_function,
+    same_scope,
 )
 from gilaudit.model import Location, Note
 
@@ -92,12 +93,68 @@ def _uses(fn: Function, attr: str, locks: frozenset[str]) -> CyNode | None:
     return None
 
 
+def _fresh_locals(fn: Function, classes: set[str]) -> set[str]:
+    """Locals assigned an object the function has just made: `entry = _LogEntry.__new__(
+    _LogEntry)` or `m = Matcher(tags)` (a class of this module)."""
+    out: set[str] = set()
+    for node in same_scope(fn.node):
+        if node.kind != "SingleAssignmentNode":
+            continue
+        lhs, rhs = node.child("lhs"), node.child("rhs")
+        if lhs is None or lhs.kind != "NameNode" or rhs is None or \
+                rhs.kind not in ("SimpleCallNode", "GeneralCallNode"):
+            continue
+        called = rhs.child("function")
+        if called is not None and (
+                (called.kind == "NameNode" and called.text("name") in classes)
+                or (called.kind == "AttributeNode" and called.text("attribute") == "__new__")):
+            out.add(lhs.text("name"))
+    return out
+
+
+def _construction_only(funcs: list[Function]) -> set[str]:
+    """Qualified names of `cdef` methods every call of which is part of making or destroying
+    an object: from `__cinit__`/`__init__`/`__dealloc__` on `self`, from another such method
+    on `self`, or on an object the caller has just made (lxml's `entry._setError(error)` right
+    after `_LogEntry.__new__`, `_MultiTagMatcher._clear()` from `__cinit__` and `__dealloc__`)."""
+    classes = {f.cls for f in funcs if f.cls}
+    cdefs = {f.name: f for f in funcs if f.is_cdef_class_method and f.kind == "cdef"}
+    calls: dict[str, list[tuple[Function, str]]] = {name: [] for name in cdefs}
+    for g in funcs:
+        fresh = _fresh_locals(g, classes)
+        for node in same_scope(g.node):
+            called = node.child("function") if node.kind in (
+                "SimpleCallNode", "GeneralCallNode") else None
+            if called is None or called.kind != "AttributeNode" or \
+                    called.text("attribute") not in calls:
+                continue
+            obj = called.child("obj")
+            recv = obj.text("name") if obj is not None and obj.kind == "NameNode" else ""
+            how = "fresh" if recv in fresh else (
+                "self" if g.args and recv == g.args[0] and g.cls else "")
+            calls[called.text("attribute")].append((g, how))
+    result: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, sites in calls.items():
+            if cdefs[name].qualname in result or not sites:
+                continue
+            if all(how == "fresh" or (how == "self" and (
+                    g.name in _LIFECYCLE or g.qualname in result)) for g, how in sites):
+                result.add(cdefs[name].qualname)
+                changed = True
+    return result
+
+
 def cython_pointer_released(tree: CyNode, path_of: PathOf,
                             pxd: CyNode | None = None) -> Iterator[Hit]:
     locks = lock_names(tree)
     types = class_attr_types(tree, *((pxd,) if pxd is not None else ()))
+    funcs = functions(tree)
+    making = _construction_only(funcs)
     methods: dict[str, list[Function]] = {}
-    for fn in functions(tree):
+    for fn in funcs:
         if fn.is_cdef_class_method and fn.cls and fn.args and fn.name not in _LIFECYCLE \
                 and not locks_whole_function(fn, locks):
             methods.setdefault(fn.cls, []).append(fn)
@@ -106,6 +163,8 @@ def cython_pointer_released(tree: CyNode, path_of: PathOf,
         if not pointers:
             continue
         for fn in fns:
+            if fn.qualname in making:
+                continue
             seen: set[str] = set()
             for attr, node in _releases(fn, pointers, locks):
                 if attr in seen:
