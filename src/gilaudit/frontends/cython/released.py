@@ -21,6 +21,7 @@ from gilaudit.frontends.cython.scope import (
     lock_names,
     locks_whole_function,
     same_scope,
+    self_attr,
 )
 from gilaudit.model import Location, Note
 
@@ -47,15 +48,6 @@ def _locked_walk(root: CyNode, locks: frozenset[str]) -> Iterator[tuple[CyNode, 
             stack.extend((c, inner) for c in reversed(group))
 
 
-def _attr_of(node: CyNode | None, self_name: str) -> str:
-    if node is None or node.kind != "AttributeNode":
-        return ""
-    obj = node.child("obj")
-    if obj is not None and obj.kind == "NameNode" and obj.text("name") == self_name:
-        return node.text("attribute")
-    return ""
-
-
 def _releases(fn: Function, pointers: set[str], locks: frozenset[str]
               ) -> Iterator[tuple[str, CyNode]]:
     """`self.p = NULL` and `del self.p` outside any lock."""
@@ -65,13 +57,13 @@ def _releases(fn: Function, pointers: set[str], locks: frozenset[str]
             continue
         if node.kind == "SingleAssignmentNode":
             rhs, lhs = node.child("rhs"), node.child("lhs")
-            attr = _attr_of(lhs, self_name)
+            attr = self_attr(lhs, self_name)
             if attr in pointers and _is_null(rhs):
                 assert lhs is not None
                 yield attr, lhs
         elif node.kind == "DelStatNode":
             for arg in node.kids("args"):
-                attr = _attr_of(arg, self_name)
+                attr = self_attr(arg, self_name)
                 if attr in pointers:
                     yield attr, arg
 
@@ -88,7 +80,7 @@ def _uses(fn: Function, attr: str, locks: frozenset[str]) -> CyNode | None:
     """The first unlocked read of `self.attr` in the method, if any."""
     self_name = fn.args[0]
     for node, locked in _locked_walk(fn.node, locks):
-        if not locked and _attr_of(node, self_name) == attr:
+        if not locked and self_attr(node, self_name) == attr:
             return node
     return None
 

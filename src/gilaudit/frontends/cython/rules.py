@@ -29,6 +29,7 @@ from gilaudit.frontends.cython.scope import (
     locks_whole_function,
     module_vars,
     same_scope,
+    self_attr,
 )
 from gilaudit.model import Location, Note
 
@@ -66,16 +67,6 @@ def _walk(node: CyNode | None) -> list[CyNode]:
 
 def _mentions(node: CyNode | None, pred: Callable[[CyNode], bool]) -> bool:
     return any(pred(n) for n in _walk(node))
-
-
-def _self_attr(node: CyNode | None, self_name: str) -> str:
-    """`self.x` -> "x"; anything else -> ""."""
-    if node is None or node.kind != "AttributeNode":
-        return ""
-    obj = node.child("obj")
-    if obj is not None and obj.kind == "NameNode" and obj.text("name") == self_name:
-        return node.text("attribute")
-    return ""
 
 
 def _walk_unlocked(root: CyNode, locks: frozenset[str]) -> Iterator[tuple[CyNode, bool]]:
@@ -264,11 +255,11 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, path_of: PathOf) -> Iterator[H
             if locked or stmt.kind not in ("SingleAssignmentNode", "InPlaceAssignmentNode"):
                 continue
             target = stmt.child("lhs")
-            attr = _self_attr(target, self_name)
+            attr = self_attr(target, self_name)
             if not attr or attr in seen or target is None or attr in own:
                 continue
             if stmt.kind == "SingleAssignmentNode" and not any(
-                    _self_attr(n, self_name) == attr for n in _walk(stmt.child("rhs"))):
+                    self_attr(n, self_name) == attr for n in _walk(stmt.child("rhs"))):
                 continue
             declared = types.get(fn.cls or "", {}).get(attr, "")
             if stmt.kind == "InPlaceAssignmentNode" and stmt.text("operator") in \
@@ -294,16 +285,16 @@ def _tested_attr(cond: CyNode | None, self_name: str, *, negated: bool) -> str:
                 return got
         return ""
     if cond.kind == "NotNode":
-        return "" if negated else _self_attr(cond.child("operand"), self_name)
+        return "" if negated else self_attr(cond.child("operand"), self_name)
     if cond.kind == "PrimaryCmpNode":
         op = cond.text("operator")
         left, right = cond.child("operand1"), cond.child("operand2")
         unset = ("is", "==") if not negated else ("is_not", "!=")
         if op in unset and right is not None and right.kind in _NONE_LIKE:
-            return _self_attr(left, self_name)
+            return self_attr(left, self_name)
         return ""
     if negated:
-        return _self_attr(cond, self_name)
+        return self_attr(cond, self_name)
     return ""
 
 
@@ -317,7 +308,7 @@ def _lazy_writes(node: CyNode, self_name: str, attr: str) -> Iterator[tuple[CyNo
         if rhs is None or rhs.kind in _CONSTANTS:
             continue
         for target in _targets(n):
-            if _self_attr(target, self_name) == attr:
+            if self_attr(target, self_name) == attr:
                 yield n, target
 
 
@@ -383,7 +374,7 @@ def cython_nogil_object_state(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
                 locked = True
             if node.kind == "GILStatNode" and node.text("state") == "nogil" and not locked:
                 attrs = list(dict.fromkeys(
-                    a for a in (_self_attr(n, self_name) for n in _walk(node.child("body")))
+                    a for a in (self_attr(n, self_name) for n in _walk(node.child("body")))
                     if a))
                 if attrs:
                     shown = ", ".join(f"`{self_name}.{a}`" for a in attrs[:4])

@@ -28,6 +28,7 @@ __all__ = [
     "locks_whole_function",
     "module_vars",
     "same_scope",
+    "self_attr",
     "start_of",
 ]
 
@@ -66,6 +67,16 @@ class Function:
     decorators: tuple[str, ...]  # dotted names, e.g. "cython.critical_section"
     args: tuple[str, ...]
     nogil: bool  # `cdef ... nogil`: written to run without the GIL even on GIL builds
+
+
+def self_attr(node: CyNode | None, self_name: str) -> str:
+    """`self.x` -> "x"; anything else -> ""."""
+    if node is None or node.kind != "AttributeNode":
+        return ""
+    obj = node.child("obj")
+    if obj is not None and obj.kind == "NameNode" and obj.text("name") == self_name:
+        return node.text("attribute")
+    return ""
 
 
 def start_of(node: CyNode) -> CyNode:
