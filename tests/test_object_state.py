@@ -1110,3 +1110,46 @@ def test_stale_reads_of_settings_and_tests_of_a_handle_are_information(
     # a digest of fields one update() changes together reads half an update
     assert {"s_undo", "s_peek", "s_detach", "s_digest"} <= loud, data["findings"]
     assert not loud & {"s_acquire", "s_attached", "s_valid"}, data["findings"]
+
+
+def test_an_object_a_module_function_makes_is_its_own_under_any_name(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """hyperscan's `loadb()` makes a Database by calling its type, names it
+    `Database *db = (Database *)odb;` and fills it: nobody else has it yet (an independent
+    review judged the finding false). A database the function is handed still races."""
+    proj = tmp_path / "hs"
+    proj.mkdir()
+    (proj / "m.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD void *hs_db; unsigned int mode; } Database;\n"
+        "static PyTypeObject DatabaseType;\n"
+        "extern int hs_deserialize(const char *b, void **db);\nextern void hs_free(void *db);\n"
+        "static PyObject *loadb(PyObject *self, PyObject *args)\n"
+        "{\n"
+        "    PyObject *odb = PyObject_CallFunctionObjArgs((PyObject *)&DatabaseType, NULL);\n"
+        "    Database *db = (Database *)odb;\n"
+        "    const char *buf;\n"
+        "    if (!PyArg_ParseTuple(args, \"sI\", &buf, &db->mode)) { return NULL; }\n"
+        "    hs_deserialize(buf, &db->hs_db);\n"
+        "    return odb;\n"
+        "}\n"
+        "static PyObject *reload(PyObject *self, PyObject *args)\n"
+        "{\n"
+        "    Database *db; const char *buf;\n"
+        "    if (!PyArg_ParseTuple(args, \"O!s\", &DatabaseType, &db, &buf)) { return NULL; }\n"
+        "    hs_free(db->hs_db);\n"
+        "    hs_deserialize(buf, &db->hs_db);\n"
+        "    Py_RETURN_NONE;\n"
+        "}\n"
+        "static PyObject *db_scan(Database *self, PyObject *u)\n"
+        "{ return PyLong_FromVoidPtr(self->hs_db); }\n"
+        "static PyMethodDef db_methods[] = {\n"
+        "    {\"scan\", (PyCFunction)db_scan, METH_NOARGS, NULL}, {NULL}};\n"
+        "static PyTypeObject DatabaseType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = \"m.Db\",\n"
+        "    .tp_basicsize = sizeof(Database), .tp_methods = db_methods};\n"
+        "static PyMethodDef mod_methods[] = {\n"
+        "    {\"loadb\", loadb, METH_VARARGS, NULL},\n"
+        "    {\"reload\", reload, METH_VARARGS, NULL}, {NULL}};\n")
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    fns = {f["function"] for f in data["findings"]}
+    assert "loadb" not in fns and "reload" in fns, data["findings"]

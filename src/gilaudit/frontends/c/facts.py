@@ -53,6 +53,7 @@ class Assign:
     target: str  # a local variable name
     offset: int
     source: str  # callee name when the value is a call result, else ""
+    copy_of: str = ""  # the variable whose value it takes (through a cast), if that is all
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ _BARE_MACROS = re.compile(
 )
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
+_COPY = re.compile(r"\s*([A-Za-z_]\w*)\s*[;,)]")  # `Database *db = (Database *)odb;`
 _NO_VALUE = re.compile(r"-?\d+|\(\s*\w+\s*\*?\s*\)\s*(?:0|NULL)|")  # `return -1;`, `return;`
 _ASSIGN = re.compile(r"(?<![\w.>\]])([A-Za-z_]\w*)\s*=(?!=)")
 _CAST_PREFIX = re.compile(r"^\s*(?:\(\s*(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*[\s\*]*\)\s*)+")
@@ -306,7 +307,10 @@ def _assigns(text: Text, start: int, end: int) -> list[Assign]:
                 pass  # `PyObject *x = ...` declares x: still an assignment to x
             else:
                 continue
-        out.append(Assign(m.group(1), m.start(), _rhs_callee(text.bare, m.end(), end)))
+        rest = _CAST_PREFIX.sub("", text.bare[m.end():min(end, m.end() + 120)], count=1)
+        copy = _COPY.match(rest)
+        out.append(Assign(m.group(1), m.start(), _rhs_callee(text.bare, m.end(), end),
+                          copy.group(1) if copy else ""))
     return out
 
 

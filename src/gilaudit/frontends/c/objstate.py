@@ -169,8 +169,12 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
         typed = pointer_to(instance)
         names = {v.name for v in (*fn.params, *fn.locals) if typed.search(v.type)} | {
             a for a, _i, cast in fn.aliases if cast == instance}
-        # An object this function makes is its own until it returns it.
-        return names - {a.target for a in fn.assigns if _FRESH.search(a.source)}
+        # An object this function makes is its own until it returns it, under any name it
+        # gives it (hyperscan's `loadb()`: `Database *db = (Database *)odb;`).
+        made = {a.target for a in fn.assigns if _FRESH.search(a.source)}
+        while grown := {a.target for a in fn.assigns if a.copy_of in made} - made:
+            made |= grown
+        return names - made
     names = {p.name for p in fn.params if p.index == index}
     names |= {a for a, i, _cast in fn.aliases if i == index and i >= 0}
     if names and instance:
