@@ -85,6 +85,12 @@ def test_each_access_is_classified_by_what_the_code_does_with_it() -> None:
                      ("&(c->conn)",))
     got = {(a.base, a.field): a.kind for a in field_accesses(t, [close], 0, len(body))}
     assert got == {("c", "hdbc"): "test", ("c", "conn"): "addr"}, got
+    # in C a call through a function pointer the struct holds reads it (bitstruct's
+    # `info_p->fields[i].pack(...)`); in C++ a member call may change the member
+    body = "{ i->fields[k].pack(w, v); }"
+    t = _text(body)
+    assert [a.kind for a in field_accesses(t, [], 0, len(body), cxx=False)] == ["read"]
+    assert [a.kind for a in field_accesses(t, [], 0, len(body))] == ["elem"]
 
 
 def test_a_type_split_over_a_header_and_two_files_is_one_model(scan_json: ScanJson,

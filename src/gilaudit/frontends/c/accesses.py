@@ -82,7 +82,7 @@ _SIZE_MACRO = re.compile(r"\b(Py_SIZE|Py_SET_SIZE)\s*\(\s*(?:\(\s*[A-Za-z_]\w*\s
 
 def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
                    implicit: list[tuple[str, int]] | None = None,
-                   pointers: frozenset[str] = frozenset()) -> list[Access]:
+                   pointers: frozenset[str] = frozenset(), *, cxx: bool = True) -> list[Access]:
     """``base->field`` accesses, and the members a C++ member function names through its
     implicit `this` (``implicit``: name and offset), as accesses of `this`; ``*p`` for the
     pointer parameters ``pointers``, as accesses of field ``*`` (a helper handed `&self->f`:
@@ -118,10 +118,11 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
             kind = "rmw"
         elif op == "=":
             kind = "elem" if chain.strip() else "write"
-        elif op == "(":
+        elif op == "(" and cxx:
             member = _LAST_MEMBER.search(chain)
             if member and member.group(1) not in _READ_ONLY_MEMBERS:
                 kind, via = "elem", member.group(1)  # a C++ member call that may mutate
+        # In C, `b->fields[i].pack(...)` calls a function pointer the struct holds: a read.
         before = bare[max(start, m.start() - 3):m.start()]
         if kind == "read" and before.rstrip().endswith(("++", "--")):
             kind = "rmw"

@@ -86,7 +86,7 @@ _WRAPPED_UNLOCK = re.compile(
 
 
 def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
-              shared_names: re.Pattern[str] | None) -> FunctionFacts:
+                   shared_names: re.Pattern[str] | None, *, cxx: bool = True) -> FunctionFacts:
     kinds = ci.CursorKind
     lib = ci.conf.lib
     ext = cursor.extent
@@ -217,7 +217,7 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
         labels=tuple(labels),
         unmatched=tuple(unmatched),
         accesses=tuple(field_accesses(text, calls, body_start, end, implicit, frozenset(
-            p.name for p in params if re.search(r"\*\s*\*|\*\s*$", p.type)))),
+            p.name for p in params if re.search(r"\*\s*\*|\*\s*$", p.type)), cxx=cxx)),
         aliases=tuple(aliases_of(text, params, body_start, end)),
         lvalue_calls=tuple(lvalue_calls(text, calls)),
         owner=owner,

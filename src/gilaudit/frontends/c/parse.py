@@ -259,7 +259,8 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
                     bindings.append((c.spelling.removeprefix("PyInit_"), loc.line, loc.column,
                                      _pybind11_gil_tag(c)))
                 if c.is_definition():
-                    functions.append(function_facts(c, ci, text, globals_, shared_pattern()))
+                    functions.append(function_facts(c, ci, text, globals_, shared_pattern(),
+                                                    cxx=cxx))
             elif kind == kinds.VAR_DECL:
                 storage = "static-global" if is_static(c, ci) else "global"
                 globals_.append(var_fact(c, text, storage))
