@@ -101,9 +101,10 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
         if src.path not in graph.uses_python:
             files[src.path] = "skipped: does not use the Python C API"
             continue
-        copy_of = _reference_copy_of(src.path, sources, fragments)
+        copy_of = _reference_copy_of(src.path, sources, fragments, graph)
         if copy_of is not None and src.path not in named:
-            files[src.path] = f"skipped: a kept copy of {copy_of}, which the build compiles"
+            files[src.path] = (f"skipped: a kept copy of {copy_of}, which "
+                               f"{fragments[copy_of]} includes")
             continue
         head = contents[src.path]
         if sys.platform != "win32" and _windows_only(head):
@@ -169,16 +170,23 @@ _DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|endif|include)\b[ \t]*
 _COPY_SUFFIX = re.compile(r"^(.+?)[._-](?:orig|original|old|bak|backup|copy|prev)$", re.I)
 
 
-def _reference_copy_of(rel: str, sources: set[str], fragments: dict[str, str]) -> str | None:
+def _reference_copy_of(rel: str, sources: set[str], fragments: dict[str, str],
+                       graph: IncludeGraph) -> str | None:
     """frozendict keeps `dictobject_original.c` beside the `dictobject.c` its module
-    includes: a copy kept for reference (or diffing), compiled by nothing. Only a copy whose
-    original is in the tree and nothing includes the copy itself."""
+    includes: a copy kept for reference (or diffing), compiled by nothing. Only when the
+    original is itself included by another source (so the copy is the odd one out), nothing
+    includes the copy, and nothing includes a header of the copy's name either: contourpy's
+    `mpl2005_original.cpp`, whose `mpl2005_original.h` the live code includes, is built."""
     stem, ext = posixpath.splitext(rel)
     m = _COPY_SUFFIX.match(posixpath.basename(stem))
     if m is None or rel in fragments:
         return None
     original = posixpath.join(posixpath.dirname(rel), m.group(1) + ext)
-    return original if original in sources else None
+    if original not in sources or original not in fragments:
+        return None
+    if any(posixpath.splitext(t)[0] == stem for targets in graph.edges.values() for t in targets):
+        return None
+    return original
 
 
 def _windows_only(text: bytes) -> bool:
