@@ -11,17 +11,16 @@ from collections.abc import Iterator
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.frontends.cython.scope import (
-    FUNCTION_KINDS,
     Function,
     PathOf,
     class_attr_types,
     functions,
     hit_at,
-    is_lock_manager,
     lock_names,
     locks_whole_function,
     same_scope,
     self_attr,
+    walk_unlocked,
 )
 from gilaudit.model import Location, Note
 
@@ -32,27 +31,11 @@ _LIFECYCLE = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__"})
 _MAX_USERS = 4
 
 
-def _locked_walk(root: CyNode, locks: frozenset[str]) -> Iterator[tuple[CyNode, bool]]:
-    """(node, locked) for the nodes of root's own scope; `with nogil:` does not exempt here:
-    a method that uses the pointer without the GIL races with its release all the more."""
-    stack = [(c, False) for group in reversed(list(root.children.values()))
-             for c in reversed(group)]
-    while stack:
-        node, locked = stack.pop()
-        yield node, locked
-        if node.kind in FUNCTION_KINDS or node.kind in ("CClassDefNode", "PyClassDefNode"):
-            continue
-        inner = locked or (node.kind == "WithStatNode"
-                           and is_lock_manager(node.child("manager"), locks))
-        for group in reversed(list(node.children.values())):
-            stack.extend((c, inner) for c in reversed(group))
-
-
 def _releases(fn: Function, pointers: set[str], locks: frozenset[str]
               ) -> Iterator[tuple[str, CyNode]]:
     """`self.p = NULL` and `del self.p` outside any lock."""
     self_name = fn.args[0]
-    for node, locked in _locked_walk(fn.node, locks):
+    for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False):
         if locked:
             continue
         if node.kind == "SingleAssignmentNode":
@@ -79,7 +62,7 @@ def _is_null(node: CyNode | None) -> bool:
 def _uses(fn: Function, attr: str, locks: frozenset[str]) -> CyNode | None:
     """The first unlocked read of `self.attr` in the method, if any."""
     self_name = fn.args[0]
-    for node, locked in _locked_walk(fn.node, locks):
+    for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False):
         if not locked and self_attr(node, self_name) == attr:
             return node
     return None

@@ -30,6 +30,7 @@ from gilaudit.frontends.cython.scope import (
     module_vars,
     same_scope,
     self_attr,
+    walk_unlocked,
 )
 from gilaudit.model import Location, Note
 
@@ -67,27 +68,6 @@ def _walk(node: CyNode | None) -> list[CyNode]:
 
 def _mentions(node: CyNode | None, pred: Callable[[CyNode], bool]) -> bool:
     return any(pred(n) for n in _walk(node))
-
-
-def _walk_unlocked(root: CyNode, locks: frozenset[str]) -> Iterator[tuple[CyNode, bool]]:
-    """(node, exempt) for the nodes of root's own scope. Exempt: under a lock or critical
-    section, or in a `with nogil:` block (code that never had the GIL's protection, so free
-    threading does not change it; a `with gil:` inside it holds the GIL again)."""
-    stack: list[tuple[CyNode, bool, bool]] = [
-        (c, False, False) for group in reversed(list(root.children.values()))
-        for c in reversed(group)]
-    while stack:
-        node, locked, detached = stack.pop()
-        yield node, locked or detached
-        if node.kind in FUNCTION_KINDS or node.kind in ("CClassDefNode", "PyClassDefNode"):
-            continue
-        inner_locked = locked or (node.kind == "WithStatNode"
-                                  and is_lock_manager(node.child("manager"), locks))
-        inner_detached = detached
-        if node.kind == "GILStatNode":
-            inner_detached = node.text("state") == "nogil"
-        for group in reversed(list(node.children.values())):
-            stack.extend((c, inner_locked, inner_detached) for c in reversed(group))
 
 
 # FT093 -------------------------------------------------------------------------------------
@@ -195,7 +175,7 @@ def cython_cdef_global_mutation(trees: ModuleTrees, path_of: PathOf) -> Iterator
         declared = _global_names(fn)
         local = _local_names(fn) - declared
         seen: set[str] = set()
-        for stmt, locked in _walk_unlocked(fn.node, locks):
+        for stmt, locked in walk_unlocked(fn.node, locks):
             if locked or stmt.kind not in _ASSIGN_KINDS:
                 continue
             for target in _targets(stmt):
@@ -251,7 +231,7 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, path_of: PathOf) -> Iterator[H
             continue
         own = properties.get(fn.cls or "", set()) - set(types.get(fn.cls or "", {}))
         seen: set[str] = set()
-        for stmt, locked in _walk_unlocked(fn.node, locks):
+        for stmt, locked in walk_unlocked(fn.node, locks):
             if locked or stmt.kind not in ("SingleAssignmentNode", "InPlaceAssignmentNode"):
                 continue
             target = stmt.child("lhs")
@@ -326,7 +306,7 @@ def cython_lazy_attr_init(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
         if fn.nogil or locks_whole_function(fn, locks):
             continue
         reported: set[str] = set()
-        for node, locked in _walk_unlocked(fn.node, locks):
+        for node, locked in walk_unlocked(fn.node, locks):
             if locked or node.kind != "IfStatNode":
                 continue
             for clause in node.kids("if_clauses"):

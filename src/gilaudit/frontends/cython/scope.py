@@ -30,6 +30,7 @@ __all__ = [
     "same_scope",
     "self_attr",
     "start_of",
+    "walk_unlocked",
 ]
 
 # Nodes that open a new scope: their bodies do not run where they are written.
@@ -67,6 +68,29 @@ class Function:
     decorators: tuple[str, ...]  # dotted names, e.g. "cython.critical_section"
     args: tuple[str, ...]
     nogil: bool  # `cdef ... nogil`: written to run without the GIL even on GIL builds
+
+
+def walk_unlocked(root: CyNode, locks: frozenset[str], *, nogil_exempt: bool = True
+                  ) -> Iterator[tuple[CyNode, bool]]:
+    """(node, exempt) for the nodes of root's own scope. Exempt: under a lock or critical
+    section, or (``nogil_exempt``) in a `with nogil:` block: code that never had the GIL's
+    protection, so free threading does not change it; a `with gil:` inside it holds the GIL
+    again. FT102 counts nogil code: a use there races with a release all the more."""
+    stack: list[tuple[CyNode, bool, bool]] = [
+        (c, False, False) for group in reversed(list(root.children.values()))
+        for c in reversed(group)]
+    while stack:
+        node, locked, detached = stack.pop()
+        yield node, locked or detached
+        if node.kind in FUNCTION_KINDS or node.kind in ("CClassDefNode", "PyClassDefNode"):
+            continue
+        inner_locked = locked or (node.kind == "WithStatNode"
+                                  and is_lock_manager(node.child("manager"), locks))
+        inner_detached = detached
+        if node.kind == "GILStatNode" and nogil_exempt:
+            inner_detached = node.text("state") == "nogil"
+        for group in reversed(list(node.children.values())):
+            stack.extend((c, inner_locked, inner_detached) for c in reversed(group))
 
 
 def self_attr(node: CyNode | None, self_name: str) -> str:
