@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 
 from gilaudit.frontends.c.facts import CallSite, FieldDecl, FileFacts, FunctionFacts, MacroFact
 
-__all__ = ["CONSTRUCTION", "EntryPoint", "ObjectModel", "TypeModel", "build_object_model",
-           "parses_its_arguments", "pointer_to"]
+__all__ = ["CONSTRUCTION", "MADE_BY", "EntryPoint", "ObjectModel", "TypeModel",
+           "build_object_model", "parses_its_arguments", "pointer_to"]
 
 # Slots that run before the object is published or after it is unreachable.
 CONSTRUCTION = frozenset({"tp_new", "tp_alloc", "tp_dealloc", "tp_traverse", "tp_clear",
@@ -227,6 +227,11 @@ def _merged(types: list[TypeModel]) -> list[TypeModel]:
     return out
 
 
+# A call whose result is an object the caller has just made (`Foo_New`, `tp_alloc`,
+# `copy_thing`, `from_bytes`): nobody else holds it until it is stored or returned.
+MADE_BY = re.compile(r"(?i)new|alloc|create|make|copy|from|build")
+
+
 def pointer_to(instance: str) -> re.Pattern[str]:
     """A declared type that is a pointer to the instance struct (`bitarrayobject *`)."""
     return re.compile(rf"\b{re.escape(instance)}\s*\*")
@@ -240,13 +245,10 @@ def parses_its_arguments(fn: FunctionFacts, call: CallSite, helper: FunctionFact
     # mysqlclient's `connect()` hands its arguments with the instance it has just allocated
     # to `_mysql_ConnectionObject_Initialize(c, args, kwargs)`: that instance is its own.
     typed = pointer_to(instance)
-    made = {a.target for a in fn.assigns if _MADE.search(a.source)} & {
+    made = {a.target for a in fn.assigns if MADE_BY.search(a.source)} & {
         v.name for v in fn.locals if typed.search(v.type)}
     return any(a.strip() in params for a in call.args) and _handles(helper, instance) and \
         not any(a.strip() in made for a in call.args)
-
-
-_MADE = re.compile(r"(?i)new|alloc|create|make")
 
 
 def _handles(fn: FunctionFacts, instance: str) -> bool:

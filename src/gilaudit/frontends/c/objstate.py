@@ -19,6 +19,7 @@ from gilaudit.frontends.c.context import CONSTRUCTORS, normalise_expr
 from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts, MacroFact
 from gilaudit.frontends.c.macro_uses import counts_references, field_uses, wrapped_lock
 from gilaudit.frontends.c.objects import (
+    MADE_BY,
     EntryPoint,
     ObjectModel,
     TypeModel,
@@ -40,7 +41,6 @@ _TYPED = -2  # a module function: its parameters and locals of the instance's ty
 _VIEW = -100
 _NONE = -5  # a helper given only the address of a field (`&self->f`), not the instance
 _ADDRESS = re.compile(r"(?:\([\w*]+\))?&\(?(\w+)->(\w+)\)?")  # on an argument without spaces
-_FRESH = re.compile(r"(?i)new|alloc|create|make|copy|from|build")
 _HELPER_DEPTH = 3  # Argument Clinic puts one wrapper in front of every method
 _NOT_STATE = frozenset({"ob_base", "ob_type", "ob_refcnt", "ob_mutex", "ob_tid"})
 _ITERATOR_ROLES = frozenset({"tp_iternext", "am_send"})
@@ -163,7 +163,7 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
         holders = _instance_names(fn, _VIEW - index)
         # ijson's `__init__` makes the generator it holds and sets it up: its own until stored
         made = {"".join(w.target.split()) for w in fn.field_writes
-                if w.source in CONSTRUCTORS or _FRESH.search(w.source)}
+                if w.source in CONSTRUCTORS or MADE_BY.search(w.source)}
         return {f"{h}->{f}" for h in holders for f in through} - made
     if index == _TYPED:
         typed = pointer_to(instance)
@@ -171,7 +171,7 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
             a for a, _i, cast in fn.aliases if cast == instance}
         # An object this function makes is its own until it returns it, under any name it
         # gives it (hyperscan's `loadb()`: `Database *db = (Database *)odb;`).
-        made = {a.target for a in fn.assigns if _FRESH.search(a.source)}
+        made = {a.target for a in fn.assigns if MADE_BY.search(a.source)}
         while grown := {a.target for a in fn.assigns if a.copy_of in made} - made:
             made |= grown
         return names - made
@@ -631,18 +631,20 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
         return True
     # Plain stores of flags and settings, none read here first (`reset_activity()`:
     # `self->activity = 0`, `__exit__`: `self->entered = 0`): the last store wins, as under a
-    # lock. A size is not one (it has to agree with its buffer), nor a bitfield (its store
-    # rewrites its neighbours), nor a test-and-set (the test is a read).
-    # A setting stored and then used (RPi.GPIO's `ChangeFrequency()`: `self->freq = f;` and
-    # the next line hands `self->freq` on): a read after its own store sees that store or a
-    # later one, each a value some caller set.
-    stored_first = not handles & set(fields) and apart and all(
-        (own := [t for t in mine if t.field == f]) and own[0].kind in ("write", "read", "test")
-        and all(t.kind in ("write", "read", "test") for t in own)
-        and (own[0].kind == "write" or all(t.kind != "write" for t in own)) for f in fields)
+    # lock. So for a setting stored and then used (RPi.GPIO's `ChangeFrequency()`: `self->freq
+    # = f;` and the next line hands `self->freq` on): a read after its own store sees that
+    # store or a later one, each a value some caller set. Not a size (it has to agree with its
+    # buffer), a bitfield (its store rewrites its neighbours), a test-and-set (the test is a
+    # read before the store) or a handle some method closes.
+    def stored_or_read(f: str) -> bool:
+        own = [t.kind for t in mine if t.field == f]
+        return bool(own) and set(own) <= {"write", "read", "test"} and (
+            own[0] == "write" or "write" not in own)
+    only_stores = bool(mine) and all(t.kind == "write" for t in mine)
+    stored_first = not handles & set(fields) and apart and all(map(stored_or_read, fields))
     if scalars and all(kinds[f] == "plain" and not d.is_bitfield
-                       for f, d in zip(fields, decls, strict=True) if d is not None) and mine and \
-            (all(t.kind == "write" for t in mine) or stored_first):
+                       for f, d in zip(fields, decls, strict=True) if d is not None) and \
+            (only_stores or stored_first):
         return True
     return all(kinds[f] in ("plain", "size") and all(w.kind == "elem" for w in writers[f])
                for f in fields) and any(kinds[f] == "plain" for f in fields) and all(

@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from gilaudit._toml import tomllib
+from gilaudit.frontends.buildfiles.setup_py import setup_requires_values
 
 __all__ = [
     "TooOld", "forces_before_31", "is_build_requirements_file", "requirement_pins",
@@ -146,18 +147,13 @@ def _setup_py(text: str, path: str) -> list[TooOld]:
                 stmt.targets[0], ast.Name):
             names[stmt.targets[0].id] = stmt.value
     out = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        for kw in node.keywords:
-            if kw.arg != "setup_requires":
-                continue
-            for const in _literal(kw.value, names):
-                value: Any = const.value
-                for piece in value.splitlines() if "\n" in value else [value]:
-                    if too_old_cython(piece):
-                        out.append(TooOld(path, const.lineno, const.col_offset + 1,
-                                          piece.strip(), "setup_requires"))
+    for expr in setup_requires_values(tree):
+        for const in _literal(expr, names):
+            value: Any = const.value
+            for piece in value.splitlines() if "\n" in value else [value]:
+                if too_old_cython(piece):
+                    out.append(TooOld(path, const.lineno, const.col_offset + 1,
+                                      piece.strip(), "setup_requires"))
     return out
 
 
