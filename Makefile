@@ -29,7 +29,7 @@ unit: install
 	$(BIN)/python -m pytest -n $(JOBS) -q
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
 
 # A free-threaded CPython 3.13 built from Debian's source package, cached (see tools/ft-python.sh);

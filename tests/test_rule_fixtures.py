@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -152,6 +153,8 @@ C_FIXTURES = sorted(p for p in RULE_FIXTURES.glob("FT*/*") if p.suffix == ".c")
 
 @pytest.mark.parametrize("path", C_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_fixture_is_valid_c(path: Path) -> None:
+    if path.parent.name == "FT145" and path.stem == "fire" and sys.version_info >= (3, 13):
+        pytest.skip("FT145's fire fixture uses names CPython 3.13 removed: that is its point")
     result = compile_c(path)
     assert result.returncode == 0, result.stderr
 

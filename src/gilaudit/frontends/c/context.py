@@ -61,6 +61,9 @@ class ProjectIndex:
     # Project functions that return an object they made and did not publish (`ret =
     # PyList_New(0); ... return ret;`): what their callers get is theirs alone, as from PyList_New.
     fresh_returners: frozenset[str] = frozenset()
+    # `Py...` names the project defines itself (a compatibility `#define`, its own function):
+    # a name CPython removed is then the project's, not CPython's.
+    api_defined: frozenset[str] = frozenset()
 
     def is_python_callable(self, fn: FunctionFacts) -> bool:
         return fn.name in self.callable_names or fn.name in self.exported
@@ -284,6 +287,9 @@ def build_index(files: list[FileFacts], *, extension_of: dict[str, str],
         macros={m.name: m for f in files for m in reversed(f.macros) if m.params
                 and m.name not in defined},
         fresh_returners=frozenset(n for n, fn in defined.items() if _returns_fresh(fn)),
+        api_defined=frozenset(m.name for f in files for m in f.api_names if m.detail == "define")
+        | frozenset(n for n in defined if n.startswith(("Py", "_Py")))
+        | frozenset(v.name for f in files for v in f.globals if v.name.startswith(("Py", "_Py"))),
     )
 
 

@@ -263,6 +263,9 @@ class FileFacts:
     macros: tuple[MacroFact, ...] = ()
     # PyMemberDef tables: table -> ((python name, field, writable, is object), ...)
     member_tables: tuple[tuple[str, tuple[tuple[str, str, bool, bool], ...]], ...] = ()
+    # The first use of each `Py...`/`_Py...` name in compiled code (and the project's own
+    # `#define`s of such names, and `Py_TYPE(o) = t` assignments): see mentions.api_mentions.
+    api_names: tuple[Mention, ...] = ()
 
 
 def facts_to_jsonable(obj: Any) -> Any:

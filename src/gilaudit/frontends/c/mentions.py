@@ -11,7 +11,8 @@ from gilaudit.frontends import textscan
 from gilaudit.frontends.c.cursors import Text
 from gilaudit.frontends.c.facts import FunctionFacts, Mention, Var
 
-__all__ = ["inactive_mentions", "member_mentions", "taken_addresses", "with_global_writes"]
+__all__ = ["api_mentions", "inactive_mentions", "member_mentions", "names_defined_in",
+           "taken_addresses", "with_global_writes"]
 
 _MEMBER_TOKENS = re.compile(r"(?:->|\.)\s*(ob_refcnt)\b|\b(ob_mutex)\b")
 _REFCNT = re.compile(r"\bPy_REFCNT\s*\(")
@@ -116,6 +117,74 @@ def member_mentions(text: Text) -> list[Mention]:
                                                               if after else 0)].split())
             out.append(Mention("Py_REFCNT", line, col, m.start(), expr))
     return out
+
+
+_PY_NAME = re.compile(r"\b_?Py\w*")
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(\w+)(?:[^\n]*\\\n)*[^\n]*", re.MULTILINE)
+_DEFINED = re.compile(r"[ \t]*#[ \t]*define[ \t]+(\w+)(?:\(([^)]*)\))?")
+_PY_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(_?Py\w+)", re.MULTILINE)
+# Names the file gives a meaning itself: `typedef ... _PyFoo;`, `} _PyFoo;`, `struct _PyFoo {`,
+# and declarations made the way CPython's own headers make them (`PyAPI_DATA(T) _PyFoo;`).
+_NAMED_HERE = re.compile(r"\btypedef\b[^;{}]*?\b(_?Py\w+)\s*;|}\s*(_?Py\w+)\s*;"
+                         r"|\bstruct\s+(_?Py\w+)\s*{"
+                         r"|\bPyAPI_(?:FUNC|DATA)\s*\([^;{}]*?\)\s*\(?\s*(_?Py\w+)")
+
+
+def names_defined_in(bare: str) -> list[tuple[str, int]]:
+    """`Py...` names a file `#define`s, types or declares the way CPython does, with their
+    offsets: a project's own shims, or CPython's own tree."""
+    out = [(m.group(1), m.start(1)) for m in _PY_DEFINE.finditer(bare)]
+    for m in _NAMED_HERE.finditer(bare) if "Py" in bare else ():
+        group = next(g for g in (1, 2, 3, 4) if m.group(g))
+        out.append((m.group(group), m.start(group)))
+    return out
+
+
+_LVALUE = re.compile(r"\bPy_(?:TYPE|SIZE|REFCNT)\s*\(")
+_ASSIGNED = re.compile(r"\s*=(?!=)")
+
+
+def api_mentions(text: Text) -> list[Mention]:
+    """The first place each C-API-like name (`Py...`, `_Py...`) is used in the code a build
+    compiles, as the names CPython removes are checked against it: detail "" for a use,
+    "define" for the project's own `#define` or type of that name, "=" for `Py_TYPE(o) = t`
+    (no longer an l-value). Names in `#if`/`#ifdef`/`#undef`/`#include` lines only test for
+    it, and a macro's parameters are the macro's own."""
+    bare = text.bare
+    seen: dict[tuple[str, str], Mention] = {}
+
+    def note(name: str, offset: int, detail: str) -> None:
+        if (name, detail) not in seen:
+            line, col = text.index.line_col(offset)
+            seen[name, detail] = Mention(name, line, col, offset, detail)
+
+    # (start, end, names not used there): a directive that tests names, or a macro's
+    # definition with its parameters.
+    skip: list[tuple[int, int, frozenset[str] | None]] = []
+    for d in _DIRECTIVE.finditer(bare):
+        m = _DEFINED.match(bare, d.start()) if d.group(1) == "define" else None
+        if m is None:
+            skip.append((d.start(), d.end(), None))
+            continue
+        params = frozenset(p.strip() for p in (m.group(2) or "").split(","))
+        skip.append((d.start(), m.end(), None))
+        skip.append((m.end(), d.end(), params))
+    for name, offset in names_defined_in(bare):
+        note(name, offset, "define")
+    spans = iter(skip)
+    span = next(spans, None)
+    for m in _PY_NAME.finditer(bare):
+        while span is not None and span[1] <= m.start():
+            span = next(spans, None)
+        if span is not None and span[0] <= m.start() and (span[2] is None
+                                                          or m.group() in span[2]):
+            continue
+        note(m.group(), m.start(), "")
+    for m in _LVALUE.finditer(bare) if "Py_" in bare else ():
+        close = textscan.find_close(bare, m.end() - 1)
+        if close > 0 and _ASSIGNED.match(bare, close + 1):
+            note(m.group().split("(")[0].strip(), m.start(), "=")
+    return sorted(seen.values(), key=lambda x: x.offset)
 
 
 _IDENT_USE = re.compile(r"\b([A-Za-z_]\w*)\b(\s*\()?")

@@ -35,6 +35,7 @@ from gilaudit.frontends.c.facts import (
     FileFacts,
     FunctionFacts,
     MacroFact,
+    Mention,
     SlotEntry,
     StructFact,
     Var,
@@ -42,8 +43,10 @@ from gilaudit.frontends.c.facts import (
 from gilaudit.frontends.c.functions import function_facts
 from gilaudit.frontends.c.job import ParseJob, empty_facts
 from gilaudit.frontends.c.mentions import (
+    api_mentions,
     inactive_mentions,
     member_mentions,
+    names_defined_in,
     taken_addresses,
     with_global_writes,
 )
@@ -139,9 +142,11 @@ _MAX_HEADER = 2 * 1024 * 1024
 
 def _header_declarations(tu: Any, job: ParseJob, main: FileFacts) -> dict[str, Any]:
     """The structs and macros of the project headers this unit includes, added to the main
-    file's own (the instance layouts and accessor macros usually live in headers)."""
+    file's own (the instance layouts and accessor macros usually live in headers), and the
+    `Py...` names they `#define` (a project's compatibility shims for removed C-API names)."""
     structs: list[StructFact] = list(main.structs)
     macros: list[MacroFact] = list(main.macros)
+    names: list[Mention] = list(main.api_names)
     root = job.root.rstrip("/") + "/"
     for rel, _digest in main.deps:
         abspath = root + rel
@@ -157,18 +162,20 @@ def _header_declarations(tu: Any, job: ParseJob, main: FileFacts) -> dict[str, A
         got = _declarations_of(data, skipped, rel)
         structs += got[0]
         macros += got[1]
-    return {"structs": tuple(structs), "macros": tuple(macros)}
+        names += (Mention(n, 0, 0, -1, "define") for n in got[2])
+    return {"structs": tuple(structs), "macros": tuple(macros), "api_names": tuple(names)}
 
 
 @functools.lru_cache(maxsize=512)
-def _declarations_of(data: bytes, skipped: tuple[tuple[int, int], ...],
-                     rel: str) -> tuple[tuple[StructFact, ...], tuple[MacroFact, ...]]:
+def _declarations_of(data: bytes, skipped: tuple[tuple[int, int], ...], rel: str
+                     ) -> tuple[tuple[StructFact, ...], tuple[MacroFact, ...], tuple[str, ...]]:
     """One header's structs and macros: the same header comes with most units of a project,
     so a worker reads it once (a pure function of its bytes and what the preprocessor skips)."""
     raw = data.decode("latin-1")
     code, bare = textscan.strip_comments_and_strings(textscan.blank_ranges(raw, list(skipped)))
     index = textscan.LineIndex.of(raw)
-    return tuple(struct_facts(code, bare, index, rel)), tuple(macro_facts(code, index, rel))
+    return (tuple(struct_facts(code, bare, index, rel)), tuple(macro_facts(code, index, rel)),
+            tuple(name for name, _ in names_defined_in(bare)))
 
 
 def _included_code(tu: Any, job: ParseJob) -> list[tuple[str, str]]:
@@ -321,6 +328,7 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
         structs=tuple(struct_facts(text.code, text.bare, text.index, rel)),
         macros=tuple(macro_facts(text.code, text.index, rel)),
         member_tables=mods.member_tables,
+        api_names=tuple(api_mentions(text)),
     )
 
 

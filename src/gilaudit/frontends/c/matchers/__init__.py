@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator
 
 from gilaudit.frontends.c.context import ProjectIndex
 from gilaudit.frontends.c.facts import FileFacts
-from gilaudit.frontends.c.matchers import borrowed, internals, locking, module_declaration, state
+from gilaudit.frontends.c.matchers import (
+    borrowed,
+    internals,
+    locking,
+    module_declaration,
+    removed_api,
+    state,
+)
 from gilaudit.frontends.contract import Hit
 
 __all__ = ["REGISTRY", "Matcher"]
@@ -39,4 +46,5 @@ REGISTRY: tuple[tuple[Matcher, frozenset[str]], ...] = (
     (locking.match_allow_threads, frozenset({"FT071", "FT083"})),
     (locking.match_detached_fields, frozenset({"FT048"})),
     (locking.match_legacy_lock, frozenset({"FT066"})),
+    (removed_api.match_removed_api, frozenset({"FT145"})),
 )
