@@ -306,6 +306,62 @@ def test_c_attribute_races_are_info_and_object_races_warnings(tmp_path: Path) ->
 
 
 @needs_cython
+def test_base_class_from_another_pxd_gives_its_c_types(tmp_path: Path) -> None:
+    # oracledb: `cdef class Parser(BaseParser)` in a .pyx, `pos` a ssize_t of the base,
+    # declared in the package's shared .pxd that the .pyx cimports.
+    _write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/base.pxd": "cdef class BaseParser:\n    cdef ssize_t pos\n    cdef object data\n",
+        "pkg/parser.pyx": "from pkg.base cimport BaseParser\n\n"
+                          "cdef class Parser(BaseParser):\n"
+                          "    def skip(self, n):\n        self.pos += n\n"
+                          "    def keep(self, x):\n        self.data = self.data + x\n"})
+    result = _scan(tmp_path, frozenset({"FT095"}))
+    assert sorted((h.path, h.line, h.severity) for h in result.hits) == [
+        ("pkg/parser.pyx", 5, "info"), ("pkg/parser.pyx", 7, None)]
+
+
+@needs_cython
+def test_python_global_lazy_init_is_info_and_cdef_stays_warning(tmp_path: Path) -> None:
+    # rapidfuzz: `pandas_NA = None` then `if pandas_NA is None: pandas_NA = pandas.NA` stores
+    # whole objects in the module's dict; a cdef object is a bare C pointer.
+    _write(tmp_path, {"m.pyx": "_na = None\ncdef object _cache = None\ncounter = 0\n\n"
+                               "def na():\n    global _na\n    if _na is None:\n"
+                               "        _na = object()\n    return _na\n\n"
+                               "def cache():\n    global _cache\n    if _cache is None:\n"
+                               "        _cache = {}\n    return _cache\n\n"
+                               "def bump():\n    global counter\n    counter += 1\n"})
+    result = _scan(tmp_path, frozenset({"FT094"}))
+    assert sorted((h.line, h.symbol, h.severity) for h in result.hits) == [
+        (8, "_na", "info"), (14, "_cache", None), (19, "counter", None)]
+
+
+@needs_cython
+def test_setup_the_package_calls_only_while_importing_is_not_a_runtime_write(
+        tmp_path: Path) -> None:
+    # oracledb: `init_base_impl()` is called once, by the package's __init__.py; gevent: the
+    # pure-Python module a .pxd augments calls `_init()` at module level, which calls the
+    # .pxd's `greenlet_init()`. A function Python code also calls later stays reported.
+    _write(tmp_path, {
+        "pkg/__init__.py": "from pkg import impl\nfrom pkg.impl import init_impl\n"
+                           "init_impl(1)\n\ndef _init():\n    impl.greenlet_init()\n\n"
+                           "_init()\n\ndef reconfigure(v):\n    impl.set_level(v)\n",
+        "pkg/impl.pyx": "cdef int _level = 0\ncdef bint _ready = False\n\n"
+                        "def init_impl(level):\n    global _level\n    _level = level\n"
+                        "    _helper()\n\n"
+                        "cdef _helper():\n    global _ready\n    _ready = True\n\n"
+                        "def greenlet_init():\n    global _ready\n    _ready = True\n\n"
+                        "def set_level(level):\n    global _level\n    _level = level\n"})
+    result = _scan(tmp_path, frozenset({"FT094"}))
+    assert [(h.line, h.function) for h in result.hits] == [(19, "set_level")]
+    # Without the package's Python code, nothing says when they run: all are reported.
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    result = _scan(tmp_path, frozenset({"FT094"}))
+    assert sorted(h.function or "" for h in result.hits) == [
+        "_helper", "greenlet_init", "init_impl", "set_level"]
+
+
+@needs_cython
 def test_language_level_2_header_is_honoured(tmp_path: Path) -> None:
     _write(tmp_path, {"old.pyx": "# cython: language_level=2\nprint 'hello'\n"})
     result = _scan(tmp_path, frozenset({"FT094"}))

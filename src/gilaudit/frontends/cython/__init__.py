@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from gilaudit.frontends.contract import FrontEndResult, Hit, Suppression, TargetView
 from gilaudit.frontends.cython import text as text_
 from gilaudit.frontends.cython.build import BuildDecl, is_python_build_script, read_declarations
+from gilaudit.frontends.cython.import_time import ImportTimeCalls
 from gilaudit.frontends.cython.parse import CyNode, ParseOutcome, cython_version, parse_cython
 from gilaudit.frontends.cython.requires import is_build_requirements_file, requirement_pins
 from gilaudit.frontends.cython.rules import CODE_RULES, ModuleTrees, check_tree
@@ -380,6 +381,10 @@ def _code_rules(project: _Project, texts: dict[str, str], layout: _Layout,
     pxd_trees: dict[str, CyNode] = {}
     order = sorted((r for r in layout.roots if r not in project.refused),
                    key=lambda r: (not r.endswith(".pxd"), r))
+    limit = project.view.config.max_file_size
+    python = ImportTimeCalls(
+        read=lambda rel: _read(project.by_rel[rel], limit, acc, record=False),
+        paths=tuple(sorted(f.path for f in project.view.files if f.path.endswith(".py"))))
     for rel in order:
         module = acc.modules.get(rel) or project.module_name(rel)
         outcome = _parse(project, rel, texts[rel], module, acc)
@@ -388,8 +393,10 @@ def _code_rules(project: _Project, texts: dict[str, str], layout: _Layout,
         if rel.endswith(".pxd"):
             pxd_trees[rel] = outcome.tree
         twin = pxd_trees.get(rel[:-4] + ".pxd") if rel.endswith(".pyx") else None
-        _run_rules(ModuleTrees(tree=outcome.tree, pxd=twin, module=module), project, rel,
-                   selected, acc)
+        _run_rules(ModuleTrees(tree=outcome.tree, pxd=twin, module=module,
+                               at_import=python.only_at_import,
+                               shared_pxds=tuple(t for r, t in pxd_trees.items() if r != rel)),
+                   project, rel, selected, acc)
     # Files only reachable through an includer that did not parse: analyse them alone.
     for rel in sorted(texts):
         if rel not in acc.files and rel not in project.refused:

@@ -56,6 +56,11 @@ class ModuleTrees:
     tree: CyNode  # the module (.pyx with its includes, or a standalone .pxd/.pxi)
     pxd: CyNode | None  # the module's own .pxd, for the cdef globals it declares
     module: str  # dotted name, for messages
+    # Whether the project's Python code calls a name only while it is imported
+    # (import_time.ImportTimeCalls); None when nobody asked.
+    at_import: Callable[[str], bool] | None = None
+    # The project's other .pxd trees: the cdef classes a class here may inherit from.
+    shared_pxds: tuple[CyNode, ...] = ()
 
 
 def _targets(stmt: CyNode) -> tuple[CyNode, ...]:
@@ -163,9 +168,20 @@ def _global_write(stmt: CyNode, target: CyNode, name: str, var: ModuleVar | None
 
 def cython_cdef_global_mutation(trees: ModuleTrees, path_of: PathOf) -> Iterator[Hit]:
     tree = trees.tree
-    module = module_vars(tree, *((trees.pxd,) if trees.pxd is not None else ()))
     funcs = functions(tree)
-    once = init_only(tree, funcs)
+    hits = list(_global_mutations(trees, path_of, funcs, init_only(tree, funcs)))
+    if hits and trees.at_import is not None:
+        # Asking the project's Python files costs reading them: only when there is a finding.
+        once = init_only(tree, funcs, trees.at_import)
+        hits = [h for h in hits if (h.function or "").split(".", 1)[0] not in once
+                or "." in (h.function or "")]
+    yield from hits
+
+
+def _global_mutations(trees: ModuleTrees, path_of: PathOf, funcs: list[Function],
+                      once: frozenset[str]) -> Iterator[Hit]:
+    tree = trees.tree
+    module = module_vars(tree, *((trees.pxd,) if trees.pxd is not None else ()))
     locks = lock_names(tree)
     for fn in funcs:
         if fn.qualname.split(".", 1)[0] in once and fn.cls is None:
@@ -199,7 +215,10 @@ def cython_cdef_global_mutation(trees: ModuleTrees, path_of: PathOf) -> Iterator
                 hit = hit_at(path_of, "FT094", target, name, f"`{fn.qualname}`", fn.qualname,
                              notes)
                 if hit is not None:
-                    yield hit
+                    # A Python global lives in the module's dict, which the free-threaded build
+                    # locks: racing lazy initialisations of it each store a whole object, and
+                    # the last one wins (lost work, not a corrupted reference).
+                    yield replace(hit, severity="info") if why == "check-then-act" else hit
 
 
 # FT095 / FT096 -----------------------------------------------------------------------------
@@ -224,7 +243,10 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, path_of: PathOf) -> Iterator[H
     tree = trees.tree
     funcs = functions(tree)
     locks = lock_names(tree)
-    types = class_attr_types(tree, *((trees.pxd,) if trees.pxd is not None else ()))
+    # The project's other .pxd files first: a base class cimported from one of them declares
+    # what a subclass here inherits, and the module's own declarations win over them.
+    types = class_attr_types(*trees.shared_pxds,
+                             *((trees.pxd,) if trees.pxd is not None else ()), tree)
     properties = class_properties(tree)
     for fn, self_name in _instance_methods(funcs):
         if fn.nogil or locks_whole_function(fn, locks):

@@ -368,10 +368,14 @@ def locks_whole_function(fn: Function, locks: frozenset[str]) -> bool:
     return False
 
 
-def init_only(tree: CyNode, funcs: list[Function]) -> frozenset[str]:
+def init_only(tree: CyNode, funcs: list[Function],
+              at_import: Callable[[str], bool] | None = None) -> frozenset[str]:
     """Module-level functions that only import-time code calls: `cdef` functions (and
     private `_name` defs) whose every use is a call from module-level code or from another
-    such function. Writes there happen once, under the import lock."""
+    such function. Writes there happen once, under the import lock. With ``at_import`` (the
+    project's Python code calls this name only while importing), a function nothing in the
+    module calls at run time is one too, whatever its kind: `init_base_impl()` that the
+    package's `__init__.py` calls once."""
     top = {f.name: f for f in funcs if "." not in f.qualname}
     uses: dict[str, list[tuple[str | None, bool]]] = {name: [] for name in top}
 
@@ -405,7 +409,17 @@ def init_only(tree: CyNode, funcs: list[Function]) -> frozenset[str]:
             plain = [owner for owner, is_call in entries if not is_call]
             if len(plain) > len(calls) or not calls:
                 continue  # passed around as a value somewhere
-            if None in calls and all(o is None or o in result for o in calls):
+            if all(o is None or o in result for o in calls):
+                result.add(name)
+                changed = True
+        if at_import is None or changed:
+            continue
+        for name in sorted(set(top) - result):
+            entries = uses[name]
+            calls = [owner for owner, is_call in entries if is_call]
+            plain = [owner for owner, is_call in entries if not is_call]
+            if len(plain) <= len(calls) and all(o is None or o in result for o in calls) \
+                    and at_import(name):
                 result.add(name)
                 changed = True
     return frozenset(result)
