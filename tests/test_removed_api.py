@@ -80,3 +80,41 @@ def test_lvalue_accessor_and_build_core(scan_json: ScanJson, tmp_path: Path) -> 
     _code, report = scan_json(str(tmp_path), "--select", "FT145")
     (finding,) = report["findings"]
     assert [n["line"] for n in finding["notes"]] == [5, 7, 8]  # one line down
+
+
+def test_object_state_findings_say_the_module_does_not_build_yet(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    # asyncpg 0.29's record type: its races are real once it builds, and it cannot build for
+    # 3.13 while it keeps Py_TRASHCAN_SAFE_BEGIN.
+    source = (
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD long hits; } CounterObject;\n"
+        "static PyObject *Counter_hit(CounterObject *self, PyObject *unused)\n"
+        "{ self->hits++; return PyLong_FromLong(self->hits); }\n"
+        "static PyObject *Counter_get(CounterObject *self, PyObject *unused)\n"
+        "{ return PyLong_FromLong(self->hits); }\n"
+        "static PyObject *Counter_as_int(CounterObject *self, PyObject *o)\n"
+        "{ return PyLong_FromLong(_PyLong_AsInt(o)); }\n"
+        "static PyMethodDef Counter_methods[] = {\n"
+        "    {\"hit\", (PyCFunction)Counter_hit, METH_NOARGS, NULL},\n"
+        "    {\"get\", (PyCFunction)Counter_get, METH_NOARGS, NULL},\n"
+        "    {\"as_int\", (PyCFunction)Counter_as_int, METH_O, NULL},\n"
+        "    {NULL, NULL, 0, NULL}};\n"
+        "static PyTypeObject CounterType = {\n"
+        "    PyVarObject_HEAD_INIT(NULL, 0)\n"
+        "    .tp_name = \"m.Counter\", .tp_basicsize = sizeof(CounterObject),\n"
+        "    .tp_methods = Counter_methods, .tp_new = PyType_GenericNew};\n"
+        "static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, \"m\", NULL, 0, NULL};\n"
+        "PyMODINIT_FUNC PyInit_m(void) { return PyModule_Create(&mod); }\n")
+    (tmp_path / "m.c").write_text(source)
+    _code, report = scan_json(str(tmp_path), "--select", "FT034,FT145")
+    state = [f for f in report["findings"] if f["rule"] == "FT034"]
+    assert state, report["findings"]
+    for f in state:
+        assert any("cannot be built for CPython 3.13 yet (`_PyLong_AsInt`, FT145)"
+                   in n["message"] and n["line"] == 8 for n in f["notes"]), f["notes"]
+    # Ported, the same races carry no such note.
+    (tmp_path / "m.c").write_text(source.replace("_PyLong_AsInt(o)", "PyLong_AsLong(o)"))
+    _code, report = scan_json(str(tmp_path), "--select", "FT034,FT145")
+    assert all("FT145" not in n["message"] for f in report["findings"] for n in f["notes"])
+    assert any(f["rule"] == "FT034" for f in report["findings"])

@@ -16,7 +16,7 @@ from gilaudit.frontends.c.objstate import OBJECT_RULES, object_state_hits
 from gilaudit.frontends.c.plan import CPlan
 from gilaudit.frontends.c.semantic_bindings import semantic_binding_hits
 from gilaudit.frontends.contract import FrontEndResult, Hit, TargetView
-from gilaudit.model import Diagnostic
+from gilaudit.model import Diagnostic, Location, Note
 
 __all__ = ["to_result"]
 
@@ -73,10 +73,34 @@ def _match(facts: list[FileFacts], index: ProjectIndex,
     return hits, diags
 
 
+def _blocked_by_build(hits: list[Hit], index: ProjectIndex) -> list[Hit]:
+    """Object-state findings in a module that cannot be built for 3.13 yet (FT145) say so:
+    the port starts with the build, and the races matter once it succeeds."""
+    blocked: dict[str, Hit] = {}
+    for h in hits:
+        if h.rule == "FT145":
+            blocked.setdefault(index.file_module.get(h.path) or h.path, h)
+    if not blocked:
+        return hits
+    out = []
+    for h in hits:
+        b = blocked.get(index.file_module.get(h.path) or h.path) \
+            if h.rule in OBJECT_RULES else None
+        if b is None:
+            out.append(h)
+            continue
+        note = Note(message=f"this module cannot be built for CPython 3.13 yet (`{b.symbol}`, "
+                            "FT145): the race matters once it is",
+                    location=Location(path=b.path, line=b.line))
+        out.append(replace(h, notes=(*h.notes, note)))
+    return out
+
+
 def to_result(p: CPlan, units: list[FileFacts], view: TargetView) -> FrontEndResult:
     facts = with_included(units)
     index = index_for(facts, view)
     hits, diags = _match(facts, index, view.config.selected)
+    hits = _blocked_by_build(hits, index)
     semantic, settles = semantic_binding_hits(facts)
     diags = list(p.diagnostics) + diags
     files = dict(p.files)
