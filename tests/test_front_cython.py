@@ -306,6 +306,20 @@ def test_c_attribute_races_are_info_and_object_races_warnings(tmp_path: Path) ->
 
 
 @needs_cython
+def test_windows_line_endings_parse_like_cython_reads_them(tmp_path: Path) -> None:
+    # imagecodecs ships every .pyx with CRLF (and old Mac files end lines with a bare CR).
+    _write(tmp_path, {"crlf.pyx": b"cdef class C:\r\n    cdef object items\r\n\r\n"
+                                  b"    def add(self, x):\r\n"
+                                  b"        self.items = self.items + [x]\r\n",
+                      "cr.pyx": b"cdef class D:\r    cdef object items\r"
+                                b"    def add(self, x):\r        self.items = self.items + [x]\r"})
+    result = _scan(tmp_path, frozenset({"FT095"}))
+    assert not [d for d in result.diagnostics if d.kind == "parse-error"]
+    assert sorted((h.path, h.line, h.col) for h in result.hits) == [
+        ("cr.pyx", 4, 9), ("crlf.pyx", 5, 9)]
+
+
+@needs_cython
 def test_base_class_from_another_pxd_gives_its_c_types(tmp_path: Path) -> None:
     # oracledb: `cdef class Parser(BaseParser)` in a .pyx, `pos` a ssize_t of the base,
     # declared in the package's shared .pxd that the .pyx cimports.

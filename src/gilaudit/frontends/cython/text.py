@@ -48,7 +48,7 @@ class Directive:
 
 def decode_source(raw: bytes) -> str:
     """Decode like Cython does: a PEP 263 coding comment on line 1 or 2, else UTF-8 (a BOM is
-    dropped). Raises UnicodeDecodeError or LookupError (unknown codec) on bad input."""
+    dropped), with universal newlines. Raises UnicodeDecodeError or LookupError (unknown codec) on bad input."""
     encoding = "utf-8"
     for line in raw.split(b"\n", 2)[:2]:
         m = _CODING.match(line)
@@ -59,6 +59,10 @@ def decode_source(raw: bytes) -> str:
             break
     codecs.lookup(encoding)
     text = raw.decode(encoding)
+    # Cython opens sources with universal newlines; its parser rejects a bare `\r`, and a
+    # project written on Windows (imagecodecs) has nothing but CRLF.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text[1:] if text.startswith("\ufeff") else text
 
 
