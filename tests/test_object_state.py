@@ -1159,3 +1159,26 @@ def test_an_object_a_module_function_makes_is_its_own_under_any_name(
     _code, data = scan_json(str(proj), "--select", "FT034")
     fns = {f["function"] for f in data["findings"]}
     assert "loadb" not in fns and "reload" in fns, data["findings"]
+
+
+def test_send_is_an_iterators_only_when_the_type_iterates(scan_json: ScanJson,
+                                                           tmp_path: Path) -> None:
+    # cassandra's libev wrapper: `Async.send()` wakes a loop, it advances no iteration.
+    (tmp_path / "w.c").write_text(
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD long pending; } AsyncObject;\n"
+        "static PyObject *Async_send(AsyncObject *self, PyObject *unused)\n"
+        "{ self->pending++; Py_RETURN_NONE; }\n"
+        "static PyObject *Async_pending(AsyncObject *self, PyObject *unused)\n"
+        "{ return PyLong_FromLong(self->pending); }\n"
+        "static PyMethodDef Async_methods[] = {\n"
+        "    {\"send\", (PyCFunction)Async_send, METH_NOARGS, NULL},\n"
+        "    {\"pending\", (PyCFunction)Async_pending, METH_NOARGS, NULL},\n"
+        "    {NULL, NULL, 0, NULL}};\n"
+        "static PyTypeObject AsyncType = {\n"
+        "    PyVarObject_HEAD_INIT(NULL, 0)\n"
+        "    .tp_name = \"w.Async\", .tp_basicsize = sizeof(AsyncObject),\n"
+        "    .tp_methods = Async_methods, .tp_new = PyType_GenericNew};\n")
+    _code, data = scan_json(str(tmp_path), "--select", "FT034,FT074")
+    assert sorted((f["rule"], f["line"]) for f in data["findings"]) == [
+        ("FT034", 4), ("FT034", 6)]

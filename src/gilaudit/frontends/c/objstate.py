@@ -439,6 +439,7 @@ def object_state_hits(model: ObjectModel, selected: frozenset[str]) -> list[Hit]
 def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> list[Hit]:
     per_entry = {e: touches_of(model, tp, e) for e in tp.entries}
     touches_by_entry = per_entry
+    iterator = _is_iterator(tp)
     writers: dict[str, list[Touch]] = {}
     mutated: set[str] = set()
     for touches in per_entry.values():
@@ -506,7 +507,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             # re-run `__init__`.
             against.sort(key=lambda w: (w.entry.role == "tp_init",
                                         w.kind not in ("free", "replace")))
-            rule = _rule_for(e, kinds[t.field])
+            rule = _rule_for(e, kinds[t.field], iterator)
             if rule not in selected:
                 continue
             if e.role != "tp_init" and any(w.entry.role != "tp_init" for w in against):
@@ -661,9 +662,18 @@ def _verb(t: Touch) -> str:
             }.get(t.kind, "written")
 
 
-def _rule_for(e: EntryPoint, kind: str) -> str:
+def _is_iterator(tp: TypeModel) -> bool:
+    """An iterator or generator: `tp_iternext`, `am_send`, or a `__next__`/`throw` method.
+    A `send()` alone is a socket's or a watcher's (cassandra's libev `Async.send`)."""
+    return any(e.role in _ITERATOR_ROLES or (e.role == "method" and e.name in ("__next__",
+                                                                              "throw"))
+               for e in tp.entries)
+
+
+def _rule_for(e: EntryPoint, kind: str, iterator: bool) -> str:
     if kind == "object":
         return "FT033"
-    if e.role in _ITERATOR_ROLES or (e.role == "method" and e.name in _ITERATOR_NAMES):
+    if e.role in _ITERATOR_ROLES or (iterator and e.role == "method"
+                                     and e.name in _ITERATOR_NAMES):
         return "FT074"
     return "FT034"
