@@ -524,3 +524,25 @@ def test_ft048_object_state_inside_nogil(tmp_path: Path) -> None:
     hits = [h for h in result.hits if h.rule == "FT048"]
     assert [(h.path, h.line) for h in hits] == [("pkg/reader.pyx", 14)]
     assert "`self.fp`" in hits[0].where and "`self.nread`" in hits[0].where
+
+
+@needs_cython
+def test_asyncio_protocols_run_on_their_event_loop_only(tmp_path: Path) -> None:
+    # pycapnp: `cdef class _PyAsyncIoStreamProtocol(DummyBaseClass, asyncio.BufferedProtocol)`
+    # frees its fulfiller in connection_lost() while data_received() uses it: the one event
+    # loop thread calls both. The same class without the protocol base is reported.
+    body = ("    cdef char *buf\n"
+            "    cdef object items\n"
+            "    def data_received(self, data):\n"
+            "        if self.buf != NULL:\n            self.buf[0] = 1\n"
+            "        self.items = self.items + [data]\n"
+            "    def connection_lost(self, exc):\n        self.buf = NULL\n")
+    _write(tmp_path, {
+        "proto.pyx": "import asyncio\n\ncdef class Base:\n    pass\n\n"
+                     "cdef class Stream(Base, asyncio.BufferedProtocol):\n" + body
+                     + "\ncdef class Sub(Stream):\n    def more(self):\n"
+                       "        self.items = self.items + [1]\n",
+        "plain.pyx": "cdef class Stream:\n" + body})
+    result = _scan(tmp_path, frozenset({"FT095", "FT102"}))
+    assert sorted((h.path, h.rule) for h in result.hits) == [
+        ("plain.pyx", "FT095"), ("plain.pyx", "FT102")]

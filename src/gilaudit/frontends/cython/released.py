@@ -14,6 +14,7 @@ from gilaudit.frontends.cython.scope import (
     Function,
     PathOf,
     class_attr_types,
+    event_loop_classes,
     functions,
     hit_at,
     lock_names,
@@ -128,10 +129,11 @@ def cython_pointer_released(tree: CyNode, path_of: PathOf,
     types = class_attr_types(tree, *((pxd,) if pxd is not None else ()))
     funcs = functions(tree)
     making = _construction_only(funcs)
+    one_thread = event_loop_classes(tree)
     methods: dict[str, list[Function]] = {}
     for fn in funcs:
         if fn.is_cdef_class_method and fn.cls and fn.args and fn.name not in _LIFECYCLE \
-                and not locks_whole_function(fn, locks):
+                and fn.cls not in one_thread and not locks_whole_function(fn, locks):
             methods.setdefault(fn.cls, []).append(fn)
     for cls, fns in methods.items():
         pointers = {a for a, t in types.get(cls, {}).items() if t == "*"}

@@ -20,6 +20,7 @@ from gilaudit.frontends.cython.scope import (
     class_attr_types,
     class_properties,
     declarator_info,
+    event_loop_classes,
     functions,
     hit_at,
     init_only,
@@ -224,10 +225,13 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, funcs: list[Function]
 # FT095 / FT096 -----------------------------------------------------------------------------
 
 
-def _instance_methods(funcs: list[Function]) -> Iterator[tuple[Function, str]]:
+def _instance_methods(funcs: list[Function], tree: CyNode) -> Iterator[tuple[Function, str]]:
+    one_thread = event_loop_classes(tree)
     for fn in funcs:
         if not fn.is_cdef_class_method or fn.name in _NOT_SHARED or not fn.args:
             continue
+        if fn.cls in one_thread:
+            continue  # an asyncio protocol: only its event loop's thread calls it
         if any(d.rsplit(".", 1)[-1] in ("staticmethod", "classmethod") for d in fn.decorators):
             continue
         yield fn, fn.args[0]
@@ -248,7 +252,7 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, path_of: PathOf) -> Iterator[H
     types = class_attr_types(*trees.shared_pxds,
                              *((trees.pxd,) if trees.pxd is not None else ()), tree)
     properties = class_properties(tree)
-    for fn, self_name in _instance_methods(funcs):
+    for fn, self_name in _instance_methods(funcs, tree):
         if fn.nogil or locks_whole_function(fn, locks):
             continue
         own = properties.get(fn.cls or "", set()) - set(types.get(fn.cls or "", {}))
@@ -324,7 +328,7 @@ def _returns_only(body: CyNode | None) -> bool:
 def cython_lazy_attr_init(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
     funcs = functions(tree)
     locks = lock_names(tree)
-    for fn, self_name in _instance_methods(funcs):
+    for fn, self_name in _instance_methods(funcs, tree):
         if fn.nogil or locks_whole_function(fn, locks):
             continue
         reported: set[str] = set()
@@ -363,7 +367,7 @@ def cython_nogil_object_state(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
     counter) at once, and on free-threaded builds nothing else serialises them. One finding per
     `with nogil:` block, naming every attribute it uses."""
     locks = lock_names(tree)
-    for fn, self_name in _instance_methods(functions(tree)):
+    for fn, self_name in _instance_methods(functions(tree), tree):
         if fn.nogil or locks_whole_function(fn, locks):
             continue
         stack: list[tuple[CyNode, bool]] = [

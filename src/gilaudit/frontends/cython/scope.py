@@ -310,6 +310,34 @@ def class_attr_types(*trees: CyNode) -> dict[str, dict[str, str]]:
     return {name: resolved(name, frozenset({name})) for name in own}
 
 
+# asyncio's protocol bases: transports and protocols are not thread-safe by contract, and the
+# event loop calls a protocol's methods from its own thread only.
+_ASYNCIO_PROTOCOLS = frozenset({"BaseProtocol", "Protocol", "BufferedProtocol",
+                                "DatagramProtocol", "SubprocessProtocol"})
+
+
+def event_loop_classes(tree: CyNode) -> frozenset[str]:
+    """`cdef class P(asyncio.BufferedProtocol)` and its subclasses in the module: the event
+    loop that owns an instance is the only thread that runs its methods (pycapnp)."""
+    bases: dict[str, list[str]] = {}
+    for node in tree.walk():
+        if node.kind in ("CClassDefNode", "PyClassDefNode"):
+            name = node.text("class_name") or node.text("name")
+            for group in node.kids("bases"):
+                bases.setdefault(name, []).extend(dotted(b) for b in group.kids("args"))
+    bound = {name for name, parents in bases.items()
+             if any(p.rsplit(".", 1)[-1] in _ASYNCIO_PROTOCOLS
+                    and (p.startswith("asyncio.") or "." not in p) for p in parents)}
+    changed = True
+    while changed:
+        changed = False
+        for name, parents in bases.items():
+            if name not in bound and any(p.rsplit(".", 1)[-1] in bound for p in parents):
+                bound.add(name)
+                changed = True
+    return frozenset(bound)
+
+
 _C_SCALARS = frozenset({"int", "long", "short", "char", "bint", "float", "double", "size_t",
                         "Py_ssize_t", "Py_hash_t", "Py_UCS4", "Py_UNICODE", "*"})
 

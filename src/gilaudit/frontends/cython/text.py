@@ -48,7 +48,8 @@ class Directive:
 
 def decode_source(raw: bytes) -> str:
     """Decode like Cython does: a PEP 263 coding comment on line 1 or 2, else UTF-8 (a BOM is
-    dropped), with universal newlines. Raises UnicodeDecodeError or LookupError (unknown codec) on bad input."""
+    dropped), with universal newlines. Raises UnicodeDecodeError or LookupError (unknown
+    codec) on bad input."""
     encoding = "utf-8"
     for line in raw.split(b"\n", 2)[:2]:
         m = _CODING.match(line)
