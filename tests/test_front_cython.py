@@ -546,3 +546,27 @@ def test_asyncio_protocols_run_on_their_event_loop_only(tmp_path: Path) -> None:
     result = _scan(tmp_path, frozenset({"FT095", "FT102"}))
     assert sorted((h.path, h.rule) for h in result.hits) == [
         ("plain.pyx", "FT095"), ("plain.pyx", "FT102")]
+
+
+@needs_cython
+def test_removed_c_api_declared_and_used_in_cython(tmp_path: Path) -> None:
+    # The generated C calls what the module declares and uses; a declaration alone generates
+    # nothing, and a name the module does not declare is a Python name.
+    _write(tmp_path, {
+        "old.pyx": "cdef extern from 'Python.h':\n"
+                   "    Py_UNICODE* PyUnicode_AS_UNICODE(object)\n"
+                   "    Py_ssize_t PyUnicode_GET_SIZE(object)\n"
+                   "    int _PyLong_AsInt(object) except? -1\n"
+                   "    object PyEval_CallObject(object, object)\n\n"
+                   "def width(s):\n    return PyUnicode_GET_SIZE(s)\n\n"
+                   "def as_int(o):\n    return _PyLong_AsInt(o)\n",
+        "new.pyx": "cdef extern from 'Python.h':\n"
+                   "    Py_UNICODE* PyUnicode_AS_UNICODE(object)\n\n"
+                   "def PyEval_CallObject(f, a):\n    return f(*a)\n\n"
+                   "def call(f):\n    return PyEval_CallObject(f, ())\n"})
+    result = _scan(tmp_path, frozenset({"FT145"}))
+    assert [(h.path, h.line, h.symbol) for h in result.hits] == [
+        ("old.pyx", 8, "PyUnicode_GET_SIZE")]
+    (hit,) = result.hits
+    assert "3.12" in hit.where and "PyUnicode_GET_LENGTH" in hit.where
+    assert [(n.location.line if n.location else None) for n in hit.notes] == [11]

@@ -8,8 +8,8 @@ from pathlib import Path
 from conftest import ScanJson
 from gilaudit.frontends import textscan
 from gilaudit.frontends.c.cursors import Text
-from gilaudit.frontends.c.matchers.removed_api import removed_names
 from gilaudit.frontends.c.mentions import api_mentions
+from gilaudit.frontends.removed_api import removed_names
 
 
 def _text(raw: str) -> Text:

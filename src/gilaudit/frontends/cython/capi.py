@@ -1,6 +1,6 @@
-"""FT100 and FT101: C-API functions Cython code takes from Cython's bundled `cpython`
-declarations (or declares itself in `cdef extern` blocks) that rely on the GIL: borrowed
-references and the legacy PyThread lock."""
+"""FT100, FT101 and FT145: C-API functions Cython code takes from Cython's bundled `cpython`
+declarations (or declares itself in `cdef extern` blocks) that rely on the GIL (borrowed
+references, the legacy PyThread lock) or that CPython removed before 3.13."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from collections.abc import Iterator
 
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
-from gilaudit.frontends.cython.scope import PathOf, declarator_info, dotted, hit_at
+from gilaudit.frontends.cython.scope import PathOf, declarator_info, dotted, hit_at, start_of
+from gilaudit.frontends.removed_api import describe, removed_names
+from gilaudit.model import Location, Note
 
-__all__ = ["BORROWED", "PYTHREAD_LOCK", "cython_borrowed_cimports", "cython_raw_pythread_lock"]
+__all__ = ["BORROWED", "PYTHREAD_LOCK", "cython_borrowed_cimports", "cython_raw_pythread_lock",
+           "cython_removed_api"]
 
 BORROWED = frozenset({
     "PyDict_GetItem", "PyDict_GetItemString", "PyDict_Next", "PyDict_SetDefault",
@@ -106,3 +109,55 @@ def cython_raw_pythread_lock(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
     # Uses: creating the lock is the point to report, not every acquire and release.
     yield from (h for h in _api_uses(tree, PYTHREAD_LOCK, "FT101", path_of,
                                      _star_cimports(tree), used=PYTHREAD_LOCK[:1]) if h.path)
+
+
+def _declared_c_names(tree: CyNode) -> set[str]:
+    """Names the module declares in `cdef extern` blocks (functions, variables, macros) or
+    cimports from Cython's `cpython` declarations."""
+    out: set[str] = set()
+    for node in tree.walk():
+        if node.kind == "CDefExternNode":
+            for stmt in node.walk():
+                if stmt.kind == "CVarDefNode":
+                    out.update(declarator_info(d)[0] for d in stmt.kids("declarators"))
+        elif node.kind == "FromCImportStatNode" and \
+                node.text("module_name").split(".", 1)[0] == "cpython":
+            out.update(name for name, *_ in node.attrs.get("imported", ()))
+    return out
+
+
+def cython_removed_api(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+    """FT145: a C-API name CPython removed before 3.13 that the module declares and uses: the C
+    Cython generates calls it, and that C no longer compiles. A declaration alone generates
+    nothing. One finding per file, at the first use, the others as notes."""
+    table = removed_names()
+    declared = {n for n in _declared_c_names(tree) if n in table}
+    aliases = _cimported_modules(tree)
+    uses: dict[str, list[tuple[int, int, str]]] = {}
+    for node in tree.walk():
+        name = ""
+        if node.kind == "NameNode" and node.text("name") in declared:
+            name = node.text("name")
+        elif node.kind == "AttributeNode" and node.text("attribute") in table \
+                and dotted(node).split(".", 1)[0] in aliases:
+            name = node.text("attribute")
+        if not name:
+            continue
+        at = start_of(node)
+        path = path_of(at.file)
+        if path is not None:
+            uses.setdefault(path, []).append((at.line, at.col, name))
+    for path, found in sorted(uses.items()):
+        first_of: dict[str, tuple[int, int]] = {}
+        for line, col, name in sorted(found):
+            first_of.setdefault(name, (line, col))
+        order = sorted(first_of.items(), key=lambda kv: kv[1])
+        (name, (line, col)), rest = order[0], order[1:]
+        where = describe(table[name])
+        if rest:
+            where += f"; and {len(rest)} more removed name{'s' if len(rest) > 1 else ''} " \
+                     "in this file (notes)"
+        notes = tuple(Note(message=f"`{n}` {describe(table[n])}",
+                           location=Location(path=path, line=ln)) for n, (ln, _c) in rest)
+        yield Hit(rule="FT145", path=path, line=line, col=col, symbol=name, where=where,
+                  notes=notes)

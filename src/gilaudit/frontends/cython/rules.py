@@ -8,7 +8,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from gilaudit.frontends.contract import Hit
-from gilaudit.frontends.cython.capi import cython_borrowed_cimports, cython_raw_pythread_lock
+from gilaudit.frontends.cython.capi import (
+    cython_borrowed_cimports,
+    cython_raw_pythread_lock,
+    cython_removed_api,
+)
 from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.frontends.cython.released import cython_pointer_released
 from gilaudit.frontends.cython.scope import (
@@ -40,7 +44,8 @@ __all__ = [
     "cython_cdef_global_mutation", "cython_lazy_attr_init", "cython_with_gil_in_prange",
 ]
 
-CODE_RULES = frozenset({"FT048", "FT093", "FT094", "FT095", "FT096", "FT100", "FT101", "FT102"})
+CODE_RULES = frozenset({"FT048", "FT093", "FT094", "FT095", "FT096", "FT100", "FT101", "FT102",
+                        "FT145"})
 # Creation and destruction: the object is not shared with another thread while they run.
 # `__next__`: an iterator shared between threads is unsupported even in pure Python (the
 # C-level FT074 concern), so stepping one is not reported as an attribute race here.
@@ -410,6 +415,8 @@ def check_tree(trees: ModuleTrees, path_of: PathOf, selected: frozenset[str]) ->
         out += cython_borrowed_cimports(tree, path_of)
     if "FT101" in selected:
         out += cython_raw_pythread_lock(tree, path_of)
+    if "FT145" in selected:
+        out += cython_removed_api(tree, path_of)
     if "FT048" in selected:
         out += cython_nogil_object_state(tree, path_of)
     return out

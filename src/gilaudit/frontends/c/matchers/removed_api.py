@@ -1,63 +1,20 @@
-"""FT145: C-API names that CPython removed before 3.13, used in the code a 3.13 build compiles.
-
-The names are data (rules/removed-c-api.toml, generated from the headers of each version by
-tools/removed_c_api.py); this matcher only looks them up in each file's `api_names` facts."""
+"""FT145 in C and C++: C-API names CPython removed before 3.13, used in the code a 3.13 build
+compiles (the table and its wording: gilaudit.frontends.removed_api)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
-from importlib import resources
 
-from gilaudit._toml import tomllib
 from gilaudit.frontends.c.context import ProjectIndex
 from gilaudit.frontends.c.facts import FileFacts, Mention
 from gilaudit.frontends.contract import Hit
+from gilaudit.frontends.removed_api import LVALUES, Removed, describe, removed_names
 from gilaudit.model import Location, Note
 
-__all__ = ["Removed", "match_removed_api", "removed_names"]
-
-
-@dataclass(frozen=True, slots=True)
-class Removed:
-    name: str
-    removed: str  # the first version whose public headers lack it
-    internal: bool  # still in CPython's internal headers (reachable with Py_BUILD_CORE)
-    use: str  # what to use instead ("" when the table names nothing)
-
-
-# `Py_TYPE(o) = t`: the accessors stopped being l-values (the setters exist since 3.9).
-_LVALUES = {
-    "Py_TYPE": Removed("Py_TYPE", "3.11", False, "`Py_SET_TYPE(o, t)` (3.9; pythoncapi-compat)"),
-    "Py_SIZE": Removed("Py_SIZE", "3.11", False, "`Py_SET_SIZE(o, n)` (3.9; pythoncapi-compat)"),
-    "Py_REFCNT": Removed("Py_REFCNT", "3.10", False,
-                         "`Py_SET_REFCNT(o, n)` (3.9; pythoncapi-compat)"),
-}
-
+__all__ = ["match_removed_api"]
 
 # Defined by code built as part of CPython (or by an extension that borrows its internals).
 _BUILD_CORE = frozenset({"Py_BUILD_CORE", "Py_BUILD_CORE_MODULE", "Py_BUILD_CORE_BUILTIN"})
-
-
-@functools.cache
-def removed_names() -> dict[str, Removed]:
-    raw = (resources.files("gilaudit") / "rules" / "removed-c-api.toml").read_bytes()
-    table = tomllib.loads(raw.decode("utf-8"))
-    return {e["name"]: Removed(e["name"], e["removed"], bool(e.get("internal", False)),
-                               str(e.get("use", "")))
-            for e in table.get("removed", [])}
-
-
-def _where(entry: Removed, *, lvalue: bool) -> str:
-    if lvalue:
-        said = f"is assigned to, and is no longer an l-value since CPython {entry.removed}"
-    elif entry.internal:
-        said = f"was removed from the public C API in CPython {entry.removed} " \
-               "(it is internal to CPython now)"
-    else:
-        said = f"was removed from the C API in CPython {entry.removed}"
-    return f"{said}; use {entry.use} instead" if entry.use else said
 
 
 def match_removed_api(facts: FileFacts, index: ProjectIndex,
@@ -68,7 +25,7 @@ def match_removed_api(facts: FileFacts, index: ProjectIndex,
     found: list[tuple[Mention, Removed, bool]] = []
     for m in facts.api_names:
         if m.detail == "=":
-            entry = _LVALUES.get(m.name)
+            entry = LVALUES.get(m.name)
             if entry is not None:
                 found.append((m, entry, True))
             continue
@@ -82,11 +39,11 @@ def match_removed_api(facts: FileFacts, index: ProjectIndex,
         return
     found.sort(key=lambda f: f[0].offset)
     (first, entry, lvalue), rest = found[0], found[1:]
-    where = _where(entry, lvalue=lvalue)
+    where = describe(entry, lvalue=lvalue)
     if rest:
         where += f"; and {len(rest)} more removed name{'s' if len(rest) > 1 else ''} " \
                  "in this file (notes)"
-    notes = tuple(Note(message=f"`{_symbol(m, lv)}` {_where(e, lvalue=lv)}",
+    notes = tuple(Note(message=f"`{_symbol(m, lv)}` {describe(e, lvalue=lv)}",
                        location=Location(path=facts.path, line=m.line))
                   for m, e, lv in rest)
     yield Hit(rule="FT145", path=facts.path, line=first.line, col=first.col,

@@ -1,0 +1,52 @@
+"""C-API names CPython removed before 3.13 (FT145): the table (rules/removed-c-api.toml, generated
+from the headers of each version by tools/removed_c_api.py) and how a finding words one. The C
+front end looks names up in each file's `api_names` facts; the Cython front end in the names a
+module declares in `cdef extern` blocks or cimports from `cpython` and then uses."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+from gilaudit._toml import tomllib
+
+__all__ = ["LVALUES", "Removed", "describe", "removed_names"]
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    name: str
+    removed: str  # the first version whose public headers lack it
+    internal: bool  # still in CPython's internal headers (reachable with Py_BUILD_CORE)
+    use: str  # what to use instead ("" when the table names nothing)
+
+
+# `Py_TYPE(o) = t`: the accessors stopped being l-values (the setters exist since 3.9).
+LVALUES = {
+    "Py_TYPE": Removed("Py_TYPE", "3.11", False, "`Py_SET_TYPE(o, t)` (3.9; pythoncapi-compat)"),
+    "Py_SIZE": Removed("Py_SIZE", "3.11", False, "`Py_SET_SIZE(o, n)` (3.9; pythoncapi-compat)"),
+    "Py_REFCNT": Removed("Py_REFCNT", "3.10", False,
+                         "`Py_SET_REFCNT(o, n)` (3.9; pythoncapi-compat)"),
+}
+
+
+@functools.cache
+def removed_names() -> dict[str, Removed]:
+    raw = (resources.files("gilaudit") / "rules" / "removed-c-api.toml").read_bytes()
+    table = tomllib.loads(raw.decode("utf-8"))
+    return {e["name"]: Removed(e["name"], e["removed"], bool(e.get("internal", False)),
+                               str(e.get("use", "")))
+            for e in table.get("removed", [])}
+
+
+def describe(entry: Removed, *, lvalue: bool = False) -> str:
+    """The `where` of a finding: what happened to the name, and what to use instead."""
+    if lvalue:
+        said = f"is assigned to, and is no longer an l-value since CPython {entry.removed}"
+    elif entry.internal:
+        said = f"was removed from the public C API in CPython {entry.removed} " \
+               "(it is internal to CPython now)"
+    else:
+        said = f"was removed from the C API in CPython {entry.removed}"
+    return f"{said}; use {entry.use} instead" if entry.use else said
