@@ -1182,3 +1182,43 @@ def test_send_is_an_iterators_only_when_the_type_iterates(scan_json: ScanJson,
     _code, data = scan_json(str(tmp_path), "--select", "FT034,FT074")
     assert sorted((f["rule"], f["line"]) for f in data["findings"]) == [
         ("FT034", 4), ("FT034", 6)]
+
+
+def test_swigs_init_function_runs_on_the_object_being_made(scan_json: ScanJson,
+                                                           tmp_path: Path) -> None:
+    # cvxpy's SWIG wrapper: `ProblemData_swiginit(self, args)` is what the proxy class's
+    # `__init__` calls, on the instance it is making; the same helper called by a module
+    # function anybody can call on a shared instance is a writer.
+    source = (
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD PyObject *next; } ThingObject;\n"
+        "static PyTypeObject ThingType;\n"
+        "static PyObject *init_shadow(PyObject *args) {\n"
+        "    ThingObject *obj;\n"
+        "    if (!PyArg_ParseTuple(args, \"O!\", &ThingType, &obj)) return NULL;\n"
+        "    Py_XSETREF(obj->next, Py_NewRef(Py_None));\n"
+        "    Py_RETURN_NONE;\n"
+        "}\n"
+        "static PyObject *Thing_swiginit(PyObject *self, PyObject *args)\n"
+        "{ return init_shadow(args); }\n"
+        "static PyObject *Thing_peek(ThingObject *self, PyObject *unused)\n"
+        "{ return Py_NewRef(self->next ? self->next : Py_None); }\n"
+        "static PyMethodDef Thing_methods[] = {\n"
+        "    {\"peek\", (PyCFunction)Thing_peek, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};\n"
+        "static PyTypeObject ThingType = {\n"
+        "    PyVarObject_HEAD_INIT(NULL, 0)\n"
+        "    .tp_name = \"m.Thing\", .tp_basicsize = sizeof(ThingObject),\n"
+        "    .tp_methods = Thing_methods, .tp_new = PyType_GenericNew};\n"
+        "static PyMethodDef module_methods[] = {\n"
+        "    {\"Thing_swiginit\", Thing_swiginit, METH_VARARGS, NULL},\n"
+        "    {NULL, NULL, 0, NULL}};\n"
+        "static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, \"m\", NULL, 0, "
+        "module_methods};\n"
+        "PyMODINIT_FUNC PyInit_m(void) { return PyModule_Create(&mod); }\n")
+    (tmp_path / "m.c").write_text(source)
+    _code, data = scan_json(str(tmp_path), "--select", "FT033,FT034")
+    assert data["findings"] == []
+    (tmp_path / "m.c").write_text(source.replace("Thing_swiginit", "Thing_reset"))
+    _code, data = scan_json(str(tmp_path), "--select", "FT033,FT034")
+    assert sorted((f["rule"], f["function"]) for f in data["findings"]) == [
+        ("FT033", "Thing_peek"), ("FT033", "Thing_reset")]

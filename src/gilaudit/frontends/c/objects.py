@@ -154,6 +154,8 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                     if can_write:
                         writable.append((pyname, member, is_object, True))
             for pyname, func in module_functions if t.instance else ():
+                if func.endswith("_swiginit"):
+                    continue  # SWIG's proxy class calls it from `__init__`, on the new object
                 fpath, fn = functions[func]
                 if _handles(fn, t.instance) or any(
                         parses_its_arguments(fn, c, h[1], t.instance) for c in fn.calls
