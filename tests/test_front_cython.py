@@ -570,3 +570,20 @@ def test_removed_c_api_declared_and_used_in_cython(tmp_path: Path) -> None:
     (hit,) = result.hits
     assert "3.12" in hit.where and "PyUnicode_GET_LENGTH" in hit.where
     assert [(n.location.line if n.location else None) for n in hit.notes] == [11]
+
+
+@needs_cython
+def test_a_setup_function_its_own_module_calls_at_import(tmp_path: Path) -> None:
+    # gensim's word2vec_inner.pyx: `def init(): global our_dot; our_dot = ...` and, at the
+    # bottom, `FAST_VERSION = init()`. A function the package's Python code calls later, or
+    # one whose name does not say it sets the module up, stays reported.
+    _write(tmp_path, {
+        "pkg/__init__.py": "from pkg.inner import reload_tables\n\n"
+                           "def refresh():\n    reload_tables()\n",
+        "pkg/inner.pyx": "cdef int our_dot = 0\n\n"
+                         "def init():\n    global our_dot\n    our_dot = 1\n    return 1\n\n"
+                         "def reload_tables():\n    global our_dot\n    our_dot = 2\n\n"
+                         "def compute():\n    global our_dot\n    our_dot = 3\n\n"
+                         "FAST_VERSION = init()\nreload_tables()\ncompute()\n"})
+    result = _scan(tmp_path, frozenset({"FT094"}))
+    assert sorted(h.function or "" for h in result.hits) == ["compute", "reload_tables"]

@@ -394,7 +394,7 @@ def _code_rules(project: _Project, texts: dict[str, str], layout: _Layout,
             pxd_trees[rel] = outcome.tree
         twin = pxd_trees.get(rel[:-4] + ".pxd") if rel.endswith(".pyx") else None
         _run_rules(ModuleTrees(tree=outcome.tree, pxd=twin, module=module,
-                               at_import=python.only_at_import,
+                               python=python,
                                shared_pxds=tuple(t for r, t in pxd_trees.items() if r != rel)),
                    project, rel, selected, acc)
     # Files only reachable through an includer that did not parse: analyse them alone.

@@ -92,19 +92,28 @@ class ImportTimeCalls:
     paths: tuple[str, ...]
     _parsed: dict[str, tuple[set[str], set[str]] | None] = field(default_factory=dict)
     _texts: dict[str, str | None] = field(default_factory=dict)
-    _answers: dict[str, bool] = field(default_factory=dict)
+    _answers: dict[str, tuple[bool, bool]] = field(default_factory=dict)
 
     def only_at_import(self, name: str) -> bool:
-        if name not in self._answers:
-            self._answers[name] = self._decide(name)
-        return self._answers[name]
+        """Python code calls it, and only while importing."""
+        at_import, later = self._state(name)
+        return at_import and not later
+
+    def called_later(self, name: str) -> bool:
+        """Some Python code of the project calls it after import (from a function)."""
+        return self._state(name)[1]
 
     def _text(self, path: str) -> str | None:
         if path not in self._texts:
             self._texts[path] = self.read(path)
         return self._texts[path]
 
-    def _decide(self, name: str) -> bool:
+    def _state(self, name: str) -> tuple[bool, bool]:
+        if name not in self._answers:
+            self._answers[name] = self._decide(name)
+        return self._answers[name]
+
+    def _decide(self, name: str) -> tuple[bool, bool]:
         seen_at_import = False
         for path in self.paths:
             text = self._text(path)
@@ -115,9 +124,9 @@ class ImportTimeCalls:
                 continue
             at_import, later = calls
             if name in later:
-                return False
+                return seen_at_import or name in at_import, True
             seen_at_import |= name in at_import
-        return seen_at_import
+        return seen_at_import, False
 
     def _calls_of(self, path: str, text: str) -> tuple[set[str], set[str]] | None:
         if path not in self._parsed:

@@ -20,6 +20,7 @@ from gilaudit.frontends.cython.scope import (
     Function,
     ModuleVar,
     PathOf,
+    PythonCalls,
     callee,
     class_attr_types,
     class_properties,
@@ -62,9 +63,9 @@ class ModuleTrees:
     tree: CyNode  # the module (.pyx with its includes, or a standalone .pxd/.pxi)
     pxd: CyNode | None  # the module's own .pxd, for the cdef globals it declares
     module: str  # dotted name, for messages
-    # Whether the project's Python code calls a name only while it is imported
-    # (import_time.ImportTimeCalls); None when nobody asked.
-    at_import: Callable[[str], bool] | None = None
+    # What the project's Python code does with a name: call it only while importing, or
+    # later (import_time.ImportTimeCalls); None when nobody asked.
+    python: PythonCalls | None = None
     # The project's other .pxd trees: the cdef classes a class here may inherit from.
     shared_pxds: tuple[CyNode, ...] = ()
 
@@ -176,9 +177,9 @@ def cython_cdef_global_mutation(trees: ModuleTrees, path_of: PathOf) -> Iterator
     tree = trees.tree
     funcs = functions(tree)
     hits = list(_global_mutations(trees, path_of, funcs, init_only(tree, funcs)))
-    if hits and trees.at_import is not None:
+    if hits and trees.python is not None:
         # Asking the project's Python files costs reading them: only when there is a finding.
-        once = init_only(tree, funcs, trees.at_import)
+        once = init_only(tree, funcs, trees.python)
         hits = [h for h in hits if (h.function or "").split(".", 1)[0] not in once
                 or "." in (h.function or "")]
     yield from hits

@@ -3,8 +3,10 @@ functions run only at import time, what counts as holding a lock, and where a hi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
@@ -396,14 +398,29 @@ def locks_whole_function(fn: Function, locks: frozenset[str]) -> bool:
     return False
 
 
+# A function named for setting the module up, which its own top level calls (`FAST_VERSION =
+# init()`): the name says nobody is meant to call it again.
+_SETUP_NAME = re.compile(r"(?i)(?:^|_)(?:init|initiali[sz]e|setup|bootstrap)(?:_|$)")
+
+
+class PythonCalls(Protocol):
+    """What the project's `.py` files say of a name (import_time.ImportTimeCalls)."""
+
+    def only_at_import(self, name: str) -> bool: ...
+
+    def called_later(self, name: str) -> bool: ...
+
+
 def init_only(tree: CyNode, funcs: list[Function],
-              at_import: Callable[[str], bool] | None = None) -> frozenset[str]:
+              python: PythonCalls | None = None) -> frozenset[str]:
     """Module-level functions that only import-time code calls: `cdef` functions (and
     private `_name` defs) whose every use is a call from module-level code or from another
-    such function. Writes there happen once, under the import lock. With ``at_import`` (the
-    project's Python code calls this name only while importing), a function nothing in the
-    module calls at run time is one too, whatever its kind: `init_base_impl()` that the
-    package's `__init__.py` calls once."""
+    such function. Writes there happen once, under the import lock. With ``python`` (what the
+    project's Python code does with a name), a function nothing in the module calls at run
+    time is one too, whatever its kind, when the Python code calls it only while importing
+    (`init_base_impl()` that the package's `__init__.py` calls once), or when the module's
+    own top level calls it, its name says it sets the module up, and no Python code calls it
+    later (gensim's `FAST_VERSION = init()`)."""
     top = {f.name: f for f in funcs if "." not in f.qualname}
     uses: dict[str, list[tuple[str | None, bool]]] = {name: [] for name in top}
 
@@ -440,14 +457,16 @@ def init_only(tree: CyNode, funcs: list[Function],
             if all(o is None or o in result for o in calls):
                 result.add(name)
                 changed = True
-        if at_import is None or changed:
+        if python is None or changed:
             continue
         for name in sorted(set(top) - result):
             entries = uses[name]
             calls = [owner for owner, is_call in entries if is_call]
             plain = [owner for owner, is_call in entries if not is_call]
-            if len(plain) <= len(calls) and all(o is None or o in result for o in calls) \
-                    and at_import(name):
+            if len(plain) > len(calls) or not all(o is None or o in result for o in calls):
+                continue
+            if python.only_at_import(name) or (calls and _SETUP_NAME.search(name)
+                                               and not python.called_later(name)):
                 result.add(name)
                 changed = True
     return frozenset(result)
