@@ -1222,3 +1222,86 @@ def test_swigs_init_function_runs_on_the_object_being_made(scan_json: ScanJson,
     _code, data = scan_json(str(tmp_path), "--select", "FT033,FT034")
     assert sorted((f["rule"], f["function"]) for f in data["findings"]) == [
         ("FT033", "Thing_peek"), ("FT033", "Thing_reset")]
+
+
+def test_a_handle_first_in_a_release_of_something_else_is_only_read(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    # confluent-kafka: `rd_kafka_mem_free(self->rk, str)` frees `str`; `rk` is the library's
+    # context there, as in `rd_kafka_DeleteTopics(self->rk, topics, n, options, queue)`.
+    source = (
+        "#include <Python.h>\n"
+        "void lib_mem_free(void *rk, char *p);\n"
+        "void lib_destroy(void *rk);\n"
+        "int lib_poll(void *rk, int ms);\n"
+        "char *lib_name(void *rk);\n"
+        "typedef struct { PyObject_HEAD void *rk; } ConnObject;\n"
+        "static PyObject *Conn_poll(ConnObject *self, PyObject *unused)\n"
+        "{ return PyLong_FromLong(lib_poll(self->rk, 10)); }\n"
+        "static PyObject *Conn_name(ConnObject *self, PyObject *unused) {\n"
+        "    char *name = lib_name(self->rk);\n"
+        "    PyObject *r = PyUnicode_FromString(name);\n"
+        "    lib_mem_free(self->rk, name);\n"
+        "    return r;\n"
+        "}\n"
+        "static PyMethodDef Conn_methods[] = {\n"
+        "    {\"poll\", (PyCFunction)Conn_poll, METH_NOARGS, NULL},\n"
+        "    {\"name\", (PyCFunction)Conn_name, METH_NOARGS, NULL},\n"
+        "    {NULL, NULL, 0, NULL}};\n"
+        "static PyTypeObject ConnType = {\n"
+        "    PyVarObject_HEAD_INIT(NULL, 0)\n"
+        "    .tp_name = \"m.Conn\", .tp_basicsize = sizeof(ConnObject),\n"
+        "    .tp_methods = Conn_methods, .tp_new = PyType_GenericNew};\n")
+    (tmp_path / "m.c").write_text(source)
+    _code, data = scan_json(str(tmp_path), "--select", "FT033,FT034")
+    assert data["findings"] == []
+    # Released itself, the handle races with its users.
+    (tmp_path / "m.c").write_text(source.replace("lib_mem_free(self->rk, name);",
+                                                 "lib_destroy(self->rk);"))
+    _code, data = scan_json(str(tmp_path), "--select", "FT033,FT034")
+    assert {f["function"] for f in data["findings"]} == {"Conn_poll", "Conn_name"}
+
+
+def test_a_wrapper_macro_that_opens_a_critical_section_holds_it(scan_json: ScanJson,
+                                                               tmp_path: Path) -> None:
+    # viztracer: SNAPTRACE_THREAD_PROTECT_START(self) is Py_BEGIN_CRITICAL_SECTION(self) on
+    # free-threaded builds (and nothing with the GIL); an entry point that opens the section
+    # itself holds the same one.
+    source = (
+        "#include <Python.h>\n"
+        "#ifdef Py_GIL_DISABLED\n"
+        "#define TRACER_PROTECT_START(self) Py_BEGIN_CRITICAL_SECTION(self)\n"
+        "#define TRACER_PROTECT_END(self) Py_END_CRITICAL_SECTION()\n"
+        "#else\n"
+        "#define TRACER_PROTECT_START(self)\n"
+        "#define TRACER_PROTECT_END(self)\n"
+        "#endif\n"
+        "typedef struct { PyObject_HEAD long count; } TracerObject;\n"
+        "static PyObject *Tracer_add(TracerObject *self, PyObject *unused) {\n"
+        "    TRACER_PROTECT_START(self);\n"
+        "    self->count++;\n"
+        "    TRACER_PROTECT_END(self);\n"
+        "    Py_RETURN_NONE;\n"
+        "}\n"
+        "static PyObject *Tracer_get(TracerObject *self, PyObject *unused) {\n"
+        "    long n;\n"
+        "    Py_BEGIN_CRITICAL_SECTION(self);\n"
+        "    n = self->count;\n"
+        "    Py_END_CRITICAL_SECTION();\n"
+        "    return PyLong_FromLong(n);\n"
+        "}\n"
+        "static PyMethodDef Tracer_methods[] = {\n"
+        "    {\"add\", (PyCFunction)Tracer_add, METH_NOARGS, NULL},\n"
+        "    {\"get\", (PyCFunction)Tracer_get, METH_NOARGS, NULL},\n"
+        "    {NULL, NULL, 0, NULL}};\n"
+        "static PyTypeObject TracerType = {\n"
+        "    PyVarObject_HEAD_INIT(NULL, 0)\n"
+        "    .tp_name = \"m.Tracer\", .tp_basicsize = sizeof(TracerObject),\n"
+        "    .tp_methods = Tracer_methods, .tp_new = PyType_GenericNew};\n")
+    (tmp_path / "m.c").write_text(source)
+    _code, data = scan_json(str(tmp_path), "--select", "FT034")
+    assert data["findings"] == []
+    # Without the wrapper's section, add() races with get().
+    (tmp_path / "m.c").write_text(source.replace("    TRACER_PROTECT_START(self);\n", "")
+                                  .replace("    TRACER_PROTECT_END(self);\n", ""))
+    _code, data = scan_json(str(tmp_path), "--select", "FT034")
+    assert [f["function"] for f in data["findings"]] == ["Tracer_add"]

@@ -79,10 +79,14 @@ _LOCK_ENDS = frozenset(_LOCK_PAIRS.values())
 # Project lock wrappers (`MUTEX_LOCK(&m)`, `LOCK()`, `cache_lock(st)`): paired by name shape
 # and argument, since what they expand to is not visible in the text.
 # CPython's own modules spell them ENTER_HASHLIB(self)/LEAVE_HASHLIB(self), ENTER_BUFFERED.
+# viztracer's SNAPTRACE_THREAD_PROTECT_START(self)/_END(self), a critical section on
+# free-threaded builds, names a start and an end instead.
 _WRAPPED_LOCK = re.compile(
-    r"^(?:\w+_)?(?:LOCK|lock|Lock|ACQUIRE|acquire|Acquire|ENTER|Enter|enter)(?:_\w+)?$")
+    r"^(?:\w+_)?(?:LOCK|lock|Lock|ACQUIRE|acquire|Acquire|ENTER|Enter|enter)(?:_\w+)?$"
+    r"|^(?:\w+_)?(?:PROTECT|GUARD|SERIALI[SZ]E)_(?:START|BEGIN|ENTER)$")
 _WRAPPED_UNLOCK = re.compile(
-    r"^(?:\w+_)?(?:UNLOCK|unlock|Unlock|RELEASE|release|Release|LEAVE|Leave|leave)(?:_\w+)?$")
+    r"^(?:\w+_)?(?:UNLOCK|unlock|Unlock|RELEASE|release|Release|LEAVE|Leave|leave)(?:_\w+)?$"
+    r"|^(?:\w+_)?(?:PROTECT|GUARD|SERIALI[SZ]E)_(?:END|STOP|EXIT|LEAVE)$")
 
 
 def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],

@@ -11,7 +11,7 @@ import re
 from gilaudit.frontends.c.context import normalise_expr
 from gilaudit.frontends.c.facts import MacroFact, Region
 
-__all__ = ["counts_references", "field_uses", "wrapped_lock"]
+__all__ = ["counts_references", "field_uses", "wrapped_lock", "wrapped_section"]
 
 _NULL_COMPARED = re.compile(r"\s*\)?\s*[!=]=\s*(?:NULL|nullptr|0)\b")
 
@@ -56,6 +56,27 @@ def wrapped_lock(r: Region, macros: dict[str, MacroFact]) -> str:
         p = re.escape(macro.params[0])
         receiver = normalise_expr(r.receiver)
         arg = re.sub(rf"\b{p}\b", receiver, re.sub(rf"\(\s*{p}\s*\)", receiver, arg))
+    return arg
+
+
+_SECTION_CALL = re.compile(r"\bPy_BEGIN_CRITICAL_SECTION\s*\(\s*([^()]*?)\s*\)")
+
+
+def wrapped_section(r: Region, macros: dict[str, MacroFact]) -> str:
+    """The object a project's wrapper macro opens a critical section on, in the caller's
+    terms (viztracer's `SNAPTRACE_THREAD_PROTECT_START(self)`, defined on free-threaded
+    builds as `Py_BEGIN_CRITICAL_SECTION(self)`), or "" when its body opens none."""
+    macro = macros.get(r.macro)
+    m = _SECTION_CALL.search(macro.body) if macro is not None else None
+    if macro is None or m is None:
+        return ""
+    arg = m.group(1)
+    if macro.params:
+        p = re.escape(macro.params[0])
+        receiver = normalise_expr(r.receiver)
+        arg = re.sub(rf"\b{p}\b", receiver, re.sub(rf"\(\s*{p}\s*\)", receiver, arg))
+        if any(re.search(rf"\b{re.escape(q)}\b", arg) for q in macro.params[1:]):
+            return ""
     return arg
 
 

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 
 from gilaudit.frontends.c.context import CONSTRUCTORS, normalise_expr
 from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts, MacroFact
-from gilaudit.frontends.c.macro_uses import counts_references, field_uses, wrapped_lock
+from gilaudit.frontends.c.macro_uses import (
+    counts_references,
+    field_uses,
+    wrapped_lock,
+    wrapped_section,
+)
 from gilaudit.frontends.c.objects import (
     MADE_BY,
     EntryPoint,
@@ -107,12 +112,13 @@ def _held(fn: FunctionFacts, offset: int, names: set[str],
         end = r.end if r.end >= 0 else 1 << 62
         if not r.begin < offset < end or r.kind == "allow":
             continue
+        section = wrapped_section(r, macros) if r.kind == "lock" else ""
         receivers = r.receiver.split(",") if r.kind in ("cs", "cs2") else [
-            wrapped_lock(r, macros)]
+            section or wrapped_lock(r, macros)]
         for raw in receivers:
             x = normalise_expr(raw)
             member = re.fullmatch(r"(\w+)(?:->|\.)(\w+)", x)
-            prefix = "cs:" if r.kind in ("cs", "cs2") else "lock:"
+            prefix = "cs:" if r.kind in ("cs", "cs2") or section else "lock:"
             if x in names:
                 out.add(prefix + "self")
             elif member and member.group(1) in names:
@@ -253,6 +259,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             elif kind == "arg" and a.via in model.macros and counts_references(
                     model.macros, a.via, _arg_position(fn, a)):
                 kind = "refcount"
+            elif kind == "arg" and _context_of_release(fn, a):
+                kind = "read"  # `rd_kafka_mem_free(self->rk, str)` frees `str`, not `rk`
             elif kind in ("arg", "addr") and not _changes_what_it_is_given(a.via):
                 # A callee named for a change (`XXH64_update`, `BZ2_bzCompress`) is taken to
                 # change what it is given; a getter (`X509_get_subject_name`) only reads it.
@@ -347,6 +355,28 @@ def _changes_what_it_is_given(callee: str, *, handed_on: bool = False) -> bool:
     if _READS_NAME.match(callee) or (handed_on and callee.startswith(("Py", "_Py"))):
         return False
     return bool(_MUTATING.search(_words(callee)))
+
+
+# What a release call's later arguments are when the field before them is what it releases:
+# `munmap(self->addr, self->size)`, `ldap_unbind_ext(self->ld, NULL, NULL)`.
+_NOT_AN_OBJECT = re.compile(r"(?i)^(?:\(\w+\s*\*?\)\s*)?(?:NULL|nullptr|0x?[0-9a-f]*[ul]*|"
+                            r"-?\d+|sizeof\b.*|.*(?:size|len|length|count|flags?)\w*)$")
+
+
+def _context_of_release(fn: FunctionFacts, a: Access) -> bool:
+    """A library call named for a release whose first argument is the field and a later one
+    another object: the field is the library's context, and the other object is released
+    (`rd_kafka_mem_free(self->rk, str)`, `HeapFree(self->heap, 0, p)`,
+    `mdb_dbi_close(self->env, self->dbi)`)."""
+    if not a.via or not _RELEASES.search(_words(a.via)):
+        return False
+    for c in fn.calls:
+        if c.name == a.via and c.offset < a.offset < c.end and len(c.args) >= 2:
+            first = re.search(rf"\b{re.escape(a.base)}\s*->\s*{re.escape(a.field)}\b",
+                              c.args[0])
+            return first is not None and any(
+                not _NOT_AN_OBJECT.match(" ".join(arg.split())) for arg in c.args[1:])
+    return False
 
 
 def _arg_position(fn: FunctionFacts, a: Access) -> int | None:
