@@ -30,6 +30,8 @@ def test_uses_defines_tests_and_lvalues_are_told_apart() -> None:
         '}\n'
         '#define CHECK(PyTryBlock) if (PyErr_CheckSignals()) PyTryBlock\n'  # a parameter
         'typedef struct { int n; } _PyOptState;\n'
+        'extern "C" const char*\n_PyMem_GetCurrentAllocatorName();\n'  # memray's own
+        'PyDoc_STRVAR(_PyLong_Format, "a macro used at file scope declares nothing");\n'
     )
     got = {(m.name, m.detail): m.line for m in api_mentions(_text(raw))}
     assert got[("PyUnicode_GET_SIZE", "")] == 2
@@ -41,6 +43,8 @@ def test_uses_defines_tests_and_lvalues_are_told_apart() -> None:
     assert ("_PyTime_t", "") not in got and ("PyEval_CallObject", "") not in got
     assert ("PyTryBlock", "") not in got and ("PyErr_CheckSignals", "") in got
     assert got[("_PyOptState", "define")] == 12
+    assert got[("_PyMem_GetCurrentAllocatorName", "define")] == 14
+    assert ("PyDoc_STRVAR", "define") not in got and ("_PyLong_Format", "define") not in got
 
 
 def test_table_holds_what_whatsnew_says_and_nothing_3_13_still_has() -> None:

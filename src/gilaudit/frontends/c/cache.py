@@ -19,7 +19,7 @@ from gilaudit.frontends.c.facts import FileFacts, facts_from_jsonable, facts_to_
 
 __all__ = ["FACTS_SCHEMA", "FactsCache"]
 
-FACTS_SCHEMA = 27
+FACTS_SCHEMA = 28
 
 
 class FactsCache:

@@ -4,6 +4,7 @@ is taken."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import replace
 
@@ -130,13 +131,35 @@ _NAMED_HERE = re.compile(r"\btypedef\b[^;{}]*?\b(_?Py\w+)\s*;|}\s*(_?Py\w+)\s*;"
                          r"|\bPyAPI_(?:FUNC|DATA)\s*\([^;{}]*?\)\s*\(?\s*(_?Py\w+)")
 
 
+# `extern "C" const char *_PyMem_GetCurrentAllocatorName();` at file scope: a prototype.
+_PROTOTYPE = re.compile(r"\b(_?Py\w+)\s*\([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*;")
+_BRACE = re.compile(r"[{}]")
+
+
 def names_defined_in(bare: str) -> list[tuple[str, int]]:
-    """`Py...` names a file `#define`s, types or declares the way CPython does, with their
-    offsets: a project's own shims, or CPython's own tree."""
+    """`Py...` names a file `#define`s, types or declares itself, with their offsets: a
+    project's own shims, CPython's own tree, or its own prototype of a function CPython still
+    exports but no longer declares (memray's `_PyMem_GetCurrentAllocatorName`)."""
     out = [(m.group(1), m.start(1)) for m in _PY_DEFINE.finditer(bare)]
-    for m in _NAMED_HERE.finditer(bare) if "Py" in bare else ():
+    if "Py" not in bare:
+        return out
+    for m in _NAMED_HERE.finditer(bare):
         group = next(g for g in (1, 2, 3, 4) if m.group(g))
         out.append((m.group(group), m.start(group)))
+    braces: list[tuple[int, int]] = []  # (offset, depth after it)
+    depth = 0
+    for b in _BRACE.finditer(bare):
+        depth += 1 if b.group() == "{" else -1
+        braces.append((b.start(), depth))
+    for m in _PROTOTYPE.finditer(bare):
+        at = bisect.bisect_left(braces, (m.start(), -1 << 30)) - 1
+        before = bare[max(0, m.start() - 40):m.start()].rstrip()
+        # a type before it (`const char *`, `int`), not the end of another statement: a macro
+        # used at file scope (`PyDoc_STRVAR(doc, "...");`) declares nothing
+        if (braces[at][1] if at >= 0 else 0) == 0 and before and (
+                before[-1].isalnum() or before[-1] in "_*") \
+                and not before.endswith(("return", "else")):
+            out.append((m.group(1), m.start(1)))
     return out
 
 
