@@ -587,3 +587,16 @@ def test_a_setup_function_its_own_module_calls_at_import(tmp_path: Path) -> None
                          "FAST_VERSION = init()\nreload_tables()\ncompute()\n"})
     result = _scan(tmp_path, frozenset({"FT094"}))
     assert sorted(h.function or "" for h in result.hits) == ["compute", "reload_tables"]
+
+
+@needs_cython
+def test_setstate_releases_on_a_new_object(tmp_path: Path) -> None:
+    # pyrodigal's Masks.__setstate__ frees and reallocates `masks`: unpickling calls it on an
+    # object nobody else holds yet.
+    body = ("cdef class Masks:\n    cdef int *masks\n"
+            "    def __len__(self):\n        return self.masks[0]\n"
+            "    def {name}(self, state):\n        self.masks = NULL\n")
+    _write(tmp_path, {"m.pyx": body.format(name="__setstate__")})
+    assert _scan(tmp_path, frozenset({"FT102"})).hits == ()
+    _write(tmp_path, {"m.pyx": body.format(name="clear")})
+    assert [h.rule for h in _scan(tmp_path, frozenset({"FT102"})).hits] == ["FT102"]

@@ -1305,3 +1305,33 @@ def test_a_wrapper_macro_that_opens_a_critical_section_holds_it(scan_json: ScanJ
                                   .replace("    TRACER_PROTECT_END(self);\n", ""))
     _code, data = scan_json(str(tmp_path), "--select", "FT034")
     assert [f["function"] for f in data["findings"]] == ["Tracer_add"]
+
+
+def test_setstate_races_only_when_called_again_like_init(scan_json: ScanJson,
+                                                         tmp_path: Path) -> None:
+    # traits' cTrait.__setstate__: unpickling runs it on a new object; only a caller that runs
+    # it again on a shared one races, as with a re-run __init__.
+    source = (
+        "#include <Python.h>\n"
+        "typedef struct { PyObject_HEAD PyObject *handler; } TraitObject;\n"
+        "static PyObject *Trait_setstate(TraitObject *self, PyObject *state) {\n"
+        "    Py_XSETREF(self->handler, Py_NewRef(state));\n"
+        "    Py_RETURN_NONE;\n"
+        "}\n"
+        "static PyObject *Trait_handler(TraitObject *self, PyObject *unused)\n"
+        "{ return Py_NewRef(self->handler ? self->handler : Py_None); }\n"
+        "static PyMethodDef Trait_methods[] = {\n"
+        "    {\"__setstate__\", (PyCFunction)Trait_setstate, METH_O, NULL},\n"
+        "    {\"handler\", (PyCFunction)Trait_handler, METH_NOARGS, NULL},\n"
+        "    {NULL, NULL, 0, NULL}};\n"
+        "static PyTypeObject TraitType = {\n"
+        "    PyVarObject_HEAD_INIT(NULL, 0)\n"
+        "    .tp_name = \"m.Trait\", .tp_basicsize = sizeof(TraitObject),\n"
+        "    .tp_methods = Trait_methods, .tp_new = PyType_GenericNew};\n")
+    (tmp_path / "m.c").write_text(source)
+    _code, data = scan_json(str(tmp_path), "--select", "FT033")
+    assert data["findings"] and all(f["severity"] == "info" for f in data["findings"])
+    assert all("`__setstate__` is called again" in f["message"] for f in data["findings"])
+    (tmp_path / "m.c").write_text(source.replace('"__setstate__"', '"set_handler"'))
+    _code, data = scan_json(str(tmp_path), "--select", "FT033")
+    assert {f["severity"] for f in data["findings"]} == {"error"}

@@ -489,7 +489,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     # test-and-act (`if (fd >= 0) { fd = -1; close(...) }`) is not one: two callers can both
     # pass the test and act twice.
     mutated -= {f for f in mutated if (ws := [w for w in writers[f]
-                                              if w.entry.role != "tp_init"])
+                                              if not _reinit(w.entry)])
                 and all(w.kind == "write" and w.value and w.value == ws[0].value for w in ws)
                 and all(t.kind in ("write", "test") or t.cond for w in ws
                         for t in per_entry.get(w.entry, ()) if t.field == f)}
@@ -535,12 +535,12 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             # The notes name the writers that matter first: a method that frees or replaces
             # the field (apsw's `close()`: `self->db = 0` after `sqlite3_close`) before a
             # re-run `__init__`.
-            against.sort(key=lambda w: (w.entry.role == "tp_init",
+            against.sort(key=lambda w: (_reinit(w.entry),
                                         w.kind not in ("free", "replace")))
             rule = _rule_for(e, kinds[t.field], iterator)
             if rule not in selected:
                 continue
-            if e.role != "tp_init" and any(w.entry.role != "tp_init" for w in against):
+            if not _reinit(e) and any(not _reinit(w.entry) for w in against):
                 beyond_init.add(rule)
             first, fields, others = by_rule.setdefault(rule, (t, [], []))
             if t.function != first.function:  # a helper, or the _impl behind a clinic wrapper
@@ -570,8 +570,8 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             severity = "info"
         where = f"{_describe(e, tp)} uses {shown} of the instance"
         if init_only:
-            where += (" (only when `__init__` is called again on an object other threads "
-                      "already use)")
+            where += (" (only when `__init__` or `__setstate__` is called again on an object "
+                      "other threads already use)")
         if "::" in e.function:
             where += (" (a C++ class bound without a lock: a `std::mutex` member taken with "
                       "`std::lock_guard` in each of them, or pybind11's "
@@ -656,7 +656,7 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     # Several settings read once each (sysv_ipc's `acquire()` copies `op_flags` and `id`):
     # each stale, none torn from the others. Not fields one entry point updates together
     # (a hasher's `h1`, `h2` and `length`: a digest of half an update), nor a size.
-    together = [{w.entry for w in writers[f] if w.entry.role != "tp_init"} for f in fields]
+    together = [{w.entry for w in writers[f] if not _reinit(w.entry)} for f in fields]
     apart = all(not (a & b) for i, a in enumerate(together) for b in together[i + 1:])
     if scalars and reads_only and apart and all(kinds[f] == "plain" for f in fields):
         return True
@@ -690,6 +690,13 @@ def _verb(t: Touch) -> str:
     return {"replace": "replaced", "free": "freed", "rmw": "updated", "elem": "written through",
             "addr": f"handed by address to `{t.via}`", "arg": f"handed to `{t.via}`",
             }.get(t.kind, "written")
+
+
+def _reinit(e: EntryPoint) -> bool:
+    """`__init__` and `__setstate__`: Python runs them on an object it is making (unpickling
+    calls `__setstate__` on a new one); only a caller who runs them again on a live, shared
+    object races with the other entry points."""
+    return e.role == "tp_init" or (e.role == "method" and e.name == "__setstate__")
 
 
 def _is_iterator(tp: TypeModel) -> bool:

@@ -28,7 +28,8 @@ from gilaudit.model import Location, Note
 __all__ = ["cython_pointer_released"]
 
 # Creation and destruction: nobody else holds the object while they run.
-_LIFECYCLE = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__"})
+# Run on an object being made or unmade: `__setstate__` by unpickling, on a new object.
+_LIFECYCLE = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__", "__setstate__"})
 _MAX_USERS = 4
 
 
