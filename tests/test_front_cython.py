@@ -600,3 +600,17 @@ def test_setstate_releases_on_a_new_object(tmp_path: Path) -> None:
     assert _scan(tmp_path, frozenset({"FT102"})).hits == ()
     _write(tmp_path, {"m.pyx": body.format(name="clear")})
     assert [h.rule for h in _scan(tmp_path, frozenset({"FT102"})).hits] == ["FT102"]
+
+
+@needs_cython
+def test_a_pointer_used_elsewhere_only_while_the_object_is_made(tmp_path: Path) -> None:
+    # python-pkcs11: `_p11_handle` is released by `unload()`, and otherwise used only by
+    # `_load()`, which only `__cinit__` calls: nothing can use it concurrently.
+    body = ("cdef class Lib:\n    cdef void *handle\n"
+            "    def __cinit__(self):\n        self._load()\n"
+            "    cdef _load(self):\n        if self.handle == NULL:\n            pass\n"
+            "    def unload(self):\n        self.handle = NULL\n")
+    _write(tmp_path, {"m.pyx": body})
+    assert _scan(tmp_path, frozenset({"FT102"})).hits == ()
+    _write(tmp_path, {"m.pyx": body + "    def use(self):\n        return self.handle != NULL\n"})
+    assert [h.rule for h in _scan(tmp_path, frozenset({"FT102"})).hits] == ["FT102"]

@@ -96,7 +96,9 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
             files[src.path] = "skipped: not in any extension's sources"
             continue
         if src.path in fragments and src.path not in named:
-            files[src.path] = f"skipped: included by {fragments[src.path]}"
+            generated = _GENERATED.search(contents[src.path][:2048])
+            files[src.path] = "skipped: generated code" if generated else \
+                f"skipped: included by {fragments[src.path]}"
             continue
         if src.path not in graph.uses_python:
             files[src.path] = "skipped: does not use the Python C API"
@@ -232,6 +234,10 @@ def _assign_included_code(jobs: list[ParseJob], graph: IncludeGraph,
         mine = sorted(
             rel for rel in graph.closure({job.rel}) - units - taken
             if _DEFINITION.search(contents.get(rel, b""))
+            # Generated C is not analysed where it is compiled, nor where something includes it
+            # (ssh-python's Cython-made ssh/sftp.c, which a libssh test's `#include "sftp.c"`
+            # reached through the include path).
+            and not _GENERATED.search(contents.get(rel, b"")[:2048])
             # C++ headers are mostly inline members and templates of a class's interface;
             # a C++ unit analyses only the sources it includes (a unity build's fragments).
             and (job.language == "c" or rel.endswith(_CXX_SOURCES))

@@ -148,7 +148,9 @@ def cython_pointer_released(tree: CyNode, path_of: PathOf,
                 if attr in seen:
                     continue
                 seen.add(attr)
-                users = [(other, use) for other in fns if other is not fn
+                # A user that runs only while the object is made cannot race with it.
+                users = [(other, use) for other in fns
+                         if other is not fn and other.qualname not in making
                          if (use := _uses(other, attr, locks)) is not None]
                 if not users:
                     continue
