@@ -563,7 +563,14 @@ def test_removed_c_api_declared_and_used_in_cython(tmp_path: Path) -> None:
         "new.pyx": "cdef extern from 'Python.h':\n"
                    "    Py_UNICODE* PyUnicode_AS_UNICODE(object)\n\n"
                    "def PyEval_CallObject(f, a):\n    return f(*a)\n\n"
-                   "def call(f):\n    return PyEval_CallObject(f, ())\n"})
+                   "def call(f):\n    return PyEval_CallObject(f, ())\n",
+        # acora: its own definition for 3.12 and later, in the C the block pastes in
+        "shim.pyx": 'cdef extern from *:\n    """\n'
+                    "    #if PY_VERSION_HEX >= 0x030C0000\n"
+                    "      #define PyUnicode_GET_SIZE(u) (0)\n"
+                    '    #endif\n    """\n'
+                    "    Py_ssize_t PyUnicode_GET_SIZE(object)\n\n"
+                    "def width(s):\n    return PyUnicode_GET_SIZE(s)\n"})
     result = _scan(tmp_path, frozenset({"FT145"}))
     assert [(h.path, h.line, h.symbol) for h in result.hits] == [
         ("old.pyx", 8, "PyUnicode_GET_SIZE")]

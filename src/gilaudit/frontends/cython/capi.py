@@ -4,6 +4,7 @@ references, the legacy PyThread lock) or that CPython removed before 3.13."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from gilaudit.frontends.contract import Hit
@@ -111,6 +112,16 @@ def cython_raw_pythread_lock(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
                                      _star_cimports(tree), used=PYTHREAD_LOCK[:1]) if h.path)
 
 
+_C_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(_?Py\w+)", re.MULTILINE)
+
+
+def _shimmed_c_names(tree: CyNode) -> set[str]:
+    """Names the module's verbatim C (`cdef extern from *: \"\"\"#define X ...\"\"\"`) defines
+    itself: acora's `#define PyUnicode_AS_UNICODE(u) (NULL)` for 3.12 and later."""
+    return {name for node in tree.walk() if node.kind == "CDefExternNode"
+            for name in _C_DEFINE.findall(node.text("verbatim_include"))}
+
+
 def _declared_c_names(tree: CyNode) -> set[str]:
     """Names the module declares in `cdef extern` blocks (functions, variables, macros) or
     cimports from Cython's `cpython` declarations."""
@@ -131,7 +142,7 @@ def cython_removed_api(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
     Cython generates calls it, and that C no longer compiles. A declaration alone generates
     nothing. One finding per file, at the first use, the others as notes."""
     table = removed_names()
-    declared = {n for n in _declared_c_names(tree) if n in table}
+    declared = {n for n in _declared_c_names(tree) if n in table} - _shimmed_c_names(tree)
     aliases = _cimported_modules(tree)
     uses: dict[str, list[tuple[int, int, str]]] = {}
     for node in tree.walk():

@@ -25,6 +25,7 @@ __all__ = ["CyNode", "CythonParseError", "ParseOutcome", "cython_version", "pars
 _SCALARS = (
     "name", "attribute", "operator", "state", "class_name", "module_name", "visibility",
     "overridable", "names", "value", "api", "is_pxd", "as_name", "nogil",
+    "verbatim_include",  # the C a `cdef extern from *: """..."""` block pastes in
 )
 # A file that includes itself (directly or in a cycle) would recurse until the stack ends.
 # Kept although Cython does not list them as children: a cdef class's base classes.
