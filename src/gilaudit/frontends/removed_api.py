@@ -6,12 +6,14 @@ module declares in `cdef extern` blocks or cimports from `cpython` and then uses
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
 from gilaudit._toml import tomllib
 
-__all__ = ["LVALUES", "Removed", "describe", "removed_names"]
+__all__ = ["BUILD_CORE", "LVALUES", "Removed", "describe", "removed_names", "table_digest",
+           "wanted_names"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +33,31 @@ LVALUES = {
 }
 
 
+# Defined by code built as part of CPython (or by an extension that borrows its internals).
+BUILD_CORE = frozenset({"Py_BUILD_CORE", "Py_BUILD_CORE_MODULE", "Py_BUILD_CORE_BUILTIN"})
+
+
+@functools.cache
+def _table_bytes() -> bytes:
+    return (resources.files("gilaudit") / "rules" / "removed-c-api.toml").read_bytes()
+
+
+@functools.cache
+def table_digest() -> str:
+    """Part of the C facts cache's key: the facts keep only the names the table knows."""
+    return hashlib.sha256(_table_bytes()).hexdigest()[:16]
+
+
+@functools.cache
+def wanted_names() -> frozenset[str]:
+    """The names a file's `api_names` facts keep: the removed ones, what says the code is
+    built as part of CPython, and the accessors that stopped being l-values."""
+    return frozenset(removed_names()) | BUILD_CORE | frozenset(LVALUES)
+
+
 @functools.cache
 def removed_names() -> dict[str, Removed]:
-    raw = (resources.files("gilaudit") / "rules" / "removed-c-api.toml").read_bytes()
-    table = tomllib.loads(raw.decode("utf-8"))
+    table = tomllib.loads(_table_bytes().decode("utf-8"))
     return {e["name"]: Removed(e["name"], e["removed"], bool(e.get("internal", False)),
                                str(e.get("use", "")))
             for e in table.get("removed", [])}

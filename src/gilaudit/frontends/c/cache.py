@@ -16,10 +16,11 @@ from typing import Any
 from gilaudit import __version__
 from gilaudit.cache import atomic_write, file_digest
 from gilaudit.frontends.c.facts import FileFacts, facts_from_jsonable, facts_to_jsonable
+from gilaudit.frontends.removed_api import table_digest
 
 __all__ = ["FACTS_SCHEMA", "FactsCache"]
 
-FACTS_SCHEMA = 28
+FACTS_SCHEMA = 29
 
 
 class FactsCache:
@@ -32,7 +33,8 @@ class FactsCache:
 
     def key(self, content_digest: str, args: tuple[str, ...], toolchain: str) -> str:
         h = hashlib.sha256()
-        for part in (__version__, str(FACTS_SCHEMA), toolchain, content_digest, *args):
+        for part in (__version__, str(FACTS_SCHEMA), table_digest(), toolchain, content_digest,
+                     *args):
             h.update(part.encode("utf-8", "surrogateescape") + b"\0")
         return h.hexdigest()
 

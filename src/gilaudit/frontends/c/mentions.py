@@ -174,7 +174,7 @@ _LVALUE = re.compile(r"Py_(?:TYPE|SIZE|REFCNT)\s*\(")
 _ASSIGNED = re.compile(r"\s*=(?!=)")
 
 
-def api_mentions(text: Text) -> list[Mention]:
+def api_mentions(text: Text, wanted: frozenset[str] | None = None) -> list[Mention]:
     """The first place each C-API-like name (`Py...`, `_Py...`) is used in the code a build
     compiles, as the names CPython removes are checked against it: detail "" for a use,
     "define" for the project's own `#define` or type of that name, "=" for `Py_TYPE(o) = t`
@@ -184,7 +184,7 @@ def api_mentions(text: Text) -> list[Mention]:
     seen: dict[tuple[str, str], Mention] = {}
 
     def note(name: str, offset: int, detail: str) -> None:
-        if (name, detail) not in seen:
+        if (name, detail) not in seen and (wanted is None or name in wanted):
             line, col = text.index.line_col(offset)
             seen[name, detail] = Mention(name, line, col, offset, detail)
 

@@ -52,6 +52,7 @@ from gilaudit.frontends.c.mentions import (
 )
 from gilaudit.frontends.c.modtext import module_facts
 from gilaudit.frontends.contract import Suppression
+from gilaudit.frontends.removed_api import wanted_names
 
 __all__ = ["parse_translation_unit"]
 
@@ -162,7 +163,7 @@ def _header_declarations(tu: Any, job: ParseJob, main: FileFacts) -> dict[str, A
         got = _declarations_of(data, skipped, rel)
         structs += got[0]
         macros += got[1]
-        names += (Mention(n, 0, 0, -1, "define") for n in got[2])
+        names += (Mention(n, 0, 0, -1, "define") for n in got[2] if n in wanted_names())
     return {"structs": tuple(structs), "macros": tuple(macros), "api_names": tuple(names)}
 
 
@@ -328,7 +329,7 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
         structs=tuple(struct_facts(text.code, text.bare, text.index, rel)),
         macros=tuple(macro_facts(text.code, text.index, rel)),
         member_tables=mods.member_tables,
-        api_names=tuple(api_mentions(text)),
+        api_names=tuple(api_mentions(text, wanted_names())),
     )
 
 

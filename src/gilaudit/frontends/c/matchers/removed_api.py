@@ -8,14 +8,10 @@ from collections.abc import Iterator
 from gilaudit.frontends.c.context import ProjectIndex
 from gilaudit.frontends.c.facts import FileFacts, Mention
 from gilaudit.frontends.contract import Hit
-from gilaudit.frontends.removed_api import LVALUES, Removed, describe, removed_names
+from gilaudit.frontends.removed_api import BUILD_CORE, LVALUES, Removed, describe, removed_names
 from gilaudit.model import Location, Note
 
 __all__ = ["match_removed_api"]
-
-# Defined by code built as part of CPython (or by an extension that borrows its internals).
-_BUILD_CORE = frozenset({"Py_BUILD_CORE", "Py_BUILD_CORE_MODULE", "Py_BUILD_CORE_BUILTIN"})
-
 
 def match_removed_api(facts: FileFacts, index: ProjectIndex,
                       selected: frozenset[str]) -> Iterator[Hit]:
@@ -32,7 +28,7 @@ def match_removed_api(facts: FileFacts, index: ProjectIndex,
         removed = table.get(m.name) if not m.detail else None
         if removed is None or m.name in index.api_defined:
             continue
-        if removed.internal and not _BUILD_CORE.isdisjoint(index.api_defined):
+        if removed.internal and not BUILD_CORE.isdisjoint(index.api_defined):
             continue
         found.append((m, removed, False))
     if not found:
