@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 
 from gilaudit._toml import tomllib
+from gilaudit.frontends.contract import Hit
+from gilaudit.model import Location, Note
 
-__all__ = ["BUILD_CORE", "LVALUES", "Removed", "describe", "removed_names", "table_digest",
-           "wanted_names"]
+__all__ = ["BUILD_CORE", "C_DEFINE", "LVALUES", "Removed", "Use", "describe", "file_hit",
+           "removed_names", "table_digest", "wanted_names"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,10 @@ LVALUES = {
                          "`Py_SET_REFCNT(o, n)` (3.9; pythoncapi-compat)"),
 }
 
+
+# `#define _PyLong_AsInt PyLong_AsInt`: a project's own definition of a `Py...` name (in C, or
+# in the C a Cython `cdef extern from *` block pastes in).
+C_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(_?Py\w+)", re.MULTILINE)
 
 # Defined by code built as part of CPython (or by an extension that borrows its internals).
 BUILD_CORE = frozenset({"Py_BUILD_CORE", "Py_BUILD_CORE_MODULE", "Py_BUILD_CORE_BUILTIN"})
@@ -73,3 +80,28 @@ def describe(entry: Removed, *, lvalue: bool = False) -> str:
     else:
         said = f"was removed from the C API in CPython {entry.removed}"
     return f"{said}; use {entry.use} instead" if entry.use else said
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """The first use of one removed name in a file."""
+
+    line: int
+    col: int
+    symbol: str  # the name, or `Py_TYPE(...) =` for an assignment to an accessor
+    entry: Removed
+    lvalue: bool = False
+
+
+def file_hit(path: str, uses: list[Use]) -> Hit:
+    """One FT145 finding per file, at its first removed name, the others as notes: the file is
+    ported as a whole, and a copy of an old CPython module can hold dozens of them."""
+    first, *rest = sorted(uses, key=lambda u: (u.line, u.col))
+    where = describe(first.entry, lvalue=first.lvalue)
+    if rest:
+        where += f"; and {len(rest)} more removed name{'s' if len(rest) > 1 else ''} " \
+                 "in this file (notes)"
+    notes = tuple(Note(message=f"`{u.symbol}` {describe(u.entry, lvalue=u.lvalue)}",
+                       location=Location(path=path, line=u.line)) for u in rest)
+    return Hit(rule="FT145", path=path, line=first.line, col=first.col, symbol=first.symbol,
+               where=where, notes=notes)

@@ -49,9 +49,15 @@ def wrapped_lock(r: Region, macros: dict[str, MacroFact]) -> str:
     while i < len(macro.body) and (depth or macro.body[i] not in ",)"):
         depth += {"(": 1, ")": -1}.get(macro.body[i], 0)
         i += 1
-    arg = macro.body[m.end():i]
+    # None: the lock depends on an argument the region does not keep
+    return _in_callers_terms(macro, r, macro.body[m.end():i]) or r.receiver
+
+
+def _in_callers_terms(macro: MacroFact, r: Region, arg: str) -> str | None:
+    """An expression of the macro's body with its first parameter replaced by what the region
+    was opened on; None when it depends on another parameter, which the region does not keep."""
     if any(re.search(rf"\b{re.escape(p)}\b", arg) for p in macro.params[1:]):
-        return r.receiver  # the lock depends on an argument the region does not keep
+        return None
     if macro.params:
         p = re.escape(macro.params[0])
         receiver = normalise_expr(r.receiver)
@@ -70,14 +76,7 @@ def wrapped_section(r: Region, macros: dict[str, MacroFact]) -> str:
     m = _SECTION_CALL.search(macro.body) if macro is not None else None
     if macro is None or m is None:
         return ""
-    arg = m.group(1)
-    if macro.params:
-        p = re.escape(macro.params[0])
-        receiver = normalise_expr(r.receiver)
-        arg = re.sub(rf"\b{p}\b", receiver, re.sub(rf"\(\s*{p}\s*\)", receiver, arg))
-        if any(re.search(rf"\b{re.escape(q)}\b", arg) for q in macro.params[1:]):
-            return ""
-    return arg
+    return _in_callers_terms(macro, r, m.group(1)) or ""
 
 
 _REFCOUNT_FIELD = re.compile(r"(?i)^(?:ob_)?(?:ref_?(?:count|cnt)|refs|nrefs)$")

@@ -12,6 +12,7 @@ from dataclasses import replace
 from gilaudit.frontends import textscan
 from gilaudit.frontends.c.cursors import Text
 from gilaudit.frontends.c.facts import FunctionFacts, Mention, Var
+from gilaudit.frontends.removed_api import C_DEFINE
 
 __all__ = ["api_mentions", "inactive_mentions", "member_mentions", "names_defined_in",
            "taken_addresses", "with_global_writes"]
@@ -124,7 +125,6 @@ def member_mentions(text: Text) -> list[Mention]:
 _PY_NAME = re.compile(r"Py\w*")  # a literal first: the engine skips ahead (see _py_names)
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(\w+)(?:[^\n]*\\\n)*[^\n]*", re.MULTILINE)
 _DEFINED = re.compile(r"[ \t]*#[ \t]*define[ \t]+(\w+)(?:\(([^)]*)\))?")
-_PY_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(_?Py\w+)", re.MULTILINE)
 # Names the file gives a meaning itself: `typedef ... _PyFoo;`, `} _PyFoo;`, `struct _PyFoo {`,
 # and declarations made the way CPython's own headers make them (`PyAPI_DATA(T) _PyFoo;`).
 # One pattern each, each starting with a literal, so that the regex engine skips ahead to it:
@@ -144,7 +144,7 @@ def names_defined_in(bare: str) -> list[tuple[str, int]]:
     """`Py...` names a file `#define`s, types or declares itself, with their offsets: a
     project's own shims, CPython's own tree, or its own prototype of a function CPython still
     exports but no longer declares (memray's `_PyMem_GetCurrentAllocatorName`)."""
-    out = [(m.group(1), m.start(1)) for m in _PY_DEFINE.finditer(bare)]
+    out = [(m.group(1), m.start(1)) for m in C_DEFINE.finditer(bare)]
     if "Py" not in bare:
         return out
     for pattern in _NAMED_HERE:
@@ -155,8 +155,8 @@ def names_defined_in(bare: str) -> list[tuple[str, int]]:
         depth += 1 if b.group() == "{" else -1
         braces.append((b.start(), depth))
     for m in _PROTOTYPE.finditer(bare):
-        start = m.start() - (1 if m.start() and bare[m.start() - 1] == "_" else 0)
-        if start and (bare[start - 1].isalnum() or bare[start - 1] == "_"):
+        start = _name_start(bare, m.start())
+        if start < 0:
             continue
         name = bare[start:m.end(1)]
         at = bisect.bisect_left(braces, (start, -1 << 30)) - 1
@@ -210,7 +210,7 @@ def api_mentions(text: Text, wanted: frozenset[str] | None = None) -> list[Menti
             continue
         note(name, start, "")
     for m in _LVALUE.finditer(bare):
-        if m.start() and (bare[m.start() - 1].isalnum() or bare[m.start() - 1] == "_"):
+        if _name_start(bare, m.start()) != m.start():
             continue
         close = textscan.find_close(bare, m.end() - 1)
         if close > 0 and _ASSIGNED.match(bare, close + 1):
@@ -221,12 +221,16 @@ def api_mentions(text: Text, wanted: frozenset[str] | None = None) -> list[Menti
 def _py_names(bare: str) -> Iterator[tuple[str, int]]:
     """Each `Py...`/`_Py...` identifier (not `__Pyx_...`, not `MyPy...`), with its offset."""
     for m in _PY_NAME.finditer(bare):
-        start = m.start()
-        if start and bare[start - 1] == "_":
-            start -= 1
-        if start and (bare[start - 1].isalnum() or bare[start - 1] == "_"):
-            continue
-        yield bare[start:m.end()], start
+        start = _name_start(bare, m.start())
+        if start >= 0:
+            yield bare[start:m.end()], start
+
+
+def _name_start(bare: str, at: int) -> int:
+    """Where the identifier whose `Py` is at ``at`` starts (one `_` before it belongs to it),
+    or -1 when `Py` is inside a longer name (`MyPy...`, `__Pyx_...`)."""
+    start = at - 1 if at and bare[at - 1] == "_" else at
+    return -1 if start and (bare[start - 1].isalnum() or bare[start - 1] == "_") else start
 
 
 _IDENT_USE = re.compile(r"\b([A-Za-z_]\w*)\b(\s*\()?")

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gilaudit.frontends.c.context import CONSTRUCTORS, normalise_expr
-from gilaudit.frontends.c.facts import Access, FieldDecl, FunctionFacts, MacroFact
+from gilaudit.frontends.c.facts import Access, CallSite, FieldDecl, FunctionFacts, MacroFact
 from gilaudit.frontends.c.macro_uses import (
     counts_references,
     field_uses,
@@ -370,23 +370,25 @@ def _context_of_release(fn: FunctionFacts, a: Access) -> bool:
     `mdb_dbi_close(self->env, self->dbi)`)."""
     if not a.via or not _RELEASES.search(_words(a.via)):
         return False
-    for c in fn.calls:
-        if c.name == a.via and c.offset < a.offset < c.end and len(c.args) >= 2:
-            first = re.search(rf"\b{re.escape(a.base)}\s*->\s*{re.escape(a.field)}\b",
-                              c.args[0])
-            return first is not None and any(
-                not _NOT_AN_OBJECT.match(" ".join(arg.split())) for arg in c.args[1:])
-    return False
+    found = _call_of(fn, a)
+    return found is not None and found[1] == 0 and len(found[0].args) >= 2 and any(
+        not _NOT_AN_OBJECT.match(" ".join(arg.split())) for arg in found[0].args[1:])
 
 
-def _arg_position(fn: FunctionFacts, a: Access) -> int | None:
-    """Which argument of the call it sits in the access is."""
+def _call_of(fn: FunctionFacts, a: Access) -> tuple[CallSite, int] | None:
+    """The call an access sits in (its `via`), and which of its arguments the access is."""
     for c in fn.calls:
         if c.name == a.via and c.offset < a.offset < c.end:
             for i, arg in enumerate(c.args):
                 if re.search(rf"\b{re.escape(a.base)}\s*->\s*{re.escape(a.field)}\b", arg):
-                    return i
+                    return c, i
     return None
+
+
+def _arg_position(fn: FunctionFacts, a: Access) -> int | None:
+    """Which argument of the call it sits in the access is."""
+    found = _call_of(fn, a)
+    return found[1] if found is not None else None
 
 
 def _writes_through(model: ObjectModel, path: str, fn: FunctionFacts, position: int,

@@ -4,14 +4,12 @@ references, the legacy PyThread lock) or that CPython removed before 3.13."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.frontends.cython.scope import PathOf, declarator_info, dotted, hit_at, start_of
-from gilaudit.frontends.removed_api import describe, removed_names
-from gilaudit.model import Location, Note
+from gilaudit.frontends.removed_api import C_DEFINE, Use, file_hit, removed_names
 
 __all__ = ["BORROWED", "PYTHREAD_LOCK", "cython_borrowed_cimports", "cython_raw_pythread_lock",
            "cython_removed_api"]
@@ -112,14 +110,11 @@ def cython_raw_pythread_lock(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
                                      _star_cimports(tree), used=PYTHREAD_LOCK[:1]) if h.path)
 
 
-_C_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(_?Py\w+)", re.MULTILINE)
-
-
 def _shimmed_c_names(tree: CyNode) -> set[str]:
     """Names the module's verbatim C (`cdef extern from *: \"\"\"#define X ...\"\"\"`) defines
     itself: acora's `#define PyUnicode_AS_UNICODE(u) (NULL)` for 3.12 and later."""
     return {name for node in tree.walk() if node.kind == "CDefExternNode"
-            for name in _C_DEFINE.findall(node.text("verbatim_include"))}
+            for name in C_DEFINE.findall(node.text("verbatim_include"))}
 
 
 def _declared_c_names(tree: CyNode) -> set[str]:
@@ -162,13 +157,5 @@ def cython_removed_api(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
         first_of: dict[str, tuple[int, int]] = {}
         for line, col, name in sorted(found):
             first_of.setdefault(name, (line, col))
-        order = sorted(first_of.items(), key=lambda kv: kv[1])
-        (name, (line, col)), rest = order[0], order[1:]
-        where = describe(table[name])
-        if rest:
-            where += f"; and {len(rest)} more removed name{'s' if len(rest) > 1 else ''} " \
-                     "in this file (notes)"
-        notes = tuple(Note(message=f"`{n}` {describe(table[n])}",
-                           location=Location(path=path, line=ln)) for n, (ln, _c) in rest)
-        yield Hit(rule="FT145", path=path, line=line, col=col, symbol=name, where=where,
-                  notes=notes)
+        yield file_hit(path, [Use(line, col, name, table[name])
+                              for name, (line, col) in first_of.items()])
