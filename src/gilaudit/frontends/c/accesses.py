@@ -64,6 +64,10 @@ def _enclosing(calls: list[CallSite], starts: list[int], offset: int) -> CallSit
 
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
+# `*p` read or written whole; one pattern for every function (the names are filtered after):
+# compiling one per function's pointer parameters cost more than the matching.
+_DEREF = re.compile(r"(?:(?<=[=(,;{}!&|?:])|(?<=return)|(?<=^))\s*\*\s*([A-Za-z_]\w*)\b"
+                    r"(?!\s*(?:->|\[))", re.M)
 # A number or truth value stored (a flag); not NULL, which a reader may test and then use.
 _CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE)\s*;")
 # NULL, or a library's name for a null or failed handle (ODBC's `SQL_NULL_HANDLE`, POSIX's
@@ -93,9 +97,8 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
     found: list[tuple[str, str, re.Match[str]]] = [
         (m.group(1) or m.group(2), m.group(3), m) for m in _ARROW.finditer(bare, start, end)]
     if pointers:
-        deref = re.compile(r"(?:(?<=[=(,;{}!&|?:])|(?<=return)|(?<=^))\s*\*\s*(" + "|".join(
-            re.escape(p) for p in sorted(pointers)) + r")\b(?!\s*(?:->|\[))", re.M)
-        found += [(m.group(1), "*", m) for m in deref.finditer(bare, start, end)]
+        found += [(m.group(1), "*", m) for m in _DEREF.finditer(bare, start, end)
+                  if m.group(1) in pointers]
     for name, at in implicit or ():
         m = _NAME.match(bare, at)
         if m is not None and m.group() == name:

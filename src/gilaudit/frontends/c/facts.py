@@ -268,12 +268,10 @@ class FileFacts:
     api_names: tuple[Mention, ...] = ()
 
 
-def facts_to_jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [facts_to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)]
-    if isinstance(obj, tuple | list):
-        return [facts_to_jsonable(x) for x in obj]
-    return obj
+def facts_to_jsonable(facts: FileFacts) -> Any:
+    """Nested lists of the facts' field values, in field order (tuples of plain values are
+    left as they are: JSON writes them as arrays)."""
+    return _encoder(FileFacts)(facts)
 
 
 Converter = Callable[[Any], Any]
@@ -309,6 +307,35 @@ def _converter(tp: Any) -> Converter:
         if all(f is _identity for f in fields):
             return lambda data: cls(*data)
         return lambda data: cls(*(f(x) for f, x in zip(fields, data, strict=True)))
+    return _identity
+
+
+@functools.cache
+def _encoder(tp: Any) -> Converter:
+    """The inverse of :func:`_converter`, made once per type: only dataclasses need work
+    (a generic walk asked `is_dataclass` of every value, a third of a cold cache write)."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            if args[0] is FileFacts:
+                return lambda data: [_encoder(FileFacts)(x) for x in data]
+            inner = _encoder(args[0])
+            if inner is _identity:
+                return _identity
+            return lambda data: [inner(x) for x in data]
+        parts = [_encoder(a) for a in args]
+        if all(p is _identity for p in parts):
+            return _identity
+        return lambda data: [p(x) for p, x in zip(parts, data, strict=True)]
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        names = [f.name for f in dataclasses.fields(tp)]
+        fields = [_encoder(hints[n]) for n in names]
+        if all(f is _identity for f in fields):
+            return lambda data: [getattr(data, n) for n in names]
+        pairs = list(zip(names, fields, strict=True))
+        return lambda data: [f(getattr(data, n)) for n, f in pairs]
     return _identity
 
 

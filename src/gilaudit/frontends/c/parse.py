@@ -14,6 +14,7 @@ import functools
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -109,10 +110,30 @@ def parse_translation_unit(job: ParseJob) -> FileFacts:
         return empty_facts(job.rel, diags, raw.count("\n") + 1)
 
 
-def _expanded_in(loc: Any, abspath: str) -> bool:
-    """Whether a location's expansion point (where a macro was used) lies in ``abspath``."""
-    f = loc.file
-    return f is not None and f.name == abspath
+def _in_file(tu: Any, ci: Any, abspath: str) -> Callable[[Any], bool]:
+    """A test of whether a location's expansion point (where a macro was used) lies in
+    ``abspath``, asked natively: building `File` objects and their names in Python cost tens of
+    microseconds a cursor, and a unit has thousands of top-level cursors from Python.h."""
+    lib = ci.conf.lib
+    target = lib.clang_getFile(tu, abspath)
+    if not target:
+        return lambda _loc: False
+    is_equal = lib.clang_File_isEqual
+    is_equal.argtypes = [ci.c_object_p, ci.c_object_p]
+    is_equal.restype = ctypes.c_int
+    expansion = lib.clang_getInstantiationLocation
+    target_at = ctypes.cast(target, ctypes.c_void_p).value
+    found = ci.c_object_p()
+    where = ctypes.byref(found)
+
+    def inside(loc: Any) -> bool:
+        expansion(loc, where, None, None, None)
+        if not found:
+            return False
+        return ctypes.cast(found, ctypes.c_void_p).value == target_at or \
+            bool(is_equal(found, target))
+
+    return inside
 
 
 def _extract(tu: Any, ci: Any, job: ParseJob, raw: str, skipped: list[tuple[int, int]],
@@ -230,6 +251,7 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
     # Declarations a macro expands to (PYBIND11_MODULE's functions, say) are spelled in the
     # macro's header but expanded here; in C++ they are the module, so they count as this file's.
     cxx = job.language == "c++"
+    in_file = _in_file(tu, ci, abspath)
 
     def main_children(cursor: Any) -> list[Any]:
         # Most top-level declarations come from Python.h and system headers; checking the
@@ -238,7 +260,7 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
 
         def visitor(child: Any, _parent: Any, _data: Any) -> int:
             loc = get_location(child)
-            if from_main(loc) or (cxx and _expanded_in(loc, abspath)):
+            if (is_main and from_main(loc)) or ((cxx or not is_main) and in_file(loc)):
                 child._tu = tu_ref
                 kept.append(child)
             return 1  # CXChildVisit_Continue
@@ -249,8 +271,6 @@ def _file_facts(tu: Any, ci: Any, job: ParseJob, abspath: str, rel: str, raw: st
     located = None
     if (job.located_toplevel or not is_main) and job.language == "c":
         located = _located_toplevel(tu, ci, text, abspath)
-    if located is None and not is_main:
-        located = _children_in_file(tu, ci, abspath)
 
     judge_pybind11 = (job.language == "c++" and "PYBIND11_MODULE" in text.bare and not any(
         d.kind == "missing-header" and "pybind11" in d.message for d in diags))
@@ -349,16 +369,6 @@ def _pybind11_gil_tag(init: Any) -> str:
                 return "used"
         stack.extend(c.get_children())
     return "not-used" if seen_not_used else "none"
-
-
-def _children_in_file(tu: Any, ci: Any, abspath: str) -> list[Any]:
-    """Top-level cursors located in one (included) file: the slow, always-right way."""
-    kept: list[Any] = []
-    for c in tu.cursor.get_children():
-        f = c.location.file
-        if f is not None and f.name == abspath:
-            kept.append(c)
-    return kept
 
 
 _TOKEN_OR_BRACE = re.compile(r"[{};]|[A-Za-z_]\w*")

@@ -4,7 +4,7 @@ references, the legacy PyThread lock) or that CPython removed before 3.13."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
@@ -22,11 +22,11 @@ PYTHREAD_LOCK = ("PyThread_allocate_lock", "PyThread_acquire_lock", "PyThread_re
                  "PyThread_free_lock")
 
 
-def _cimported_modules(tree: CyNode) -> dict[str, str]:
+def _cimported_modules(nodes: Sequence[CyNode]) -> dict[str, str]:
     """Local names bound to a `cpython` declaration module: `cimport cpython.dict [as d]`,
     `from cpython cimport pythread` (submodules are lower case, the C API is not)."""
     out: dict[str, str] = {}
-    for node in tree.walk():
+    for node in nodes:
         module = node.text("module_name")
         if module.split(".", 1)[0] != "cpython":
             continue
@@ -40,8 +40,8 @@ def _cimported_modules(tree: CyNode) -> dict[str, str]:
     return out
 
 
-def _extern_functions(tree: CyNode) -> Iterator[tuple[str, CyNode]]:
-    for node in tree.walk():
+def _extern_functions(nodes: Sequence[CyNode]) -> Iterator[tuple[str, CyNode]]:
+    for node in nodes:
         if node.kind != "CDefExternNode":
             continue
         for decl_stmt in node.walk():
@@ -53,14 +53,14 @@ def _extern_functions(tree: CyNode) -> Iterator[tuple[str, CyNode]]:
                     yield name, name_node
 
 
-def _api_uses(tree: CyNode, names: frozenset[str] | tuple[str, ...],
+def _api_uses(nodes: Sequence[CyNode], names: frozenset[str] | tuple[str, ...],
               rule: str, path_of: PathOf, star_from: frozenset[str],
               used: frozenset[str] | tuple[str, ...] | None = None) -> Iterator[Hit]:
     """The cimports and `cdef extern` declarations of the given C-API names, and the uses
     (of `used`, default all) reached without a named cimport: qualified or after `*`."""
     used = names if used is None else used
-    aliases = _cimported_modules(tree)
-    for node in tree.walk():
+    aliases = _cimported_modules(nodes)
+    for node in nodes:
         if node.kind == "FromCImportStatNode":
             module = node.text("module_name")
             if module.split(".", 1)[0] != "cpython":
@@ -85,43 +85,44 @@ def _api_uses(tree: CyNode, names: frozenset[str] | tuple[str, ...],
                              f"cimported with `from {sorted(star_from)[0]} cimport *`")
                 if hit is not None:
                     yield hit
-    for name, name_node in _extern_functions(tree):
+    for name, name_node in _extern_functions(nodes):
         if name in names:
             hit = hit_at(path_of, rule, name_node, name, "declared in a `cdef extern` block")
             if hit is not None:
                 yield hit
 
 
-def _star_cimports(tree: CyNode) -> frozenset[str]:
+def _star_cimports(nodes: Sequence[CyNode]) -> frozenset[str]:
     return frozenset(
-        n.text("module_name") for n in tree.walk()
+        n.text("module_name") for n in nodes
         if n.kind == "FromCImportStatNode" and n.text("module_name").split(".")[0] == "cpython"
         and any(name == "*" for name, *_ in n.attrs.get("imported", ())))
 
 
-def cython_borrowed_cimports(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
-    yield from (h for h in _api_uses(tree, BORROWED, "FT100", path_of, _star_cimports(tree))
+def cython_borrowed_cimports(nodes: Sequence[CyNode], path_of: PathOf) -> Iterator[Hit]:
+    """``nodes``: every node of the module tree (scope.ModuleIndex.nodes)."""
+    yield from (h for h in _api_uses(nodes, BORROWED, "FT100", path_of, _star_cimports(nodes))
                 if h.path)
 
 
-def cython_raw_pythread_lock(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+def cython_raw_pythread_lock(nodes: Sequence[CyNode], path_of: PathOf) -> Iterator[Hit]:
     # Uses: creating the lock is the point to report, not every acquire and release.
-    yield from (h for h in _api_uses(tree, PYTHREAD_LOCK, "FT101", path_of,
-                                     _star_cimports(tree), used=PYTHREAD_LOCK[:1]) if h.path)
+    yield from (h for h in _api_uses(nodes, PYTHREAD_LOCK, "FT101", path_of,
+                                     _star_cimports(nodes), used=PYTHREAD_LOCK[:1]) if h.path)
 
 
-def _shimmed_c_names(tree: CyNode) -> set[str]:
+def _shimmed_c_names(nodes: Sequence[CyNode]) -> set[str]:
     """Names the module's verbatim C (`cdef extern from *: \"\"\"#define X ...\"\"\"`) defines
     itself: acora's `#define PyUnicode_AS_UNICODE(u) (NULL)` for 3.12 and later."""
-    return {name for node in tree.walk() if node.kind == "CDefExternNode"
+    return {name for node in nodes if node.kind == "CDefExternNode"
             for name in C_DEFINE.findall(node.text("verbatim_include"))}
 
 
-def _declared_c_names(tree: CyNode) -> set[str]:
+def _declared_c_names(nodes: Sequence[CyNode]) -> set[str]:
     """Names the module declares in `cdef extern` blocks (functions, variables, macros) or
     cimports from Cython's `cpython` declarations."""
     out: set[str] = set()
-    for node in tree.walk():
+    for node in nodes:
         if node.kind == "CDefExternNode":
             for stmt in node.walk():
                 if stmt.kind == "CVarDefNode":
@@ -132,15 +133,15 @@ def _declared_c_names(tree: CyNode) -> set[str]:
     return out
 
 
-def cython_removed_api(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+def cython_removed_api(nodes: Sequence[CyNode], path_of: PathOf) -> Iterator[Hit]:
     """FT145: a C-API name CPython removed before 3.13 that the module declares and uses: the C
     Cython generates calls it, and that C no longer compiles. A declaration alone generates
     nothing. One finding per file, at the first use, the others as notes."""
     table = removed_names()
-    declared = {n for n in _declared_c_names(tree) if n in table} - _shimmed_c_names(tree)
-    aliases = _cimported_modules(tree)
+    declared = {n for n in _declared_c_names(nodes) if n in table} - _shimmed_c_names(nodes)
+    aliases = _cimported_modules(nodes)
     uses: dict[str, list[tuple[int, int, str]]] = {}
-    for node in tree.walk():
+    for node in nodes:
         name = ""
         if node.kind == "NameNode" and node.text("name") in declared:
             name = node.text("name")

@@ -127,20 +127,23 @@ def _convert(node: Any, depth: int = 0) -> CyNode:
     file, line, col = _pos(node.pos)
     attrs: dict[str, Any] = {}
     for key in _SCALARS:
-        if hasattr(node, key):
-            value = getattr(node, key)
-            if key == "value" and not isinstance(value, (str, bytes, bool, int, float)):
-                continue
-            conv = _scalar(value)
-            if conv is not None:
-                attrs[key] = conv
+        value = getattr(node, key, None)
+        if value is None:
+            continue  # absent, or None: neither is kept
+        if key == "value" and not isinstance(value, (str, bytes, bool, int, float)):
+            continue
+        conv = _scalar(value)
+        if conv is not None:
+            attrs[key] = conv
     imported = getattr(node, "imported_names", None)
     if imported is not None:
         attrs["imported"] = _imported(imported)
     children: dict[str, tuple[CyNode, ...]] = {}
     for name in (*(getattr(node, "child_attrs", ()) or ()), *_EXTRA_CHILDREN):
         value = getattr(node, name, None)
-        items = value if isinstance(value, list) else [value]
+        if value is None:
+            continue
+        items = value if isinstance(value, list) else (value,)
         kids = tuple(_convert(v, depth + 1) for v in items
                      if v is not None and hasattr(v, "pos") and hasattr(v, "child_attrs"))
         if kids:

@@ -6,18 +6,16 @@ without it they run during (a use after free)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.frontends.cython.scope import (
     Function,
+    ModuleIndex,
     PathOf,
     class_attr_types,
-    event_loop_classes,
-    functions,
     hit_at,
-    lock_names,
     locks_whole_function,
     same_scope,
     self_attr,
@@ -89,7 +87,7 @@ def _fresh_locals(fn: Function, classes: set[str]) -> set[str]:
     return out
 
 
-def _construction_only(funcs: list[Function]) -> set[str]:
+def _construction_only(funcs: Sequence[Function]) -> set[str]:
     """Qualified names of `cdef` methods every call of which is part of making or destroying
     an object: from `__cinit__`/`__init__`/`__dealloc__` on `self`, from another such method
     on `self`, or on an object the caller has just made (lxml's `entry._setError(error)` right
@@ -124,13 +122,13 @@ def _construction_only(funcs: list[Function]) -> set[str]:
     return result
 
 
-def cython_pointer_released(tree: CyNode, path_of: PathOf,
+def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
                             pxd: CyNode | None = None) -> Iterator[Hit]:
-    locks = lock_names(tree)
+    locks = index.locks
     types = class_attr_types(tree, *((pxd,) if pxd is not None else ()))
-    funcs = functions(tree)
+    funcs = index.functions
     making = _construction_only(funcs)
-    one_thread = event_loop_classes(tree)
+    one_thread = index.event_loop
     methods: dict[str, list[Function]] = {}
     for fn in funcs:
         if fn.is_cdef_class_method and fn.cls and fn.args and fn.name not in _LIFECYCLE \

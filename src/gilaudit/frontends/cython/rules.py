@@ -18,6 +18,7 @@ from gilaudit.frontends.cython.released import cython_pointer_released
 from gilaudit.frontends.cython.scope import (
     FUNCTION_KINDS,
     Function,
+    ModuleIndex,
     ModuleVar,
     PathOf,
     PythonCalls,
@@ -25,13 +26,10 @@ from gilaudit.frontends.cython.scope import (
     class_attr_types,
     class_properties,
     declarator_info,
-    event_loop_classes,
-    functions,
     hit_at,
     init_only,
     is_c_value,
     is_lock_manager,
-    lock_names,
     locks_whole_function,
     module_vars,
     same_scope,
@@ -101,8 +99,9 @@ def _only_raises(body: CyNode | None) -> bool:
     return True
 
 
-def cython_with_gil_in_prange(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
-    names = {id(f.node): f.qualname for f in functions(tree)}
+def cython_with_gil_in_prange(tree: CyNode, index: ModuleIndex, path_of: PathOf
+                              ) -> Iterator[Hit]:
+    names = {id(f.node): f.qualname for f in index.functions}
 
     def visit(node: CyNode, region: str, fn: str | None) -> Iterator[Hit]:
         for child in (c for group in node.children.values() for c in group):
@@ -173,10 +172,11 @@ def _global_write(stmt: CyNode, target: CyNode, name: str, var: ModuleVar | None
     return ""
 
 
-def cython_cdef_global_mutation(trees: ModuleTrees, path_of: PathOf) -> Iterator[Hit]:
+def cython_cdef_global_mutation(trees: ModuleTrees, index: ModuleIndex, path_of: PathOf
+                                ) -> Iterator[Hit]:
     tree = trees.tree
-    funcs = functions(tree)
-    hits = list(_global_mutations(trees, path_of, funcs, init_only(tree, funcs)))
+    funcs = index.functions
+    hits = list(_global_mutations(trees, path_of, index, init_only(tree, funcs)))
     if hits and trees.python is not None:
         # Asking the project's Python files costs reading them: only when there is a finding.
         once = init_only(tree, funcs, trees.python)
@@ -185,12 +185,12 @@ def cython_cdef_global_mutation(trees: ModuleTrees, path_of: PathOf) -> Iterator
     yield from hits
 
 
-def _global_mutations(trees: ModuleTrees, path_of: PathOf, funcs: list[Function],
+def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
                       once: frozenset[str]) -> Iterator[Hit]:
     tree = trees.tree
     module = module_vars(tree, *((trees.pxd,) if trees.pxd is not None else ()))
-    locks = lock_names(tree)
-    for fn in funcs:
+    locks = index.locks
+    for fn in index.functions:
         if fn.qualname.split(".", 1)[0] in once and fn.cls is None:
             continue
         if fn.nogil or locks_whole_function(fn, locks):
@@ -231,9 +231,9 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, funcs: list[Function]
 # FT095 / FT096 -----------------------------------------------------------------------------
 
 
-def _instance_methods(funcs: list[Function], tree: CyNode) -> Iterator[tuple[Function, str]]:
-    one_thread = event_loop_classes(tree)
-    for fn in funcs:
+def _instance_methods(index: ModuleIndex) -> Iterator[tuple[Function, str]]:
+    one_thread = index.event_loop
+    for fn in index.functions:
         if not fn.is_cdef_class_method or fn.name in _NOT_SHARED or not fn.args:
             continue
         if fn.cls in one_thread:
@@ -249,16 +249,16 @@ _IN_PLACE_SAFE = {"list": ("+",), "bytearray": ("+",), "set": ("|", "&", "-", "^
                   "dict": ("|",)}
 
 
-def cython_cdef_attr_unlocked(trees: ModuleTrees, path_of: PathOf) -> Iterator[Hit]:
+def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: PathOf
+                              ) -> Iterator[Hit]:
     tree = trees.tree
-    funcs = functions(tree)
-    locks = lock_names(tree)
+    locks = index.locks
     # The project's other .pxd files first: a base class cimported from one of them declares
     # what a subclass here inherits, and the module's own declarations win over them.
     types = class_attr_types(*trees.shared_pxds,
                              *((trees.pxd,) if trees.pxd is not None else ()), tree)
     properties = class_properties(tree)
-    for fn, self_name in _instance_methods(funcs, tree):
+    for fn, self_name in _instance_methods(index):
         if fn.nogil or locks_whole_function(fn, locks):
             continue
         own = properties.get(fn.cls or "", set()) - set(types.get(fn.cls or "", {}))
@@ -331,10 +331,9 @@ def _returns_only(body: CyNode | None) -> bool:
     return bool(stats) and stats[-1].kind == "ReturnStatNode"
 
 
-def cython_lazy_attr_init(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
-    funcs = functions(tree)
-    locks = lock_names(tree)
-    for fn, self_name in _instance_methods(funcs, tree):
+def cython_lazy_attr_init(index: ModuleIndex, path_of: PathOf) -> Iterator[Hit]:
+    locks = index.locks
+    for fn, self_name in _instance_methods(index):
         if fn.nogil or locks_whole_function(fn, locks):
             continue
         reported: set[str] = set()
@@ -367,13 +366,13 @@ def cython_lazy_attr_init(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
 # FT048 -------------------------------------------------------------------------------------
 
 
-def cython_nogil_object_state(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
+def cython_nogil_object_state(index: ModuleIndex, path_of: PathOf) -> Iterator[Hit]:
     """FT048 in Cython: a `cdef class` method touches `self.<attr>` inside `with nogil:` with no
     lock of the object's held: two threads can use the same C state (a handle, a buffer, a
     counter) at once, and on free-threaded builds nothing else serialises them. One finding per
     `with nogil:` block, naming every attribute it uses."""
-    locks = lock_names(tree)
-    for fn, self_name in _instance_methods(functions(tree), tree):
+    locks = index.locks
+    for fn, self_name in _instance_methods(index):
         if fn.nogil or locks_whole_function(fn, locks):
             continue
         stack: list[tuple[CyNode, bool]] = [
@@ -401,23 +400,24 @@ def cython_nogil_object_state(tree: CyNode, path_of: PathOf) -> Iterator[Hit]:
 def check_tree(trees: ModuleTrees, path_of: PathOf, selected: frozenset[str]) -> list[Hit]:
     """Every selected code rule over one module tree."""
     tree = trees.tree
+    index = ModuleIndex.of(tree)
     out: list[Hit] = []
     if "FT093" in selected:
-        out += cython_with_gil_in_prange(tree, path_of)
+        out += cython_with_gil_in_prange(tree, index, path_of)
     if "FT094" in selected:
-        out += cython_cdef_global_mutation(trees, path_of)
+        out += cython_cdef_global_mutation(trees, index, path_of)
     if "FT095" in selected:
-        out += cython_cdef_attr_unlocked(trees, path_of)
+        out += cython_cdef_attr_unlocked(trees, index, path_of)
     if "FT096" in selected:
-        out += cython_lazy_attr_init(tree, path_of)
+        out += cython_lazy_attr_init(index, path_of)
     if "FT102" in selected:
-        out += cython_pointer_released(tree, path_of, trees.pxd)
+        out += cython_pointer_released(tree, index, path_of, trees.pxd)
     if "FT100" in selected:
-        out += cython_borrowed_cimports(tree, path_of)
+        out += cython_borrowed_cimports(index.nodes, path_of)
     if "FT101" in selected:
-        out += cython_raw_pythread_lock(tree, path_of)
+        out += cython_raw_pythread_lock(index.nodes, path_of)
     if "FT145" in selected:
-        out += cython_removed_api(tree, path_of)
+        out += cython_removed_api(index.nodes, path_of)
     if "FT048" in selected:
-        out += cython_nogil_object_state(tree, path_of)
+        out += cython_nogil_object_state(index, path_of)
     return out

@@ -4,7 +4,7 @@ functions run only at import time, what counts as holding a lock, and where a hi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +15,7 @@ from gilaudit.model import Note
 __all__ = [
     "FUNCTION_KINDS",
     "Function",
+    "ModuleIndex",
     "ModuleVar",
     "PathOf",
     "callee",
@@ -318,11 +319,12 @@ _ASYNCIO_PROTOCOLS = frozenset({"BaseProtocol", "Protocol", "BufferedProtocol",
                                 "DatagramProtocol", "SubprocessProtocol"})
 
 
-def event_loop_classes(tree: CyNode) -> frozenset[str]:
-    """`cdef class P(asyncio.BufferedProtocol)` and its subclasses in the module: the event
-    loop that owns an instance is the only thread that runs its methods (pycapnp)."""
+def event_loop_classes(nodes: Iterable[CyNode]) -> frozenset[str]:
+    """`cdef class P(asyncio.BufferedProtocol)` and its subclasses in the module (``nodes``:
+    all of its nodes): the event loop that owns an instance is the only thread that runs its
+    methods (pycapnp)."""
     bases: dict[str, list[str]] = {}
-    for node in tree.walk():
+    for node in nodes:
         if node.kind in ("CClassDefNode", "PyClassDefNode"):
             name = node.text("class_name") or node.text("name")
             for group in node.kids("bases"):
@@ -349,10 +351,10 @@ def is_c_value(type_name: str) -> bool:
     return type_name in _C_SCALARS or type_name.endswith("_t")
 
 
-def lock_names(tree: CyNode) -> frozenset[str]:
+def lock_names(nodes: Iterable[CyNode]) -> frozenset[str]:
     """Names (variables and attributes) declared with a lock type: `cdef cython.pymutex m`."""
     names: set[str] = set()
-    for node in tree.walk():
+    for node in nodes:
         if node.kind != "CVarDefNode":
             continue
         base = node.child("base_type")
@@ -411,7 +413,7 @@ class PythonCalls(Protocol):
     def called_later(self, name: str) -> bool: ...
 
 
-def init_only(tree: CyNode, funcs: list[Function],
+def init_only(tree: CyNode, funcs: Sequence[Function],
               python: PythonCalls | None = None) -> frozenset[str]:
     """Module-level functions that only import-time code calls: `cdef` functions (and
     private `_name` defs) whose every use is a call from module-level code or from another
@@ -470,3 +472,20 @@ def init_only(tree: CyNode, funcs: list[Function],
                 result.add(name)
                 changed = True
     return frozenset(result)
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleIndex:
+    """What several rules ask of one module tree, worked out once: each rule walked the whole
+    tree and listed its functions again."""
+
+    nodes: tuple[CyNode, ...]  # every node, in walk order
+    functions: tuple[Function, ...]
+    locks: frozenset[str]  # lock_names
+    event_loop: frozenset[str]  # event_loop_classes
+
+    @classmethod
+    def of(cls, tree: CyNode) -> ModuleIndex:
+        nodes = tuple(tree.walk())
+        return cls(nodes=nodes, functions=tuple(functions(tree)), locks=lock_names(nodes),
+                   event_loop=event_loop_classes(nodes))
