@@ -129,3 +129,28 @@ def test_a_kept_copy_of_a_source_the_module_includes_is_not_analysed(
     paths = {f["path"] for f in report["findings"]}
     assert "Objects/dictobject_original.c" not in paths
     assert {"Objects/lone_old.c", "src/mpl_original.c"} <= paths, report["findings"]
+
+
+def test_a_vendored_projects_own_test_suite_is_not_analysed(tmp_path: Path,
+                                                            scan_json: ScanJson) -> None:
+    """pylibczirw keeps pybind11 as a submodule in `libs/pybind11`; pybind11's `tests/` build
+    only when pybind11 is the top-level project (an independent review found 6 false
+    findings there). The project's own tests, and a vendored library's sources, are still
+    analysed."""
+    racy = ("#include <Python.h>\nstatic long calls;\n"
+            "PyObject *{name}(PyObject *m, PyObject *a) {{ calls++; Py_RETURN_NONE; }}\n")
+    proj = tmp_path / "pkg"
+    (proj / "libs" / "pybind11" / "tests").mkdir(parents=True)
+    (proj / "libs" / "pybind11" / "src").mkdir()
+    (proj / "tests").mkdir()
+    (proj / "CMakeLists.txt").write_text("add_subdirectory(libs/pybind11)\n")
+    (proj / "libs" / "pybind11" / "CMakeLists.txt").write_text("project(pybind11)\n")
+    (proj / "libs" / "pybind11" / "tests" / "test_methods.c").write_text(
+        racy.format(name="vendored_test"))
+    (proj / "libs" / "pybind11" / "src" / "lib.c").write_text(racy.format(name="vendored_lib"))
+    (proj / "tests" / "own.c").write_text(racy.format(name="own_test"))
+    _code, report = scan_json(str(proj), "--select", "FT040")
+    assert report["files"]["libs/pybind11/tests/test_methods.c"] == (
+        "skipped: the test suite of libs/pybind11, a project of its own")
+    assert {f["function"] for f in report["findings"]} == {"vendored_lib", "own_test"}, \
+        report["findings"]

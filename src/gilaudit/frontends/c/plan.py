@@ -6,6 +6,7 @@ import os
 import posixpath
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -94,11 +95,16 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
     # Unless the build compiles it by name, it is analysed in its includer's context only.
     sources = {s.path for s in view.files if s.language in ("c", "c++")}
     fragments = _fragments(sources, graph)
+    subprojects = _subprojects(s.path for s in view.files)
     for src in view.files:
         if src.language not in ("c", "c++") or src.path not in contents:
             continue
         if built is not None and src.path not in built:
             files[src.path] = "skipped: not in any extension's sources"
+            continue
+        vendored = _subproject_tests(src.path, subprojects)
+        if vendored is not None and src.path not in named:
+            files[src.path] = f"skipped: the test suite of {vendored}, a project of its own"
             continue
         if src.path in fragments and src.path not in named:
             files[src.path] = "skipped: generated code" if _generated(contents[src.path]) else \
@@ -193,6 +199,31 @@ def _reference_copy_of(rel: str, sources: set[str], fragments: dict[str, str],
     if any(posixpath.splitext(t)[0] == stem for targets in graph.edges.values() for t in targets):
         return None
     return original
+
+
+# Files that make a directory the root of a project of its own.
+_PROJECT_FILES = frozenset({"cmakelists.txt", "setup.py", "pyproject.toml", "meson.build"})
+_TEST_DIRS = frozenset({"test", "tests", "testing", "unittests", "unit_tests"})
+
+
+def _subprojects(paths: Iterable[str]) -> frozenset[str]:
+    """Directories below the root that hold a build of their own (a vendored library, a git
+    submodule): pylibczirw's `libs/pybind11`."""
+    return frozenset(posixpath.dirname(p) for p in paths
+                     if posixpath.basename(p).lower() in _PROJECT_FILES and "/" in p)
+
+
+def _subproject_tests(rel: str, subprojects: frozenset[str]) -> str | None:
+    """The subproject whose test suite holds ``rel``: pybind11's `tests/` builds only when
+    pybind11 is the top-level project, so a package that vendors it never compiles them (an
+    independent review found 6 false findings in `libs/pybind11/tests`)."""
+    parts = rel.split("/")
+    for i in range(1, len(parts) - 1):
+        if parts[i].lower() in _TEST_DIRS:
+            base = "/".join(parts[:i])
+            if base in subprojects:
+                return base
+    return None
 
 
 def _windows_only(text: bytes) -> bool:
