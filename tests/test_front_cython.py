@@ -621,3 +621,21 @@ def test_a_pointer_used_elsewhere_only_while_the_object_is_made(tmp_path: Path) 
     assert _scan(tmp_path, frozenset({"FT102"})).hits == ()
     _write(tmp_path, {"m.pyx": body + "    def use(self):\n        return self.handle != NULL\n"})
     assert [h.rule for h in _scan(tmp_path, frozenset({"FT102"})).hits] == ["FT102"]
+
+
+@needs_cython
+def test_a_whole_store_of_a_c_number_is_info_and_counters_and_pointers_stay_warnings(
+        tmp_path: Path) -> None:
+    # Review 15: dipy's `set_params` stores a new `CSF_D` (a setting), grpcio clears a one-way
+    # `_has_fd_monitoring` flag: readers see the old or the new value. A counter loses
+    # updates and a pointer can be freed twice: those stay warnings.
+    _write(tmp_path, {"m.pyx": "cdef double CSF_D = 3.0e-3\ncdef bint _fd = True\n"
+                               "cdef long calls = 0\ncdef char *buf = NULL\n\n"
+                               "def set_params(csf_d):\n    global CSF_D\n"
+                               "    CSF_D = float(csf_d)\n\n"
+                               "def watch():\n    global _fd\n    if _fd:\n        _fd = False\n\n"
+                               "def count():\n    global calls\n    calls = calls + 1\n\n"
+                               "def grab(bytes b):\n    global buf\n    buf = b\n"})
+    result = _scan(tmp_path, frozenset({"FT094"}))
+    assert sorted((h.line, h.symbol, h.severity) for h in result.hits) == [
+        (8, "CSF_D", "info"), (13, "_fd", "info"), (17, "calls", None), (21, "buf", None)]

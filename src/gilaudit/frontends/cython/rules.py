@@ -161,10 +161,12 @@ def _check_then_act(fn: Function, name: str, before_line: int) -> bool:
 def _global_write(stmt: CyNode, target: CyNode, name: str, var: ModuleVar | None, fn: Function
                   ) -> str:
     """Why writing module-level `name` here is a race, or "" when it is not one."""
-    if var is not None and var.cdef:
-        return "cdef"
     rmw = stmt.kind == "InPlaceAssignmentNode" or _mentions(
         stmt.child("rhs"), lambda n: n.kind == "NameNode" and n.text("name") == name)
+    if var is not None and var.cdef:
+        if not rmw and not var.c_indexed and is_c_value(var.type_name):
+            return "store"
+        return "cdef"
     if rmw:
         return "read-modify-write"
     if _check_then_act(fn, name, target.line):
@@ -224,8 +226,12 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
                 if hit is not None:
                     # A Python global lives in the module's dict, which the free-threaded build
                     # locks: racing lazy initialisations of it each store a whole object, and
-                    # the last one wins (lost work, not a corrupted reference).
-                    yield replace(hit, severity="info") if why == "check-then-act" else hit
+                    # the last one wins (lost work, not a corrupted reference). A whole store
+                    # of a C number or flag (a setting, a one-way switch) loses nothing either:
+                    # readers see the old value or the new one (review 15: dipy's `CSF_D`,
+                    # grpcio's `_has_fd_monitoring`). Counters and pointers stay warnings.
+                    yield replace(hit, severity="info") if why in ("check-then-act", "store") \
+                        else hit
 
 
 # FT095 / FT096 -----------------------------------------------------------------------------
