@@ -639,3 +639,44 @@ def test_a_whole_store_of_a_c_number_is_info_and_counters_and_pointers_stay_warn
     result = _scan(tmp_path, frozenset({"FT094"}))
     assert sorted((h.line, h.symbol, h.severity) for h in result.hits) == [
         (8, "CSF_D", "info"), (13, "_fd", "info"), (17, "calls", None), (21, "buf", None)]
+
+
+_LIMITER = """cdef class {name}:
+    cdef int active
+    def __cinit__(self):
+        self.active = 0
+    def check(self):
+        self.active += 1
+    def _done(self, fut):
+        self.active -= 1
+    def watch(self, task):
+        task.add_done_callback(self._done)
+
+cdef class Server:
+    cdef object limiter
+    def __init__(self):
+        self.limiter = {name}()
+    async def main_loop(self, task):
+        self.limiter.check()
+        self.limiter.watch(task)
+{extra}"""
+
+
+@needs_cython
+@pytest.mark.parametrize(("name", "extra", "fires"), [
+    # grpcio's _ConcurrentRpcLimiter: counted up in the server's main-loop coroutine, down in a
+    # done-callback; a private class, so only the module's own (event-loop) code calls it
+    ("_Limiter", "", False),
+    # a public class: any thread may call `check`
+    ("Limiter", "", True),
+    # a private class that a plain function also uses
+    ("_Limiter", "def poke(Server s):\n    s.limiter.check()\n", True),
+    # a bound method handed to something that is not an event loop may run on any thread
+    ("_Limiter", "def spawn(lim):\n    import threading\n"
+                 "    threading.Thread(target=lim.check).start()\n", True),
+])
+def test_state_one_event_loop_owns_is_not_shared(tmp_path: Path, name: str, extra: str,
+                                                 fires: bool) -> None:
+    _write(tmp_path, {"m.pyx": _LIMITER.format(name=name, extra=extra)})
+    hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({"FT095"})).hits]
+    assert hits == ([(6, "self.active"), (8, "self.active")] if fires else []), hits

@@ -26,6 +26,7 @@ _SCALARS = (
     "name", "attribute", "operator", "state", "class_name", "module_name", "visibility",
     "overridable", "names", "value", "api", "is_pxd", "as_name", "nogil",
     "verbatim_include",  # the C a `cdef extern from *: """..."""` block pastes in
+    "is_async_def",  # `async def`: a coroutine, run by an event loop
 )
 # A file that includes itself (directly or in a cycle) would recurse until the stack ends.
 # Kept although Cython does not list them as children: a cdef class's base classes.

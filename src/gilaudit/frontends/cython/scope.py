@@ -474,6 +474,79 @@ def init_only(tree: CyNode, funcs: Sequence[Function],
     return frozenset(result)
 
 
+# Calls that hand an asyncio event loop a function to run on its own thread.
+_LOOP_SCHEDULERS = frozenset({"add_done_callback", "call_soon", "call_soon_threadsafe",
+                              "call_later", "call_at"})
+# Run while the object is made or unmade (or unpickled into a new one): nobody shares it yet.
+_MAKING = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__", "__setstate__"})
+_ASSIGNS = ("SingleAssignmentNode", "CascadedAssignmentNode", "InPlaceAssignmentNode")
+
+
+def _writes_self(fn: Function) -> bool:
+    self_name = fn.args[0]
+    return any(self_attr(t, self_name) for n in same_scope(fn.node) if n.kind in _ASSIGNS
+               for t in (*n.kids("lhs"), *n.kids("lhs_list")))
+
+
+def loop_confined_classes(nodes: Iterable[CyNode], funcs: Sequence[Function]
+                          ) -> frozenset[str]:
+    """Classes whose every method that changes `self` runs on an asyncio event loop: a
+    coroutine (`async def`), a method the class hands the loop as a callback
+    (`fut.add_done_callback(self._done)`, `loop.call_soon(self._tick)`), or, in a private
+    class (`_Limiter`: not the module's API), a method that only such code calls. An asyncio
+    object belongs to one loop, and a loop runs on one thread (review 15: grpcio's
+    `_ConcurrentRpcLimiter`, counted up in the server's main-loop coroutine and down in a
+    done-callback)."""
+    owner: dict[int, Function] = {}
+    for fn in funcs:
+        for n in same_scope(fn.node):
+            owner[id(n)] = fn
+    methods = [f for f in funcs if f.cls is not None and f.args]
+    bound = {(f.cls, f.name) for f in methods if f.node.attrs.get("is_async_def")}
+    handed: set[int] = set()  # the `self.m` arguments of scheduling calls
+    callers: dict[str, list[Function | None]] = {}  # method name -> its call sites' functions
+    called: set[int] = set()
+    for n in nodes:
+        if n.kind not in ("SimpleCallNode", "GeneralCallNode"):
+            continue
+        function = n.child("function")
+        if function is not None and function.kind == "AttributeNode":
+            callers.setdefault(function.text("attribute"), []).append(owner.get(id(n)))
+            called.add(id(function))
+        scheduler = owner.get(id(n)) if callee(n) in _LOOP_SCHEDULERS else None
+        if scheduler is not None and scheduler.args:
+            for arg in n.kids("args"):
+                attr = self_attr(arg, scheduler.args[0])
+                if attr:
+                    bound.add((scheduler.cls, attr))
+                    handed.add(id(arg))
+    # A bound method taken as a value (given to a thread, stored) may run anywhere.
+    escaped = {n.text("attribute") for n in nodes if n.kind == "AttributeNode"
+               and id(n) not in called and id(n) not in handed}
+
+    def on_loop(fn: Function | None) -> bool:
+        return fn is not None and (bool(fn.node.attrs.get("is_async_def"))
+                                   or (fn.cls, fn.name) in bound)
+
+    changed = True
+    while changed:
+        changed = False
+        for f in methods:
+            if (f.cls, f.name) in bound or not (f.cls or "").startswith("_") \
+                    or f.name in escaped:
+                continue
+            sites = callers.get(f.name, [])
+            if sites and all(on_loop(s) for s in sites):
+                bound.add((f.cls, f.name))
+                changed = True
+    writers: dict[str, list[Function]] = {}
+    for f in methods:
+        if f.name not in _MAKING and _writes_self(f):
+            writers.setdefault(f.cls or "", []).append(f)
+    return frozenset(cls for cls, fns in writers.items()
+                     if all((f.cls, f.name) in bound for f in fns))
+
+
 @dataclass(frozen=True, slots=True)
 class ModuleIndex:
     """What several rules ask of one module tree, worked out once: each rule walked the whole
@@ -482,10 +555,12 @@ class ModuleIndex:
     nodes: tuple[CyNode, ...]  # every node, in walk order
     functions: tuple[Function, ...]
     locks: frozenset[str]  # lock_names
-    event_loop: frozenset[str]  # event_loop_classes
+    # event_loop_classes and loop_confined_classes: one thread runs their methods
+    event_loop: frozenset[str]
 
     @classmethod
     def of(cls, tree: CyNode) -> ModuleIndex:
         nodes = tuple(tree.walk())
-        return cls(nodes=nodes, functions=tuple(functions(tree)), locks=lock_names(nodes),
-                   event_loop=event_loop_classes(nodes))
+        funcs = tuple(functions(tree))
+        return cls(nodes=nodes, functions=funcs, locks=lock_names(nodes),
+                   event_loop=event_loop_classes(nodes) | loop_confined_classes(nodes, funcs))
