@@ -1363,3 +1363,72 @@ def test_generated_code_included_by_another_file_is_not_analysed(scan_json: Scan
     (tmp_path / "gen.c").write_text(body)
     _code, data = scan_json(str(tmp_path), "--select", "FT033")
     assert {f["path"] for f in data["findings"]} == {"gen.c"}
+
+
+_LAZY_DICT = """#include <Python.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *dict;
+} ProxyObject;
+
+static PyObject *Proxy_get_dict(ProxyObject *self, void *closure)
+{
+    PyObject *result;
+    %(open)s
+    if (%(test)s)
+        self->dict = PyDict_New();
+    result = self->dict;
+    Py_XINCREF(result);
+    %(close)s
+    return result;
+}
+
+static PyObject *Proxy_set_module(ProxyObject *self, PyObject *value)
+{
+    if (PyDict_SetItemString(self->dict, "__module__", value) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyGetSetDef Proxy_getset[] = {
+    {"__dict__", (getter)Proxy_get_dict, NULL, NULL, NULL},
+    {NULL}
+};
+static PyMethodDef Proxy_methods[] = {
+    {"set_module", (PyCFunction)Proxy_set_module, METH_O, NULL},
+    {NULL}
+};
+static PyTypeObject ProxyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Proxy",
+    .tp_basicsize = sizeof(ProxyObject),
+    .tp_methods = Proxy_methods,
+    .tp_getset = Proxy_getset,
+};
+"""
+
+
+@pytest.mark.parametrize(("test", "locked", "fires"), [
+    # wrapt: the dict is made again only when tp_clear left it NULL, under a critical section
+    ("!self->dict", True, False),
+    ("self->dict == NULL", True, False),
+    # two threads can both see NULL and both store: the reader may use the one that leaks
+    ("!self->dict", False, True),
+    # stored whatever it held: a reader's borrowed dict can be the one replaced
+    ("1", True, True),
+])
+def test_a_field_filled_only_while_null_under_a_lock_is_not_replaced(
+        scan_json: ScanJson, tmp_path: Path, test: str, locked: bool, fires: bool) -> None:
+    """Review 15: newrelic's vendored wrapt recreates `self->dict` only when it is NULL,
+    inside `Py_BEGIN_CRITICAL_SECTION(self)` (the porting guide's lazy creation); readers see
+    NULL or the one dict, which lives as long as the object."""
+    proj = tmp_path / "proxy"
+    proj.mkdir()
+    (proj / "proxy.c").write_text(_LAZY_DICT % {
+        "test": test, "open": "Py_BEGIN_CRITICAL_SECTION(self);" if locked else "",
+        "close": "Py_END_CRITICAL_SECTION();" if locked else ""})
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    got = [(f["function"], f["rule"]) for f in data["findings"]
+           if f["severity"] in ("error", "warning")]
+    assert bool(got) == fires, data["findings"]

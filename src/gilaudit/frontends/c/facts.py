@@ -81,7 +81,7 @@ class Region:
 
 @dataclass(frozen=True, slots=True)
 class IfGuard:
-    var: str
+    var: str  # a shared variable, or `base->field` (any base: the object model decides)
     shape: str  # "null-check" (write inside then) | "early-return" (write after the if)
     offset: int
     then_start: int

@@ -41,6 +41,11 @@ _NULL_TEST = re.compile(
     r"^\(?\s*(?:!\s*([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*==\s*(?:NULL|0|nullptr)"
     r"|(?:NULL|0|nullptr)\s*==\s*([A-Za-z_]\w*))\s*\)?$"
 )
+# The same test of an object's field: `if (!self->dict)` before `self->dict = PyDict_New()`.
+_FIELD_NULL_TEST = re.compile(
+    r"^\(?\s*(?:!\s*(\w+\s*->\s*\w+)|(\w+\s*->\s*\w+)\s*==\s*(?:NULL|0|nullptr)"
+    r"|(?:NULL|0|nullptr)\s*==\s*(\w+\s*->\s*\w+))\s*\)?$"
+)
 _SET_TEST = re.compile(
     r"^\(?\s*(?:([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*!=\s*(?:NULL|0|nullptr))\s*\)?$"
 )
@@ -493,6 +498,11 @@ def _if_guards(ifs: list[tuple[int, int, int, int, int, int]], text: Text,
             name = m.group(1) or m.group(2) or m.group(3)
             if name in shared:
                 out.append(IfGuard(name, "null-check", if_off, t0, t1, line))
+            continue
+        m = _FIELD_NULL_TEST.match(cond)
+        if m:  # `base->field`, spaces removed
+            name = "".join((m.group(1) or m.group(2) or m.group(3)).split())
+            out.append(IfGuard(name, "null-check", if_off, t0, t1, line))
             continue
         m = _SET_TEST.match(cond)
         if m:

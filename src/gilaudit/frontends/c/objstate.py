@@ -101,6 +101,7 @@ class Touch:
     value: str = ""  # a constant the access stores
     cond: bool = False  # a read that is only a condition's truth value
     member: str = ""  # the member of an embedded struct the access goes on to
+    fills: bool = False  # a store made only while the field is NULL (`if (!self->d) self->d =`)
 
 
 def _held(fn: FunctionFacts, offset: int, names: set[str],
@@ -265,10 +266,13 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                 # A callee named for a change (`XXH64_update`, `BZ2_bzCompress`) is taken to
                 # change what it is given; a getter (`X509_get_subject_name`) only reads it.
                 kind = "read"
+            fills = kind == "write" and a.field != "*" and any(
+                g.shape == "null-check" and g.var == f"{a.base}->{a.field}"
+                and g.then_start <= a.offset <= g.then_end for g in fn.ifs)
             events.append((a.offset, 0, Touch(field, kind, path, a.line, a.col, _name(fn),
                                               entry, frozenset(held), a.via, site, chain,
                                               a.value, bool(a.cond) and kind == "read",
-                                              a.member if a.field != "*" else ""),
+                                              a.member if a.field != "*" else "", fills),
                            "", 0, ()))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
@@ -495,6 +499,12 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                 and all(w.kind == "write" and w.value and w.value == ws[0].value for w in ws)
                 and all(t.kind in ("write", "test") or t.cond for w in ws
                         for t in per_entry.get(w.entry, ()) if t.field == f)}
+    # A field filled only while it is NULL, under a lock, and never replaced or freed while
+    # the object lives (wrapt's `if (!self->dict) self->dict = PyDict_New();` inside a
+    # critical section, the porting guide's lazy creation): readers see NULL or the one
+    # object, which stays until the object dies (review 15: newrelic's vendored wrapt).
+    mutated -= {f for f in mutated if (ws := [w for w in writers[f] if not _reinit(w.entry)])
+                and all(w.fills and w.held - {"atomic"} for w in ws)}
     kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
     # Fields whose value some entry point hands to a call that ends what it names (spidev's
     # `close(self->fd)`): handles, not settings, whatever their C type.
