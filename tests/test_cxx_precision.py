@@ -154,3 +154,21 @@ def test_a_vendored_projects_own_test_suite_is_not_analysed(tmp_path: Path,
         "skipped: the test suite of libs/pybind11, a project of its own")
     assert {f["function"] for f in report["findings"]} == {"vendored_lib", "own_test"}, \
         report["findings"]
+
+
+def test_a_template_for_users_to_copy_is_not_analysed(tmp_path: Path,
+                                                      scan_json: ScanJson) -> None:
+    """pyo ships `externals/externalmodule-template.c`, a starting point for users' own
+    modules that its setup.py never builds (review 16). A template another source includes
+    is a fragment, analysed in its includer; a file whose name merely contains the word is a
+    source like any other."""
+    racy = ("#include <Python.h>\nstatic long calls;\n"
+            "PyObject *{name}(PyObject *m, PyObject *a) {{ calls++; Py_RETURN_NONE; }}\n")
+    proj = tmp_path / "pkg"
+    (proj / "externals").mkdir(parents=True)
+    (proj / "externals" / "externalmodule-template.c").write_text(racy.format(name="tmpl"))
+    (proj / "templated.c").write_text(racy.format(name="templated"))
+    _code, report = scan_json(str(proj), "--select", "FT040")
+    assert report["files"]["externals/externalmodule-template.c"] == (
+        "skipped: a template for users to copy, which nothing includes")
+    assert {f["function"] for f in report["findings"]} == {"templated"}, report["findings"]

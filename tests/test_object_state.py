@@ -1432,3 +1432,75 @@ def test_a_field_filled_only_while_null_under_a_lock_is_not_replaced(
     got = [(f["function"], f["rule"]) for f in data["findings"]
            if f["severity"] in ("error", "warning")]
     assert bool(got) == fires, data["findings"]
+
+
+_STREAM = """#include <Python.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyMutex mutex;
+    int stopped;
+    void *run_loop;
+} StreamObject;
+
+static void stream_lock(StreamObject *self) { PyMutex_Lock(&self->mutex); }
+static void stream_unlock(StreamObject *self) { PyMutex_Unlock(&self->mutex); }
+
+static PyObject *Stream_start(StreamObject *self, PyObject *loop)
+{
+    stream_lock(self);
+    if (self->stopped) {
+        stream_unlock(self);
+        %(first_exit)s
+    }
+    if (self->run_loop != NULL) {
+        stream_unlock(self);
+        PyErr_SetString(PyExc_RuntimeError, "Stream is already running.");
+        return NULL;
+    }
+    self->run_loop = (void *)loop;
+    stream_unlock(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_stop(StreamObject *self, PyObject *unused)
+{
+    stream_lock(self);
+    self->stopped = 1;
+    self->run_loop = NULL;
+    stream_unlock(self);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Stream_methods[] = {
+    {"start", (PyCFunction)Stream_start, METH_O, NULL},
+    {"stop", (PyCFunction)Stream_stop, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject StreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Stream",
+    .tp_basicsize = sizeof(StreamObject),
+    .tp_methods = Stream_methods,
+};
+"""
+
+
+@pytest.mark.parametrize(("first_exit", "fires"), [
+    ("Py_RETURN_NONE;", False),
+    ('PyErr_SetString(PyExc_ValueError, "stopped");\n        return NULL;', False),
+    # the path goes on after the release: what follows is not under the lock
+    ('PyErr_SetString(PyExc_ValueError, "stopped");', True),
+])
+def test_an_early_exit_through_a_macro_or_after_setting_the_error_keeps_the_lock(
+        scan_json: ScanJson, tmp_path: Path, first_exit: str, fires: bool) -> None:
+    """Review 16: watchdog's `start()` releases its stream lock on two early exits,
+    `stream_unlock(self); Py_RETURN_NONE;` and `stream_unlock(self); PyErr_SetString(...);
+    return NULL;`, and writes `run_loop` under the lock on the path that goes on."""
+    proj = tmp_path / "stream"
+    proj.mkdir()
+    (proj / "stream.c").write_text(_STREAM % {"first_exit": first_exit})
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    got = [(f["function"], f["line"]) for f in data["findings"]
+           if f["severity"] in ("error", "warning")]
+    assert bool(got) == fires, data["findings"]

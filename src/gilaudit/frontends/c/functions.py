@@ -410,9 +410,13 @@ def _scoped_locks(bare: str, start: int, end: int) -> list[Region]:
 _BRACE = re.compile(r"[{}]")
 
 
-# A release followed by a return of nothing, a name or a constant (`return result;`), or a
-# jump: not a return that still reads the object after the release.
-_EARLY_EXIT = re.compile(r"\s*;\s*(?:return\s*(?:[A-Za-z_]\w*|-?\d+)?\s*;|goto\s+\w+\s*;)")
+# A release followed by a return of nothing, a name or a constant (`return result;`,
+# `Py_RETURN_NONE;`), or a jump, maybe after setting the error or dropping references first
+# (watchdog: `stream_unlock(self); PyErr_SetString(...); return NULL;`): not a return that
+# still reads the object after the release.
+_EARLY_EXIT = re.compile(
+    r"\s*;\s*(?:(?:PyErr_\w+|Py_X?DECREF|Py_CLEAR)\s*\([^;{}]*\)\s*;\s*)*"
+    r"(?:return\s*(?:[A-Za-z_]\w*|-?\d+)?\s*;|goto\s+\w+\s*;|Py_RETURN_[A-Z]+\b)")
 
 
 def _nested_exit(bare: str, lock: CallSite, release: CallSite, exits: set[int] | None) -> bool:

@@ -113,6 +113,11 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
         if src.path not in graph.uses_python:
             files[src.path] = "skipped: does not use the Python C API"
             continue
+        # (a source another includes was handled above, as a fragment)
+        if _TEMPLATE.search(posixpath.basename(src.path)) and src.path not in named and \
+                src.language == "c":
+            files[src.path] = "skipped: a template for users to copy, which nothing includes"
+            continue
         copy_of = _reference_copy_of(src.path, sources, fragments, graph)
         if copy_of is not None and src.path not in named:
             files[src.path] = (f"skipped: a kept copy of {copy_of}, which "
@@ -179,6 +184,8 @@ def _precompiled_binding(rel: str, language: str, graph: IncludeGraph,
 _DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|endif|include)\b[ \t]*(.*)$", re.M)
 
 
+# pyo's `externals/externalmodule-template.c`: a starting point for users' own modules.
+_TEMPLATE = re.compile(r"(?:^|[-_.])templates?[-_.]", re.I)
 _COPY_SUFFIX = re.compile(r"^(.+?)[._-](?:orig|original|old|bak|backup|copy|prev)$", re.I)
 
 
