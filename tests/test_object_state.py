@@ -1504,3 +1504,72 @@ def test_an_early_exit_through_a_macro_or_after_setting_the_error_keeps_the_lock
     got = [(f["function"], f["line"]) for f in data["findings"]
            if f["severity"] in ("error", "warning")]
     assert bool(got) == fires, data["findings"]
+
+
+_SYNC_OP = """#include <Python.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyMutex sync_op;
+    Py_ssize_t len;
+    char *table;
+} DictObject;
+
+static void begin_sync(DictObject *self) { PyMutex_Lock(&self->sync_op); }
+static void end_sync(DictObject *self) { PyMutex_Unlock(&self->sync_op); }
+
+static Py_ssize_t len_impl(DictObject *self) { return self->len; }
+
+static Py_ssize_t Dict_len(DictObject *self)
+{
+    begin_sync(self);
+    Py_ssize_t n = len_impl(self);
+    end_sync(self);
+    %(after)s
+    return n;
+}
+
+static PyObject *Dict_grow(DictObject *self, PyObject *unused)
+{
+    begin_sync(self);
+    char *bigger = PyMem_Realloc(self->table, 2 * self->len + 1);
+    if (bigger != NULL) {
+        self->table = bigger;
+        self->len = 2 * self->len + 1;
+    }
+    end_sync(self);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Dict_methods[] = {
+    {"grow", (PyCFunction)Dict_grow, METH_NOARGS, NULL},
+    {NULL}
+};
+static PySequenceMethods Dict_as_sequence = {.sq_length = (lenfunc)Dict_len};
+static PyTypeObject DictType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Dict",
+    .tp_basicsize = sizeof(DictObject),
+    .tp_methods = Dict_methods,
+    .tp_as_sequence = &Dict_as_sequence,
+};
+"""
+
+
+@pytest.mark.parametrize(("after", "fires"), [
+    ("", False),
+    # read again after the release: not under the lock any more
+    ("n += self->table[0];", True),
+])
+def test_a_projects_lock_taking_functions_hold_the_lock_between_their_calls(
+        scan_json: ScanJson, tmp_path: Path, after: str, fires: bool) -> None:
+    """Review 16: cereggii's `len()` runs between `begin_synchronous_operation(self)`, which
+    locks `self->sync_op` and returns holding it, and `end_synchronous_operation(self)`,
+    which unlocks it: the helper it calls in between reads under the lock the resize holds."""
+    proj = tmp_path / "sync"
+    proj.mkdir()
+    (proj / "sync.c").write_text(_SYNC_OP % {"after": after})
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    got = [(f["function"], f["line"]) for f in data["findings"]
+           if f["severity"] in ("error", "warning")]
+    assert bool(got) == fires, data["findings"]

@@ -105,10 +105,24 @@ class Touch:
 
 
 def _held(fn: FunctionFacts, offset: int, names: set[str],
-          macros: dict[str, MacroFact]) -> set[str]:
+          macros: dict[str, MacroFact],
+          helpers: dict[str, tuple[str, str]] | None = None) -> set[str]:
     """Synchronisation held at ``offset``, relative to the instance (`cs:self`, `lock:self.m`,
-    `lock:self`) or absolute (`lock:<global>`, `cs:<other>`)."""
+    `lock:self`) or absolute (`lock:<global>`, `cs:<other>`); ``helpers``: the project's
+    lock-taking and lock-releasing functions (objects.lock_helpers)."""
     out: set[str] = set()
+    for c in fn.calls if helpers else ():
+        if c.offset >= offset:
+            break
+        took = helpers.get(c.name) if helpers else None
+        if took is None or took[0] != "take" or not c.args or \
+                normalise_expr(c.args[0]) not in names:
+            continue
+        end = next((d.offset for d in fn.calls if d.offset > c.offset and helpers
+                    and helpers.get(d.name) == ("drop", took[1])
+                    and normalise_expr(d.args[0] if d.args else "") in names), 1 << 62)
+        if offset < end:
+            out.add(f"lock:self.{took[1]}")
     for r in fn.regions:
         end = r.end if r.end >= 0 else 1 << 62
         if not r.begin < offset < end or r.kind == "allow":
@@ -236,7 +250,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         field = pointed.get(a.base, "") if a.field == "*" or a.base in pointed else (
             a.field if a.base in names else "")
         if field and _is_state(tp, field):
-            held = outer | _held(fn, a.offset, names, model.macros)
+            held = outer | _held(fn, a.offset, names, model.macros, model.lock_helpers)
             if a.kind == "atomic":
                 held |= {"atomic"}
             kind = a.kind
@@ -299,7 +313,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         if onward and c.name not in model.macros and (
                 model.resolve(c.name, path) is None or depth >= _HELPER_DEPTH
                 or c.name in stack):
-            held = frozenset(outer | _held(fn, c.offset, names, model.macros))
+            held = frozenset(outer | _held(fn, c.offset, names, model.macros, model.lock_helpers))
             for _i, field in onward:
                 kind = "elem" if _changes_what_it_is_given(c.name, handed_on=True) else "read"
                 events.append((c.offset, 1, Touch(field, kind, path, c.line, c.col, _name(fn),
@@ -314,7 +328,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             continue
         macro = model.macros.get(c.name)
         if macro is not None and c.name not in model.functions:
-            held = frozenset(outer | _held(fn, c.offset, names, model.macros))
+            held = frozenset(outer | _held(fn, c.offset, names, model.macros, model.lock_helpers))
             for i in at:
                 if not 0 <= i < len(macro.params):
                     continue
@@ -339,7 +353,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         found = model.resolve(callee, path)
         assert found is not None
         cpath, cfn = found
-        held = frozenset(outer | _held(fn, offset, names, model.macros))
+        held = frozenset(outer | _held(fn, offset, names, model.macros, model.lock_helpers))
         call = calls_at[offset]
         if site is None and callee != f"{fn.name}_impl":
             # Argument Clinic's wrapper only calls its `_impl`: that is the entry point's body.
