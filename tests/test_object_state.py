@@ -1516,7 +1516,12 @@ typedef struct {
 } DictObject;
 
 static void begin_sync(DictObject *self) { PyMutex_Lock(&self->sync_op); }
-static void end_sync(DictObject *self) { PyMutex_Unlock(&self->sync_op); }
+static void end_sync(DictObject *self)
+{
+    if (self->table == NULL)  /* still under the lock it gives back */
+        self->len = 0;
+    PyMutex_Unlock(&self->sync_op);
+}
 
 static Py_ssize_t len_impl(DictObject *self) { return self->len; }
 

@@ -13,8 +13,18 @@ from dataclasses import dataclass, field, replace
 from gilaudit.frontends.c.context import normalise_expr
 from gilaudit.frontends.c.facts import CallSite, FieldDecl, FileFacts, FunctionFacts, MacroFact
 
-__all__ = ["CONSTRUCTION", "MADE_BY", "EntryPoint", "ObjectModel", "TypeModel",
-           "build_object_model", "parses_its_arguments", "pointer_to"]
+__all__ = [
+    "CONSTRUCTION",
+    "MADE_BY",
+    "UNLOCKS",
+    "EntryPoint",
+    "ObjectModel",
+    "TypeModel",
+    "build_object_model",
+    "lock_helpers",
+    "parses_its_arguments",
+    "pointer_to",
+]
 
 # Slots that run before the object is published or after it is unreachable.
 CONSTRUCTION = frozenset({"tp_new", "tp_alloc", "tp_dealloc", "tp_traverse", "tp_clear",
@@ -66,9 +76,9 @@ class ObjectModel:
     macros: dict[str, MacroFact]
     # `static` functions by (file, name): two files may each have their own `dict_repr`.
     statics: dict[tuple[str, str], tuple[str, FunctionFacts]] = field(default_factory=dict)
-    # The project's functions that take a lock of the object they are given and return
-    # holding it, or release one they did not take: name -> ("take" | "drop", field)
-    lock_helpers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The project's functions that take locks of the object they are given and return
+    # holding them, or release ones they did not take: name -> ("take" | "drop", fields)
+    lock_helpers: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def resolve(self, name: str, from_path: str) -> tuple[str, FunctionFacts] | None:
         """The function a call in ``from_path`` means: that file's own static, else the
@@ -182,18 +192,17 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
 _TAKES = frozenset({"PyMutex_Lock", "PyThread_acquire_lock", "PyThread_acquire_lock_timed",
                     "pthread_mutex_lock", "EnterCriticalSection", "AcquireSRWLockExclusive",
                     "mtx_lock"})
-_DROPS = frozenset({"PyMutex_Unlock", "PyThread_release_lock", "pthread_mutex_unlock",
+UNLOCKS = frozenset({"PyMutex_Unlock", "PyThread_release_lock", "pthread_mutex_unlock",
                     "LeaveCriticalSection", "ReleaseSRWLockExclusive", "mtx_unlock"})
 
 
 def lock_helpers(functions: dict[str, tuple[str, FunctionFacts]]
-                 ) -> dict[str, tuple[str, str]]:
-    """Functions that lock a field of their first parameter and return holding it, and those
-    that unlock one they did not lock: cereggii's `begin_synchronous_operation(self)` takes
-    `self->sync_op` (and more), `end_synchronous_operation(self)` gives it back; the code
-    between their calls holds the lock. Only the first such field of each is kept: the one
-    its callers' regions are named by."""
-    out: dict[str, tuple[str, str]] = {}
+                 ) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Functions that lock fields of their first parameter and return holding them, and those
+    that unlock ones they did not lock: cereggii's `begin_synchronous_operation(self)` takes
+    `self->sync_op` and `self->accessors_lock`, `end_synchronous_operation(self)` gives them
+    back; the code between their calls holds both."""
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
     for name, (_path, fn) in functions.items():
         if not fn.params:
             continue
@@ -201,16 +210,17 @@ def lock_helpers(functions: dict[str, tuple[str, FunctionFacts]]
         member = re.compile(rf"{re.escape(first)}(?:->|\.)(\w+)")
         # an unreleased lock's region runs to the end (-1, or past any offset)
         taken = [m.group(1) for r in fn.regions if r.kind == "lock"
-                 and not 0 <= r.end < 1 << 62 and r.macro in _TAKES and (m := member.fullmatch(normalise_expr(r.receiver)))]
+                 and not 0 <= r.end < 1 << 62 and r.macro in _TAKES
+                 and (m := member.fullmatch(normalise_expr(r.receiver)))]
         closed = {normalise_expr(r.receiver) for r in fn.regions if r.kind == "lock"
                   and 0 <= r.end < 1 << 62}
-        dropped = [m.group(1) for c in fn.calls if c.name in _DROPS and c.args
+        dropped = [m.group(1) for c in fn.calls if c.name in UNLOCKS and c.args
                    and normalise_expr(c.args[0]) not in closed
                    and (m := member.fullmatch(normalise_expr(c.args[0])))]
         if taken and not dropped:
-            out[name] = ("take", taken[0])
+            out[name] = ("take", tuple(dict.fromkeys(taken)))
         elif dropped and not taken:
-            out[name] = ("drop", dropped[0])
+            out[name] = ("drop", tuple(dict.fromkeys(dropped)))
     return out
 
 

@@ -25,6 +25,7 @@ from gilaudit.frontends.c.macro_uses import (
 )
 from gilaudit.frontends.c.objects import (
     MADE_BY,
+    UNLOCKS,
     EntryPoint,
     ObjectModel,
     TypeModel,
@@ -106,11 +107,20 @@ class Touch:
 
 def _held(fn: FunctionFacts, offset: int, names: set[str],
           macros: dict[str, MacroFact],
-          helpers: dict[str, tuple[str, str]] | None = None) -> set[str]:
+          helpers: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> set[str]:
     """Synchronisation held at ``offset``, relative to the instance (`cs:self`, `lock:self.m`,
     `lock:self`) or absolute (`lock:<global>`, `cs:<other>`); ``helpers``: the project's
     lock-taking and lock-releasing functions (objects.lock_helpers)."""
     out: set[str] = set()
+    own = helpers.get(fn.name) if helpers else None
+    if own is not None and own[0] == "drop" and fn.params and fn.params[0].name in names:
+        # The releasing helper itself runs with the locks it gives back, until it does.
+        first = fn.params[0].name
+        for f in own[1]:
+            if any(c.offset > offset and c.name in UNLOCKS and c.args and
+                   normalise_expr(c.args[0]) in (f"{first}->{f}", f"{first}.{f}")
+                   for c in fn.calls):
+                out.add(f"lock:self.{f}")
     for c in fn.calls if helpers else ():
         if c.offset >= offset:
             break
@@ -119,10 +129,11 @@ def _held(fn: FunctionFacts, offset: int, names: set[str],
                 normalise_expr(c.args[0]) not in names:
             continue
         end = next((d.offset for d in fn.calls if d.offset > c.offset and helpers
-                    and helpers.get(d.name) == ("drop", took[1])
+                    and (drop := helpers.get(d.name)) is not None and drop[0] == "drop"
+                    and set(drop[1]) & set(took[1])
                     and normalise_expr(d.args[0] if d.args else "") in names), 1 << 62)
         if offset < end:
-            out.add(f"lock:self.{took[1]}")
+            out.update(f"lock:self.{f}" for f in took[1])
     for r in fn.regions:
         end = r.end if r.end >= 0 else 1 << 62
         if not r.begin < offset < end or r.kind == "allow":
