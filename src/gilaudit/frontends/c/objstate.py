@@ -105,35 +105,47 @@ class Touch:
     fills: bool = False  # a store made only while the field is NULL (`if (!self->d) self->d =`)
 
 
-def _held(fn: FunctionFacts, offset: int, names: set[str],
-          macros: dict[str, MacroFact],
-          helpers: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> set[str]:
-    """Synchronisation held at ``offset``, relative to the instance (`cs:self`, `lock:self.m`,
-    `lock:self`) or absolute (`lock:<global>`, `cs:<other>`); ``helpers``: the project's
-    lock-taking and lock-releasing functions (objects.lock_helpers)."""
-    out: set[str] = set()
-    own = helpers.get(fn.name) if helpers else None
+Span = tuple[int, int, frozenset[str]]  # (from, to, the locks held between)
+
+
+def helper_spans(fn: FunctionFacts, names: set[str],
+                 helpers: dict[str, tuple[str, tuple[str, ...]]]) -> list[Span]:
+    """Where ``fn`` holds locks the project's lock helpers take (objects.lock_helpers): from a
+    call of a taking helper on the instance to the next call of one that gives them back, and,
+    in a giving-back helper itself, from its start to its unlock call."""
+    if not helpers:
+        return []
+    out: list[Span] = []
+    own = helpers.get(fn.name)
     if own is not None and own[0] == "drop" and fn.params and fn.params[0].name in names:
-        # The releasing helper itself runs with the locks it gives back, until it does.
         first = fn.params[0].name
         for f in own[1]:
-            if any(c.offset > offset and c.name in UNLOCKS and c.args and
-                   normalise_expr(c.args[0]) in (f"{first}->{f}", f"{first}.{f}")
-                   for c in fn.calls):
-                out.add(f"lock:self.{f}")
-    for c in fn.calls if helpers else ():
-        if c.offset >= offset:
-            break
-        took = helpers.get(c.name) if helpers else None
+            ends = [c.offset for c in fn.calls if c.name in UNLOCKS and c.args and
+                    normalise_expr(c.args[0]) in (f"{first}->{f}", f"{first}.{f}")]
+            if ends:
+                out.append((fn.start, max(ends), frozenset({f"lock:self.{f}"})))
+    for c in fn.calls:
+        took = helpers.get(c.name)
         if took is None or took[0] != "take" or not c.args or \
                 normalise_expr(c.args[0]) not in names:
             continue
-        end = next((d.offset for d in fn.calls if d.offset > c.offset and helpers
+        end = next((d.offset for d in fn.calls if d.offset > c.offset
                     and (drop := helpers.get(d.name)) is not None and drop[0] == "drop"
                     and set(drop[1]) & set(took[1])
                     and normalise_expr(d.args[0] if d.args else "") in names), 1 << 62)
-        if offset < end:
-            out.update(f"lock:self.{f}" for f in took[1])
+        out.append((c.offset, end, frozenset(f"lock:self.{f}" for f in took[1])))
+    return out
+
+
+def _held(fn: FunctionFacts, offset: int, names: set[str],
+          macros: dict[str, MacroFact], spans: list[Span] | None = None) -> set[str]:
+    """Synchronisation held at ``offset``, relative to the instance (`cs:self`, `lock:self.m`,
+    `lock:self`) or absolute (`lock:<global>`, `cs:<other>`); ``spans``: where the project's
+    lock helpers hold locks (helper_spans)."""
+    out: set[str] = set()
+    for lo, hi, locks in spans or ():
+        if lo < offset < hi:
+            out |= locks
     for r in fn.regions:
         end = r.end if r.end >= 0 else 1 << 62
         if not r.begin < offset < end or r.kind == "allow":
@@ -256,12 +268,13 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
     pointed = {p.name: f for i, f in ptrs for p in fn.params if p.index == i}
     if not names and not pointed and not (index == _TYPED and depth == 0):
         return
+    spans = helper_spans(fn, names, model.lock_helpers)
     events: list[tuple[int, int, Touch | None, str, int, tuple[tuple[int, str], ...]]] = []
     for a in fn.accesses:
         field = pointed.get(a.base, "") if a.field == "*" or a.base in pointed else (
             a.field if a.base in names else "")
         if field and _is_state(tp, field):
-            held = outer | _held(fn, a.offset, names, model.macros, model.lock_helpers)
+            held = outer | _held(fn, a.offset, names, model.macros, spans)
             if a.kind == "atomic":
                 held |= {"atomic"}
             kind = a.kind
@@ -324,7 +337,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         if onward and c.name not in model.macros and (
                 model.resolve(c.name, path) is None or depth >= _HELPER_DEPTH
                 or c.name in stack):
-            held = frozenset(outer | _held(fn, c.offset, names, model.macros, model.lock_helpers))
+            held = frozenset(outer | _held(fn, c.offset, names, model.macros, spans))
             for _i, field in onward:
                 kind = "elem" if _changes_what_it_is_given(c.name, handed_on=True) else "read"
                 events.append((c.offset, 1, Touch(field, kind, path, c.line, c.col, _name(fn),
@@ -339,7 +352,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             continue
         macro = model.macros.get(c.name)
         if macro is not None and c.name not in model.functions:
-            held = frozenset(outer | _held(fn, c.offset, names, model.macros, model.lock_helpers))
+            held = frozenset(outer | _held(fn, c.offset, names, model.macros, spans))
             for i in at:
                 if not 0 <= i < len(macro.params):
                     continue
@@ -364,7 +377,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         found = model.resolve(callee, path)
         assert found is not None
         cpath, cfn = found
-        held = frozenset(outer | _held(fn, offset, names, model.macros, model.lock_helpers))
+        held = frozenset(outer | _held(fn, offset, names, model.macros, spans))
         call = calls_at[offset]
         if site is None and callee != f"{fn.name}_impl":
             # Argument Clinic's wrapper only calls its `_impl`: that is the entry point's body.
