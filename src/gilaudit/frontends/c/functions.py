@@ -21,7 +21,7 @@ from gilaudit.frontends.c.facts import (
     Var,
 )
 
-__all__ = ["function_facts"]
+__all__ = ["LOCK_PAIRS", "function_facts"]
 
 # Lock and region markers that have no parentheses.
 _BARE_MACROS = re.compile(
@@ -71,7 +71,7 @@ _ALLOW_PAIRS = {
     "Py_UNBLOCK_THREADS": "Py_BLOCK_THREADS",
     "PyEval_SaveThread": "PyEval_RestoreThread",
 }
-_LOCK_PAIRS = {
+LOCK_PAIRS = {
     "PyMutex_Lock": "PyMutex_Unlock",
     "PyThread_acquire_lock": "PyThread_release_lock",
     "PyThread_acquire_lock_timed": "PyThread_release_lock",
@@ -80,7 +80,7 @@ _LOCK_PAIRS = {
     "AcquireSRWLockExclusive": "ReleaseSRWLockExclusive",
     "mtx_lock": "mtx_unlock",
 }
-_LOCK_ENDS = frozenset(_LOCK_PAIRS.values())
+_LOCK_ENDS = frozenset(LOCK_PAIRS.values())
 # Project lock wrappers (`MUTEX_LOCK(&m)`, `LOCK()`, `cache_lock(st)`): paired by name shape
 # and argument, since what they expand to is not visible in the text.
 # CPython's own modules spell them ENTER_HASHLIB(self)/LEAVE_HASHLIB(self), ENTER_BUFFERED.
@@ -374,7 +374,7 @@ def _regions(calls: list[CallSite], bare: str) -> tuple[list[Region], list[Menti
     # `if (err) { RELEASE_LOCK(self); return NULL; }`: that path leaves; the lock stays held on
     # the one that goes on, until the release that is not followed by a return.
     exits = {c.offset for c in calls if _EARLY_EXIT.match(bare, c.end)}
-    for begin_name, end_name in _LOCK_PAIRS.items():
+    for begin_name, end_name in LOCK_PAIRS.items():
         regions += _pair_linear(calls, begin_name, (end_name,), "lock", same_receiver=True,
                                 exits=exits, bare=bare)
     regions += _wrapped_locks(calls, exits, bare)
@@ -441,7 +441,7 @@ def _wrapped_locks(calls: list[CallSite], exits: set[int] | None = None,
     out: list[Region] = []
     open_: list[CallSite] = []
     for c in calls:
-        if c.name in _LOCK_PAIRS or c.name in _LOCK_ENDS or "BLOCK" in c.name:
+        if c.name in LOCK_PAIRS or c.name in _LOCK_ENDS or "BLOCK" in c.name:
             continue
         if _WRAPPED_UNLOCK.match(c.name) and any(
                 o.args[:1] == c.args[:1] and _nested_exit(bare, o, c, exits) for o in open_):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from gilaudit.frontends.c.context import normalise_expr
 from gilaudit.frontends.c.facts import CallSite, FieldDecl, FileFacts, FunctionFacts, MacroFact
+from gilaudit.frontends.c.functions import LOCK_PAIRS
 
 __all__ = [
     "CONSTRUCTION",
@@ -189,11 +190,9 @@ def build_object_model(files: list[FileFacts]) -> ObjectModel:
                        lock_helpers(functions))
 
 
-_TAKES = frozenset({"PyMutex_Lock", "PyThread_acquire_lock", "PyThread_acquire_lock_timed",
-                    "pthread_mutex_lock", "EnterCriticalSection", "AcquireSRWLockExclusive",
-                    "mtx_lock"})
-UNLOCKS = frozenset({"PyMutex_Unlock", "PyThread_release_lock", "pthread_mutex_unlock",
-                    "LeaveCriticalSection", "ReleaseSRWLockExclusive", "mtx_unlock"})
+# The lock APIs whose calls pair into regions (functions.LOCK_PAIRS): takes and gives back.
+_TAKES = frozenset(LOCK_PAIRS)
+UNLOCKS = frozenset(LOCK_PAIRS.values())
 
 
 def lock_helpers(functions: dict[str, tuple[str, FunctionFacts]]
