@@ -1578,3 +1578,59 @@ def test_a_projects_lock_taking_functions_hold_the_lock_between_their_calls(
     got = [(f["function"], f["line"]) for f in data["findings"]
            if f["severity"] in ("error", "warning")]
     assert bool(got) == fires, data["findings"]
+
+
+_SIGNAL = """#include <Python.h>
+#include <pythread.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock;
+    int locked;
+    char *items;
+    Py_ssize_t n;
+} QueueObject;
+
+static PyObject *Queue_put(QueueObject *self, PyObject *item)
+{
+    self->items[self->n++] = 1;
+    if (self->locked) {
+        self->locked = 0;
+        PyThread_release_lock(self->lock);  /* wakes a waiting get(): not a section's end */
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Queue_clear(QueueObject *self, PyObject *unused)
+{
+    PyMem_Free(self->items);
+    self->items = NULL;
+    self->n = 0;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Queue_methods[] = {
+    {"put", (PyCFunction)Queue_put, METH_O, NULL},
+    {"clear", (PyCFunction)Queue_clear, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject QueueType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Queue",
+    .tp_basicsize = sizeof(QueueObject),
+    .tp_methods = Queue_methods,
+};
+"""
+
+
+def test_a_method_that_releases_a_lock_it_never_took_is_not_a_lock_helper(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """CPython 3.11's SimpleQueue.put releases the lock a waiting get() blocks on: a signal,
+    not the end of a locked stretch, so what it does before the release is not under a lock
+    (the ports bench lost two recalled items in _queuemodule.c until helpers had to pair)."""
+    proj = tmp_path / "queue"
+    proj.mkdir()
+    (proj / "queue.c").write_text(_SIGNAL)
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    assert ("Queue_put", 14) in {(f["function"], f["line"]) for f in data["findings"]
+                                 if f["severity"] in ("error", "warning")}, data["findings"]

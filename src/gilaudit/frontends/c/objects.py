@@ -220,7 +220,24 @@ def lock_helpers(functions: dict[str, tuple[str, FunctionFacts]]
             out[name] = ("take", tuple(dict.fromkeys(taken)))
         elif dropped and not taken:
             out[name] = ("drop", tuple(dict.fromkeys(dropped)))
-    return out
+    # Only pairs that some caller uses as brackets, a take and then a give-back of the same
+    # lock: a method that releases a lock it never took is signalling a waiter with it
+    # (CPython's SimpleQueue.put releases the lock a get() waits on), not ending a section.
+    paired: set[str] = set()
+    for _path, fn in functions.values():
+        took: set[str] = set()
+        for c in fn.calls:
+            helper = out.get(c.name)
+            if helper is None:
+                continue
+            if helper[0] == "take":
+                took.add(c.name)
+            else:
+                opened = [t for t in took if set(out[t][1]) & set(helper[1])]
+                if opened:
+                    paired.update(opened)
+                    paired.add(c.name)
+    return {name: v for name, v in out.items() if name in paired}
 
 
 _GENERIC = frozenset({"PyObject", "PyVarObject"})
