@@ -91,6 +91,10 @@ def test_each_access_is_classified_by_what_the_code_does_with_it() -> None:
     t = _text(body)
     assert [a.kind for a in field_accesses(t, [], 0, len(body), cxx=False)] == ["read"]
     assert [a.kind for a in field_accesses(t, [], 0, len(body))] == ["elem"]
+    # a const accessor of the standard library reads (couchbase's `self->ec.value()`)
+    body = "{ n = self->ec.value(); m = self->ec.message(); }"
+    t = _text(body)
+    assert [a.kind for a in field_accesses(t, [], 0, len(body))] == ["read", "read"]
 
 
 def test_a_type_split_over_a_header_and_two_files_is_one_model(scan_json: ScanJson,

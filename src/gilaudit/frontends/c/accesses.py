@@ -28,6 +28,11 @@ _LAST_MEMBER = re.compile(r"\.\s*([A-Za-z_]\w*)\s*$")
 _READ_ONLY_MEMBERS = frozenset({
     "size", "empty", "length", "begin", "end", "cbegin", "cend", "find", "count", "at", "get",
     "c_str", "data", "load", "front", "back", "capacity", "contains", "str",
+    # std::error_code, std::optional, std::exception and the other const accessors of the
+    # standard library (review 17: couchbase's `ec.value()` was taken for a write of `ec`)
+    "value", "value_or", "has_value", "message", "category", "what", "rbegin", "rend",
+    "crbegin", "crend", "max_size", "lower_bound", "upper_bound", "equal_range", "use_count",
+    "substr", "compare", "starts_with", "ends_with",
 })
 _REPLACE = frozenset({"Py_SETREF", "Py_XSETREF", "Py_CLEAR"})
 _LEND = frozenset({"Py_NewRef", "Py_XNewRef", "Py_INCREF", "Py_XINCREF"})
