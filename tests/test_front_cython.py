@@ -680,3 +680,22 @@ def test_state_one_event_loop_owns_is_not_shared(tmp_path: Path, name: str, extr
     _write(tmp_path, {"m.pyx": _LIMITER.format(name=name, extra=extra)})
     hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({"FT095"})).hits]
     assert hits == ([(6, "self.active"), (8, "self.active")] if fires else []), hits
+
+
+@needs_cython
+@pytest.mark.parametrize(("user", "fires"), [
+    # cylp: another module makes the object and sets its pointer before anyone else has it
+    ("from pkg.masks cimport Masks\n\ndef make():\n    cdef Masks m = Masks()\n"
+     "    m.reset()\n    return m\n", False),
+    # handed an object the caller may share
+    ("from pkg.masks cimport Masks\n\ndef use(Masks m):\n    m.reset()\n", True),
+])
+def test_a_cdef_method_other_modules_call_only_on_objects_they_just_made(
+        tmp_path: Path, user: str, fires: bool) -> None:
+    decl = "cdef class Masks:\n    cdef int *masks\n    cdef reset(self)\n"
+    body = ("cdef class Masks:\n    def __len__(self):\n        return self.masks[0]\n"
+            "    cdef reset(self):\n        self.masks = NULL\n")
+    _write(tmp_path, {"pkg/__init__.py": "", "pkg/masks.pxd": decl, "pkg/masks.pyx": body,
+                      "pkg/user.pyx": user})
+    hits = [(h.path, h.line) for h in _scan(tmp_path, frozenset({"FT102"})).hits]
+    assert hits == ([("pkg/masks.pyx", 5)] if fires else []), hits

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gilaudit.frontends.contract import FrontEndResult, Hit, Suppression, TargetView
 from gilaudit.frontends.cython import text as text_
@@ -24,6 +24,7 @@ from gilaudit.frontends.cython.import_time import ImportTimeCalls
 from gilaudit.frontends.cython.parse import CyNode, ParseOutcome, cython_version, parse_cython
 from gilaudit.frontends.cython.requires import is_build_requirements_file, requirement_pins
 from gilaudit.frontends.cython.rules import CODE_RULES, ModuleTrees, check_tree
+from gilaudit.frontends.cython.scope import functions
 from gilaudit.model import Diagnostic, Location, Note, SourceFile
 
 __all__ = ["RULES", "analyse"]
@@ -385,6 +386,7 @@ def _code_rules(project: _Project, texts: dict[str, str], layout: _Layout,
     python = ImportTimeCalls(
         read=lambda rel: _read(project.by_rel[rel], limit, acc, record=False),
         paths=tuple(sorted(f.path for f in project.view.files if f.path.endswith(".py"))))
+    parsed: list[tuple[str, ModuleTrees]] = []
     for rel in order:
         module = acc.modules.get(rel) or project.module_name(rel)
         outcome = _parse(project, rel, texts[rel], module, acc)
@@ -393,10 +395,14 @@ def _code_rules(project: _Project, texts: dict[str, str], layout: _Layout,
         if rel.endswith(".pxd"):
             pxd_trees[rel] = outcome.tree
         twin = pxd_trees.get(rel[:-4] + ".pxd") if rel.endswith(".pyx") else None
-        _run_rules(ModuleTrees(tree=outcome.tree, pxd=twin, module=module,
-                               python=python,
-                               shared_pxds=tuple(t for r, t in pxd_trees.items() if r != rel)),
-                   project, rel, selected, acc)
+        parsed.append((rel, ModuleTrees(
+            tree=outcome.tree, pxd=twin, module=module, python=python,
+            shared_pxds=tuple(t for r, t in pxd_trees.items() if r != rel))))
+    # Every module's functions: a `cdef` method one module defines is called from the others
+    # (cylp sets `CppSelf` on objects its other modules have just made).
+    everyone = tuple(f for _rel, trees in parsed for f in functions(trees.tree))
+    for rel, trees in parsed:
+        _run_rules(replace(trees, project_functions=everyone), project, rel, selected, acc)
     # Files only reachable through an includer that did not parse: analyse them alone.
     for rel in sorted(texts):
         if rel not in acc.files and rel not in project.refused:

@@ -15,6 +15,7 @@ from gilaudit.frontends.cython.scope import (
     ModuleIndex,
     PathOf,
     class_attr_types,
+    declarator_info,
     hit_at,
     locks_whole_function,
     same_scope,
@@ -73,29 +74,38 @@ def _fresh_locals(fn: Function, classes: set[str]) -> set[str]:
     _LogEntry)` or `m = Matcher(tags)` (a class of this module)."""
     out: set[str] = set()
     for node in same_scope(fn.node):
-        if node.kind != "SingleAssignmentNode":
-            continue
-        lhs, rhs = node.child("lhs"), node.child("rhs")
-        if lhs is None or lhs.kind != "NameNode" or rhs is None or \
-                rhs.kind not in ("SimpleCallNode", "GeneralCallNode"):
-            continue
-        called = rhs.child("function")
-        if called is not None and (
-                (called.kind == "NameNode" and called.text("name") in classes)
-                or (called.kind == "AttributeNode" and called.text("attribute") == "__new__")):
-            out.add(lhs.text("name"))
+        pairs: list[tuple[str, CyNode | None]] = []
+        if node.kind == "SingleAssignmentNode":
+            lhs = node.child("lhs")
+            if lhs is not None and lhs.kind == "NameNode":
+                pairs.append((lhs.text("name"), node.child("rhs")))
+        elif node.kind == "CVarDefNode":  # `cdef Masks m = Masks()`
+            pairs += [(declarator_info(d)[0], d.child("default"))
+                      for d in node.kids("declarators")]
+        for name, rhs in pairs:
+            called = rhs.child("function") if rhs is not None and rhs.kind in (
+                "SimpleCallNode", "GeneralCallNode") else None
+            if name and called is not None and (
+                    (called.kind == "NameNode" and called.text("name") in classes)
+                    or (called.kind == "AttributeNode"
+                        and called.text("attribute") == "__new__")):
+                out.add(name)
     return out
 
 
-def _construction_only(funcs: Sequence[Function]) -> set[str]:
+def _construction_only(funcs: Sequence[Function],
+                       callers: Sequence[Function] = ()) -> set[str]:
     """Qualified names of `cdef` methods every call of which is part of making or destroying
     an object: from `__cinit__`/`__init__`/`__dealloc__` on `self`, from another such method
     on `self`, or on an object the caller has just made (lxml's `entry._setError(error)` right
-    after `_LogEntry.__new__`, `_MultiTagMatcher._clear()` from `__cinit__` and `__dealloc__`)."""
-    classes = {f.cls for f in funcs if f.cls}
+    after `_LogEntry.__new__`, `_MultiTagMatcher._clear()` from `__cinit__` and `__dealloc__`).
+    ``callers``: the functions to look for calls in (the whole project's; default ``funcs``):
+    cylp's `setCppSelf` is called by its other modules, each time on an object just made."""
+    callers = callers or funcs
+    classes = {f.cls for f in callers if f.cls}
     cdefs = {f.name: f for f in funcs if f.is_cdef_class_method and f.kind == "cdef"}
     calls: dict[str, list[tuple[Function, str]]] = {name: [] for name in cdefs}
-    for g in funcs:
+    for g in callers:
         fresh = _fresh_locals(g, classes)
         for node in same_scope(g.node):
             called = node.child("function") if node.kind in (
@@ -123,11 +133,12 @@ def _construction_only(funcs: Sequence[Function]) -> set[str]:
 
 
 def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
-                            pxd: CyNode | None = None) -> Iterator[Hit]:
+                            pxd: CyNode | None = None,
+                            callers: Sequence[Function] = ()) -> Iterator[Hit]:
     locks = index.locks
     types = class_attr_types(tree, *((pxd,) if pxd is not None else ()))
     funcs = index.functions
-    making = _construction_only(funcs)
+    making = _construction_only(funcs, callers)
     one_thread = index.event_loop
     methods: dict[str, list[Function]] = {}
     for fn in funcs:

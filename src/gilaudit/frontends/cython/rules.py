@@ -66,6 +66,9 @@ class ModuleTrees:
     python: PythonCalls | None = None
     # The project's other .pxd trees: the cdef classes a class here may inherit from.
     shared_pxds: tuple[CyNode, ...] = ()
+    # The functions of every module of the project: where this module's `cdef` methods are
+    # called from (empty: this module's own only)
+    project_functions: tuple[Function, ...] = ()
 
 
 def _targets(stmt: CyNode) -> tuple[CyNode, ...]:
@@ -417,7 +420,8 @@ def check_tree(trees: ModuleTrees, path_of: PathOf, selected: frozenset[str]) ->
     if "FT096" in selected:
         out += cython_lazy_attr_init(index, path_of)
     if "FT102" in selected:
-        out += cython_pointer_released(tree, index, path_of, trees.pxd)
+        out += cython_pointer_released(tree, index, path_of, trees.pxd,
+                                       trees.project_functions or index.functions)
     if "FT100" in selected:
         out += cython_borrowed_cimports(index.nodes, path_of)
     if "FT101" in selected:
