@@ -687,6 +687,8 @@ def test_state_one_event_loop_owns_is_not_shared(tmp_path: Path, name: str, extr
     # cylp: another module makes the object and sets its pointer before anyone else has it
     ("from pkg.masks cimport Masks\n\ndef make():\n    cdef Masks m = Masks()\n"
      "    m.reset()\n    return m\n", False),
+    # called on the constructor call itself: `CyCbcNode().setCppSelf(x)`
+    ("from pkg.masks cimport Masks\n\ndef make():\n    return Masks().reset()\n", False),
     # handed an object the caller may share
     ("from pkg.masks cimport Masks\n\ndef use(Masks m):\n    m.reset()\n", True),
 ])

@@ -105,6 +105,7 @@ def _construction_only(funcs: Sequence[Function],
     classes = {f.cls for f in callers if f.cls}
     cdefs = {f.name: f for f in funcs if f.is_cdef_class_method and f.kind == "cdef"}
     calls: dict[str, list[tuple[Function, str]]] = {name: [] for name in cdefs}
+    fresh_mark = "()"  # not a name: the receiver is a constructor call
     for g in callers:
         fresh = _fresh_locals(g, classes)
         for node in same_scope(g.node):
@@ -115,7 +116,11 @@ def _construction_only(funcs: Sequence[Function],
                 continue
             obj = called.child("obj")
             recv = obj.text("name") if obj is not None and obj.kind == "NameNode" else ""
-            how = "fresh" if recv in fresh else (
+            made = obj.child("function") if obj is not None and obj.kind in (
+                "SimpleCallNode", "GeneralCallNode") else None
+            if made is not None and made.kind == "NameNode" and made.text("name") in classes:
+                recv = fresh_mark  # `CyCbcNode().setCppSelf(x)`: called on what it just made
+            how = "fresh" if recv in fresh or recv == fresh_mark else (
                 "self" if g.args and recv == g.args[0] and g.cls else "")
             calls[called.text("attribute")].append((g, how))
     result: set[str] = set()
