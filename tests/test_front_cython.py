@@ -701,3 +701,23 @@ def test_a_cdef_method_other_modules_call_only_on_objects_they_just_made(
                       "pkg/user.pyx": user})
     hits = [(h.path, h.line) for h in _scan(tmp_path, frozenset({"FT102"})).hits]
     assert hits == ([("pkg/masks.pyx", 5)] if fires else []), hits
+
+
+@needs_cython
+@pytest.mark.parametrize(("put", "fires"), [
+    # ddtrace: MsgpackEncoderV05.put runs the table's rollback inside `with self._lock:`
+    ("        with self._lock:\n            self._table.rollback()\n", False),
+    ("        self._table.rollback()\n", True),
+])
+def test_a_cdef_method_only_called_under_a_lock_is_locked(tmp_path: Path, put: str,
+                                                          fires: bool) -> None:
+    _write(tmp_path, {"m.pyx": "import threading\n\ncdef class Table:\n    cdef object items\n"
+                               "    cdef rollback(self):\n"
+                               "        self.items = self.items[:1] + self.items\n\n"
+                               "cdef class Encoder:\n    cdef object _lock\n"
+                               "    cdef Table _table\n"
+                               "    def __cinit__(self):\n"
+                               "        self._lock = threading.Lock()\n"
+                               "    def put(self):\n" + put})
+    hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({"FT095"})).hits]
+    assert hits == ([(6, "self.items")] if fires else []), hits

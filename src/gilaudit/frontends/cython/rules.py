@@ -22,6 +22,7 @@ from gilaudit.frontends.cython.scope import (
     ModuleVar,
     PathOf,
     PythonCalls,
+    called_only_locked,
     callee,
     class_attr_types,
     class_properties,
@@ -267,8 +268,11 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
     types = class_attr_types(*trees.shared_pxds,
                              *((trees.pxd,) if trees.pxd is not None else ()), tree)
     properties = class_properties(tree)
+    guarded = called_only_locked((f.name for f in index.functions if f.kind == "cdef"),
+                                 trees.project_functions or index.functions)
     for fn, self_name in _instance_methods(index):
-        if fn.nogil or locks_whole_function(fn, locks):
+        if fn.nogil or locks_whole_function(fn, locks) or (
+                fn.kind == "cdef" and fn.name in guarded):
             continue
         own = properties.get(fn.cls or "", set()) - set(types.get(fn.cls or "", {}))
         seen: set[str] = set()

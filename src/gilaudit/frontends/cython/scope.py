@@ -18,6 +18,7 @@ __all__ = [
     "ModuleIndex",
     "ModuleVar",
     "PathOf",
+    "called_only_locked",
     "callee",
     "class_attr_types",
     "class_properties",
@@ -472,6 +473,24 @@ def init_only(tree: CyNode, funcs: Sequence[Function],
                 result.add(name)
                 changed = True
     return frozenset(result)
+
+
+def called_only_locked(names: Iterable[str], callers: Sequence[Function]) -> frozenset[str]:
+    """Of the given `cdef` method names, those called somewhere and always under a lock or
+    critical section, or from a method that locks itself: ddtrace's
+    `MsgpackStringTable.rollback`, whose one caller runs it inside `with self._lock:`.
+    A `cdef` method is not Python-callable, so its callers are all in the project."""
+    wanted = set(names)
+    sites: dict[str, list[bool]] = {}
+    for g in callers:
+        whole = locks_whole_function(g, frozenset())
+        for node, locked in walk_unlocked(g.node, frozenset(), nogil_exempt=False):
+            called = node.child("function") if node.kind in (
+                "SimpleCallNode", "GeneralCallNode") else None
+            if called is not None and called.kind == "AttributeNode" and \
+                    called.text("attribute") in wanted:
+                sites.setdefault(called.text("attribute"), []).append(locked or whole)
+    return frozenset(name for name, held in sites.items() if held and all(held))
 
 
 # Calls that hand an asyncio event loop a function to run on its own thread.
