@@ -24,7 +24,7 @@ from gilaudit.frontends.cython.import_time import ImportTimeCalls
 from gilaudit.frontends.cython.parse import CyNode, ParseOutcome, cython_version, parse_cython
 from gilaudit.frontends.cython.requires import is_build_requirements_file, requirement_pins
 from gilaudit.frontends.cython.rules import CODE_RULES, ModuleTrees, check_tree
-from gilaudit.frontends.cython.scope import functions
+from gilaudit.frontends.cython.scope import functions, method_calls
 from gilaudit.model import Diagnostic, Location, Note, SourceFile
 
 __all__ = ["RULES", "analyse"]
@@ -400,9 +400,9 @@ def _code_rules(project: _Project, texts: dict[str, str], layout: _Layout,
             shared_pxds=tuple(t for r, t in pxd_trees.items() if r != rel))))
     # Every module's functions: a `cdef` method one module defines is called from the others
     # (cylp sets `CppSelf` on objects its other modules have just made).
-    everyone = tuple(f for _rel, trees in parsed for f in functions(trees.tree))
+    calls = method_calls([f for _rel, trees in parsed for f in functions(trees.tree)])
     for rel, trees in parsed:
-        _run_rules(replace(trees, project_functions=everyone), project, rel, selected, acc)
+        _run_rules(replace(trees, method_calls=calls), project, rel, selected, acc)
     # Files only reachable through an includer that did not parse: analyse them alone.
     for rel in sorted(texts):
         if rel not in acc.files and rel not in project.refused:

@@ -12,13 +12,13 @@ from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.frontends.cython.scope import (
     Function,
+    MethodCall,
     ModuleIndex,
     PathOf,
     class_attr_types,
-    declarator_info,
     hit_at,
     locks_whole_function,
-    same_scope,
+    method_calls,
     self_attr,
     walk_unlocked,
 )
@@ -69,81 +69,39 @@ def _uses(fn: Function, attr: str, locks: frozenset[str]) -> CyNode | None:
     return None
 
 
-def _fresh_locals(fn: Function, classes: set[str]) -> set[str]:
-    """Locals assigned an object the function has just made: `entry = _LogEntry.__new__(
-    _LogEntry)` or `m = Matcher(tags)` (a class of this module)."""
-    out: set[str] = set()
-    for node in same_scope(fn.node):
-        pairs: list[tuple[str, CyNode | None]] = []
-        if node.kind == "SingleAssignmentNode":
-            lhs = node.child("lhs")
-            if lhs is not None and lhs.kind == "NameNode":
-                pairs.append((lhs.text("name"), node.child("rhs")))
-        elif node.kind == "CVarDefNode":  # `cdef Masks m = Masks()`
-            pairs += [(declarator_info(d)[0], d.child("default"))
-                      for d in node.kids("declarators")]
-        for name, rhs in pairs:
-            called = rhs.child("function") if rhs is not None and rhs.kind in (
-                "SimpleCallNode", "GeneralCallNode") else None
-            if name and called is not None and (
-                    (called.kind == "NameNode" and called.text("name") in classes)
-                    or (called.kind == "AttributeNode"
-                        and called.text("attribute") == "__new__")):
-                out.add(name)
-    return out
-
-
 def _construction_only(funcs: Sequence[Function],
-                       callers: Sequence[Function] = ()) -> set[str]:
+                       calls: dict[str, tuple[MethodCall, ...]]) -> set[str]:
     """Qualified names of `cdef` methods every call of which is part of making or destroying
     an object: from `__cinit__`/`__init__`/`__dealloc__` on `self`, from another such method
     on `self`, or on an object the caller has just made (lxml's `entry._setError(error)` right
     after `_LogEntry.__new__`, `_MultiTagMatcher._clear()` from `__cinit__` and `__dealloc__`).
-    ``callers``: the functions to look for calls in (the whole project's; default ``funcs``):
-    cylp's `setCppSelf` is called by its other modules, each time on an object just made."""
-    callers = callers or funcs
-    classes = {f.cls for f in callers if f.cls}
+    ``calls``: the project's method calls (scope.method_calls): cylp's `setCppSelf` is called
+    by its other modules, each time on an object just made."""
     cdefs = {f.name: f for f in funcs if f.is_cdef_class_method and f.kind == "cdef"}
-    calls: dict[str, list[tuple[Function, str]]] = {name: [] for name in cdefs}
-    fresh_mark = "()"  # not a name: the receiver is a constructor call
-    for g in callers:
-        fresh = _fresh_locals(g, classes)
-        for node in same_scope(g.node):
-            called = node.child("function") if node.kind in (
-                "SimpleCallNode", "GeneralCallNode") else None
-            if called is None or called.kind != "AttributeNode" or \
-                    called.text("attribute") not in calls:
-                continue
-            obj = called.child("obj")
-            recv = obj.text("name") if obj is not None and obj.kind == "NameNode" else ""
-            made = obj.child("function") if obj is not None and obj.kind in (
-                "SimpleCallNode", "GeneralCallNode") else None
-            if made is not None and made.kind == "NameNode" and made.text("name") in classes:
-                recv = fresh_mark  # `CyCbcNode().setCppSelf(x)`: called on what it just made
-            how = "fresh" if recv in fresh or recv == fresh_mark else (
-                "self" if g.args and recv == g.args[0] and g.cls else "")
-            calls[called.text("attribute")].append((g, how))
     result: set[str] = set()
     changed = True
     while changed:
         changed = False
-        for name, sites in calls.items():
-            if cdefs[name].qualname in result or not sites:
+        for name, fn in cdefs.items():
+            sites = calls.get(name, ())
+            if fn.qualname in result or not sites:
                 continue
-            if all(how == "fresh" or (how == "self" and (
-                    g.name in _LIFECYCLE or g.qualname in result)) for g, how in sites):
-                result.add(cdefs[name].qualname)
+            if all(c.receiver == "fresh" or (c.receiver == "self" and (
+                    c.caller.name in _LIFECYCLE or c.caller.qualname in result))
+                   for c in sites):
+                result.add(fn.qualname)
                 changed = True
     return result
 
 
 def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
                             pxd: CyNode | None = None,
-                            callers: Sequence[Function] = ()) -> Iterator[Hit]:
+                            calls: dict[str, tuple[MethodCall, ...]] | None = None
+                            ) -> Iterator[Hit]:
     locks = index.locks
     types = class_attr_types(tree, *((pxd,) if pxd is not None else ()))
     funcs = index.functions
-    making = _construction_only(funcs, callers)
+    making = _construction_only(funcs, calls if calls is not None else method_calls(funcs))
     one_thread = index.event_loop
     methods: dict[str, list[Function]] = {}
     for fn in funcs:

@@ -18,6 +18,7 @@ from gilaudit.frontends.cython.released import cython_pointer_released
 from gilaudit.frontends.cython.scope import (
     FUNCTION_KINDS,
     Function,
+    MethodCall,
     ModuleIndex,
     ModuleVar,
     PathOf,
@@ -32,6 +33,7 @@ from gilaudit.frontends.cython.scope import (
     is_c_value,
     is_lock_manager,
     locks_whole_function,
+    method_calls,
     module_vars,
     same_scope,
     self_attr,
@@ -67,9 +69,9 @@ class ModuleTrees:
     python: PythonCalls | None = None
     # The project's other .pxd trees: the cdef classes a class here may inherit from.
     shared_pxds: tuple[CyNode, ...] = ()
-    # The functions of every module of the project: where this module's `cdef` methods are
-    # called from (empty: this module's own only)
-    project_functions: tuple[Function, ...] = ()
+    # The project's `x.m(...)` calls, every module's (scope.method_calls): where this
+    # module's `cdef` methods are called from; None: this module's own only
+    method_calls: dict[str, tuple[MethodCall, ...]] | None = None
 
 
 def _targets(stmt: CyNode) -> tuple[CyNode, ...]:
@@ -259,8 +261,8 @@ _IN_PLACE_SAFE = {"list": ("+",), "bytearray": ("+",), "set": ("|", "&", "-", "^
                   "dict": ("|",)}
 
 
-def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: PathOf
-                              ) -> Iterator[Hit]:
+def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: PathOf,
+                              calls: dict[str, tuple[MethodCall, ...]]) -> Iterator[Hit]:
     tree = trees.tree
     locks = index.locks
     # The project's other .pxd files first: a base class cimported from one of them declares
@@ -269,7 +271,7 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
                              *((trees.pxd,) if trees.pxd is not None else ()), tree)
     properties = class_properties(tree)
     guarded = called_only_locked((f.name for f in index.functions if f.kind == "cdef"),
-                                 trees.project_functions or index.functions)
+                                 calls)
     for fn, self_name in _instance_methods(index):
         if fn.nogil or locks_whole_function(fn, locks) or (
                 fn.kind == "cdef" and fn.name in guarded):
@@ -414,18 +416,19 @@ def check_tree(trees: ModuleTrees, path_of: PathOf, selected: frozenset[str]) ->
     """Every selected code rule over one module tree."""
     tree = trees.tree
     index = ModuleIndex.of(tree)
+    calls = trees.method_calls if trees.method_calls is not None else \
+        method_calls(index.functions)
     out: list[Hit] = []
     if "FT093" in selected:
         out += cython_with_gil_in_prange(tree, index, path_of)
     if "FT094" in selected:
         out += cython_cdef_global_mutation(trees, index, path_of)
     if "FT095" in selected:
-        out += cython_cdef_attr_unlocked(trees, index, path_of)
+        out += cython_cdef_attr_unlocked(trees, index, path_of, calls)
     if "FT096" in selected:
         out += cython_lazy_attr_init(index, path_of)
     if "FT102" in selected:
-        out += cython_pointer_released(tree, index, path_of, trees.pxd,
-                                       trees.project_functions or index.functions)
+        out += cython_pointer_released(tree, index, path_of, trees.pxd, calls)
     if "FT100" in selected:
         out += cython_borrowed_cimports(index.nodes, path_of)
     if "FT101" in selected:

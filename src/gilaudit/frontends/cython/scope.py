@@ -15,6 +15,7 @@ from gilaudit.model import Note
 __all__ = [
     "FUNCTION_KINDS",
     "Function",
+    "MethodCall",
     "ModuleIndex",
     "ModuleVar",
     "PathOf",
@@ -24,12 +25,14 @@ __all__ = [
     "class_properties",
     "declarator_info",
     "dotted",
+    "fresh_locals",
     "functions",
     "hit_at",
     "init_only",
     "is_lock_manager",
     "lock_names",
     "locks_whole_function",
+    "method_calls",
     "module_vars",
     "same_scope",
     "self_attr",
@@ -475,22 +478,73 @@ def init_only(tree: CyNode, funcs: Sequence[Function],
     return frozenset(result)
 
 
-def called_only_locked(names: Iterable[str], callers: Sequence[Function]) -> frozenset[str]:
-    """Of the given `cdef` method names, those called somewhere and always under a lock or
-    critical section, or from a method that locks itself: ddtrace's
-    `MsgpackStringTable.rollback`, whose one caller runs it inside `with self._lock:`.
-    A `cdef` method is not Python-callable, so its callers are all in the project."""
-    wanted = set(names)
-    sites: dict[str, list[bool]] = {}
-    for g in callers:
+@dataclass(frozen=True, slots=True)
+class MethodCall:
+    """One `x.m(...)` call in the project's Cython code."""
+
+    caller: Function
+    receiver: str  # "self" (the caller's own object), "fresh" (one it has just made) or ""
+    locked: bool  # under a lock or critical section, or in a method that locks itself
+
+
+def fresh_locals(fn: Function, classes: set[str]) -> set[str]:
+    """Locals assigned an object the function has just made: `entry = _LogEntry.__new__(
+    _LogEntry)`, `m = Matcher(tags)` or `cdef Masks m = Masks()` (a class of the project)."""
+    out: set[str] = set()
+    for node in same_scope(fn.node):
+        pairs: list[tuple[str, CyNode | None]] = []
+        if node.kind == "SingleAssignmentNode":
+            lhs = node.child("lhs")
+            if lhs is not None and lhs.kind == "NameNode":
+                pairs.append((lhs.text("name"), node.child("rhs")))
+        elif node.kind == "CVarDefNode":
+            pairs += [(declarator_info(d)[0], d.child("default"))
+                      for d in node.kids("declarators")]
+        for name, rhs in pairs:
+            if name and _makes(rhs, classes):
+                out.add(name)
+    return out
+
+
+def _makes(node: CyNode | None, classes: set[str]) -> bool:
+    called = node.child("function") if node is not None and node.kind in (
+        "SimpleCallNode", "GeneralCallNode") else None
+    return called is not None and (
+        (called.kind == "NameNode" and called.text("name") in classes)
+        or (called.kind == "AttributeNode" and called.text("attribute") == "__new__"))
+
+
+def method_calls(funcs: Sequence[Function]) -> dict[str, tuple[MethodCall, ...]]:
+    """Every `x.m(...)` of these functions (the whole project's), by method name: worked out
+    once per project, since each module's rules ask where its `cdef` methods are called."""
+    classes = {f.cls for f in funcs if f.cls}
+    out: dict[str, list[MethodCall]] = {}
+    for g in funcs:
+        fresh = fresh_locals(g, classes)
         whole = locks_whole_function(g, frozenset())
         for node, locked in walk_unlocked(g.node, frozenset(), nogil_exempt=False):
             called = node.child("function") if node.kind in (
                 "SimpleCallNode", "GeneralCallNode") else None
-            if called is not None and called.kind == "AttributeNode" and \
-                    called.text("attribute") in wanted:
-                sites.setdefault(called.text("attribute"), []).append(locked or whole)
-    return frozenset(name for name, held in sites.items() if held and all(held))
+            if called is None or called.kind != "AttributeNode":
+                continue
+            obj = called.child("obj")
+            recv = obj.text("name") if obj is not None and obj.kind == "NameNode" else ""
+            # `CyCbcNode().setCppSelf(x)`: called on what the call has just made
+            how = "fresh" if recv in fresh or _makes(obj, classes) else (
+                "self" if g.args and recv == g.args[0] and g.cls else "")
+            out.setdefault(called.text("attribute"), []).append(
+                MethodCall(g, how, locked or whole))
+    return {name: tuple(sites) for name, sites in out.items()}
+
+
+def called_only_locked(names: Iterable[str], calls: dict[str, tuple[MethodCall, ...]]
+                       ) -> frozenset[str]:
+    """Of the given `cdef` method names, those called somewhere and always under a lock or
+    critical section, or from a method that locks itself: ddtrace's
+    `MsgpackStringTable.rollback`, whose one caller runs it inside `with self._lock:`.
+    A `cdef` method is not Python-callable, so its callers are all in the project."""
+    return frozenset(name for name in names
+                     if (sites := calls.get(name)) and all(c.locked for c in sites))
 
 
 # Calls that hand an asyncio event loop a function to run on its own thread.
