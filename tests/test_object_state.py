@@ -1369,6 +1369,18 @@ def test_generated_code_included_by_another_file_is_not_analysed(scan_json: Scan
     assert {f["path"] for f in data["findings"]} == {"gen.c"}
 
 
+def _serious(scan_json: ScanJson, tmp_path: Path, source: str
+             ) -> tuple[list[tuple[str, int]], list[dict[str, object]]]:
+    """(function, line) of the FT033/FT034 errors and warnings on one C file, and all the
+    findings (for the assertion message)."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "m.c").write_text(source)
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    return ([(str(f["function"]), int(f["line"])) for f in data["findings"]
+             if f["severity"] in ("error", "warning")], data["findings"])
+
+
 _LAZY_DICT = """#include <Python.h>
 
 typedef struct {
@@ -1427,15 +1439,10 @@ def test_a_field_filled_only_while_null_under_a_lock_is_not_replaced(
     """Review 15: newrelic's vendored wrapt recreates `self->dict` only when it is NULL,
     inside `Py_BEGIN_CRITICAL_SECTION(self)` (the porting guide's lazy creation); readers see
     NULL or the one dict, which lives as long as the object."""
-    proj = tmp_path / "proxy"
-    proj.mkdir()
-    (proj / "proxy.c").write_text(_LAZY_DICT % {
+    got, findings = _serious(scan_json, tmp_path, _LAZY_DICT % {
         "test": test, "open": "Py_BEGIN_CRITICAL_SECTION(self);" if locked else "",
         "close": "Py_END_CRITICAL_SECTION();" if locked else ""})
-    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
-    got = [(f["function"], f["rule"]) for f in data["findings"]
-           if f["severity"] in ("error", "warning")]
-    assert bool(got) == fires, data["findings"]
+    assert bool(got) == fires, findings
 
 
 _STREAM = """#include <Python.h>
@@ -1501,13 +1508,8 @@ def test_an_early_exit_through_a_macro_or_after_setting_the_error_keeps_the_lock
     """Review 16: watchdog's `start()` releases its stream lock on two early exits,
     `stream_unlock(self); Py_RETURN_NONE;` and `stream_unlock(self); PyErr_SetString(...);
     return NULL;`, and writes `run_loop` under the lock on the path that goes on."""
-    proj = tmp_path / "stream"
-    proj.mkdir()
-    (proj / "stream.c").write_text(_STREAM % {"first_exit": first_exit})
-    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
-    got = [(f["function"], f["line"]) for f in data["findings"]
-           if f["severity"] in ("error", "warning")]
-    assert bool(got) == fires, data["findings"]
+    got, findings = _serious(scan_json, tmp_path, _STREAM % {"first_exit": first_exit})
+    assert bool(got) == fires, findings
 
 
 _SYNC_OP = """#include <Python.h>
@@ -1575,13 +1577,8 @@ def test_a_projects_lock_taking_functions_hold_the_lock_between_their_calls(
     """Review 16: cereggii's `len()` runs between `begin_synchronous_operation(self)`, which
     locks `self->sync_op` and returns holding it, and `end_synchronous_operation(self)`,
     which unlocks it: the helper it calls in between reads under the lock the resize holds."""
-    proj = tmp_path / "sync"
-    proj.mkdir()
-    (proj / "sync.c").write_text(_SYNC_OP % {"after": after})
-    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
-    got = [(f["function"], f["line"]) for f in data["findings"]
-           if f["severity"] in ("error", "warning")]
-    assert bool(got) == fires, data["findings"]
+    got, findings = _serious(scan_json, tmp_path, _SYNC_OP % {"after": after})
+    assert bool(got) == fires, findings
 
 
 _SIGNAL = """#include <Python.h>
@@ -1632,9 +1629,5 @@ def test_a_method_that_releases_a_lock_it_never_took_is_not_a_lock_helper(
     """CPython 3.11's SimpleQueue.put releases the lock a waiting get() blocks on: a signal,
     not the end of a locked stretch, so what it does before the release is not under a lock
     (the ports bench lost two recalled items in _queuemodule.c until helpers had to pair)."""
-    proj = tmp_path / "queue"
-    proj.mkdir()
-    (proj / "queue.c").write_text(_SIGNAL)
-    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
-    assert ("Queue_put", 14) in {(f["function"], f["line"]) for f in data["findings"]
-                                 if f["severity"] in ("error", "warning")}, data["findings"]
+    got, findings = _serious(scan_json, tmp_path, _SIGNAL)
+    assert ("Queue_put", 14) in got, findings
