@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.frontends.cython.scope import (
+    LIFECYCLE,
     Function,
     MethodCall,
     ModuleIndex,
@@ -28,7 +29,6 @@ __all__ = ["cython_pointer_released"]
 
 # Creation and destruction: nobody else holds the object while they run.
 # Run on an object being made or unmade: `__setstate__` by unpickling, on a new object.
-_LIFECYCLE = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__", "__setstate__"})
 _MAX_USERS = 4
 
 
@@ -87,7 +87,7 @@ def _construction_only(funcs: Sequence[Function],
             if fn.qualname in result or not sites:
                 continue
             if all(c.receiver == "fresh" or (c.receiver == "self" and (
-                    c.caller.name in _LIFECYCLE or c.caller.qualname in result))
+                    c.caller.name in LIFECYCLE or c.caller.qualname in result))
                    for c in sites):
                 result.add(fn.qualname)
                 changed = True
@@ -105,7 +105,7 @@ def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
     one_thread = index.event_loop
     methods: dict[str, list[Function]] = {}
     for fn in funcs:
-        if fn.is_cdef_class_method and fn.cls and fn.args and fn.name not in _LIFECYCLE \
+        if fn.is_cdef_class_method and fn.cls and fn.args and fn.name not in LIFECYCLE \
                 and fn.cls not in one_thread and not locks_whole_function(fn, locks):
             methods.setdefault(fn.cls, []).append(fn)
     for cls, fns in methods.items():

@@ -16,6 +16,7 @@ from gilaudit.frontends.cython.capi import (
 from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.frontends.cython.released import cython_pointer_released
 from gilaudit.frontends.cython.scope import (
+    ASSIGN_KINDS,
     FUNCTION_KINDS,
     Function,
     MethodCall,
@@ -55,7 +56,6 @@ _NOT_SHARED = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__", "__s
                          "__setstate_cython__", "__reduce_cython__", "__next__"})
 _CONSTANTS = frozenset({"IntNode", "BoolNode", "NoneNode", "NullNode", "FloatNode",
                         "CharNode", "UnicodeNode", "StringNode", "BytesNode"})
-_ASSIGN_KINDS = ("SingleAssignmentNode", "CascadedAssignmentNode", "InPlaceAssignmentNode")
 _NONE_LIKE = ("NoneNode", "NullNode")
 
 
@@ -207,7 +207,7 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
         local = _local_names(fn) - declared
         seen: set[str] = set()
         for stmt, locked in walk_unlocked(fn.node, locks):
-            if locked or stmt.kind not in _ASSIGN_KINDS:
+            if locked or stmt.kind not in ASSIGN_KINDS:
                 continue
             for target in _targets(stmt):
                 name, why = "", ""

@@ -13,7 +13,9 @@ from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.model import Note
 
 __all__ = [
+    "ASSIGN_KINDS",
     "FUNCTION_KINDS",
+    "LIFECYCLE",
     "Function",
     "MethodCall",
     "ModuleIndex",
@@ -551,13 +553,13 @@ def called_only_locked(names: Iterable[str], calls: dict[str, tuple[MethodCall, 
 _LOOP_SCHEDULERS = frozenset({"add_done_callback", "call_soon", "call_soon_threadsafe",
                               "call_later", "call_at"})
 # Run while the object is made or unmade (or unpickled into a new one): nobody shares it yet.
-_MAKING = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__", "__setstate__"})
-_ASSIGNS = ("SingleAssignmentNode", "CascadedAssignmentNode", "InPlaceAssignmentNode")
+LIFECYCLE = frozenset({"__cinit__", "__init__", "__dealloc__", "__del__", "__setstate__"})
+ASSIGN_KINDS = ("SingleAssignmentNode", "CascadedAssignmentNode", "InPlaceAssignmentNode")
 
 
 def _writes_self(fn: Function) -> bool:
     self_name = fn.args[0]
-    return any(self_attr(t, self_name) for n in same_scope(fn.node) if n.kind in _ASSIGNS
+    return any(self_attr(t, self_name) for n in same_scope(fn.node) if n.kind in ASSIGN_KINDS
                for t in (*n.kids("lhs"), *n.kids("lhs_list")))
 
 
@@ -614,7 +616,7 @@ def loop_confined_classes(nodes: Iterable[CyNode], funcs: Sequence[Function]
                 changed = True
     writers: dict[str, list[Function]] = {}
     for f in methods:
-        if f.name not in _MAKING and _writes_self(f):
+        if f.name not in LIFECYCLE and _writes_self(f):
             writers.setdefault(f.cls or "", []).append(f)
     return frozenset(cls for cls, fns in writers.items()
                      if all((f.cls, f.name) in bound for f in fns))
