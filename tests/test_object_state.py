@@ -1631,3 +1631,138 @@ def test_a_method_that_releases_a_lock_it_never_took_is_not_a_lock_helper(
     (the ports bench lost two recalled items in _queuemodule.c until helpers had to pair)."""
     got, findings = _serious(scan_json, tmp_path, _SIGNAL)
     assert ("Queue_put", 14) in got, findings
+
+
+_VOIDPTR = """#include <Python.h>
+
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    Py_ssize_t size;
+} VoidPtrObject;
+
+static PyObject *VoidPtr_setsize(VoidPtrObject *self, PyObject *arg)
+{
+    Py_ssize_t size = PyLong_AsSsize_t(arg);
+    if (size == -1 && PyErr_Occurred())
+        return NULL;
+    self->size = size;
+    Py_RETURN_NONE;
+}
+
+static PyObject *VoidPtr_getsize(VoidPtrObject *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t(self->size);
+}
+
+static PyObject *VoidPtr_reset(VoidPtrObject *self, PyObject *unused)
+{
+    %(reset)s
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef VoidPtr_methods[] = {
+    {"setsize", (PyCFunction)VoidPtr_setsize, METH_O, NULL},
+    {"getsize", (PyCFunction)VoidPtr_getsize, METH_NOARGS, NULL},
+    {"reset", (PyCFunction)VoidPtr_reset, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject VoidPtrType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.VoidPtr",
+    .tp_basicsize = sizeof(VoidPtrObject),
+    .tp_methods = VoidPtr_methods,
+};
+"""
+
+
+@pytest.mark.parametrize(("reset", "errors"), [
+    # the pointer stays as made: `size` is a value the user sets, as in a serial order
+    ("", []),
+    # the pointer is reallocated: a size that no longer matches it reads out of bounds
+    ("self->data = PyMem_Realloc(self->data, 16); self->size = 16;",
+     ["VoidPtr_setsize", "VoidPtr_reset"]),
+])
+def test_a_length_is_a_size_only_beside_a_pointer_that_moves(
+        scan_json: ScanJson, tmp_path: Path, reset: str, errors: list[str]) -> None:
+    """Review 18: pyqt5-sip's `voidptr.setsize()` stores a user-given `size` beside a
+    `voidptr` that nothing reassigns after construction; the stores were reported as errors
+    for a buffer's size."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "m.c").write_text(_VOIDPTR % {"reset": reset})
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    got = sorted(str(f["function"]) for f in data["findings"] if f["severity"] == "error")
+    assert got == sorted(errors), data["findings"]
+
+
+_OWNED = """#include <Python.h>
+#include <pythread.h>
+
+typedef struct {
+    PyObject_HEAD
+    unsigned long thread_id;
+    PyObject *buffer;
+    Py_ssize_t idx;
+} ParserObject;
+
+static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    ParserObject *self = (ParserObject *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->thread_id = PyThread_get_thread_ident();
+    return (PyObject *)self;
+}
+
+static PyObject *Parser_next(ParserObject *self)
+{
+    %(guard)s
+    if (self->buffer == NULL || self->idx >= PyUnicode_GET_LENGTH(self->buffer))
+        return NULL;
+    self->idx++;
+    return PyUnicode_Substring(self->buffer, self->idx - 1, self->idx);
+}
+
+static PyObject *Parser_feed(ParserObject *self, PyObject *text)
+{
+    %(guard)s
+    Py_XSETREF(self->buffer, Py_NewRef(text));
+    self->idx = 0;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Parser_methods[] = {
+    {"feed", (PyCFunction)Parser_feed, METH_O, NULL},
+    {NULL}
+};
+static PyTypeObject ParserType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Parser",
+    .tp_basicsize = sizeof(ParserObject),
+    .tp_new = Parser_new,
+    .tp_iternext = (iternextfunc)Parser_next,
+    .tp_methods = Parser_methods,
+};
+"""
+
+
+@pytest.mark.parametrize(("guard", "fires"), [
+    ("if (self->thread_id != PyThread_get_thread_ident()) {\n"
+     "        PyErr_SetString(PyExc_RuntimeError, \"not shared across threads\");\n"
+     "        return NULL;\n    }", False),
+    ("if (PyThread_get_thread_ident() != self->thread_id) return NULL;", False),
+    # the test without the exit: the other thread goes on
+    ("if (self->thread_id != PyThread_get_thread_ident()) PyErr_WarnEx(NULL, \"shared\", 1);",
+     True),
+    ("", True),
+])
+def test_entry_points_that_refuse_every_thread_but_the_owner_do_not_race(
+        scan_json: ScanJson, tmp_path: Path, guard: str, fires: bool) -> None:
+    """Review 18: aiocsv's Parser records its maker's thread and raises in `__next__` on any
+    other; the accesses past that test run on one thread only."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "m.c").write_text(_OWNED % {"guard": guard})
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034,FT074")
+    got = [f for f in data["findings"] if f["severity"] in ("error", "warning")]
+    assert bool(got) == fires, data["findings"]

@@ -82,7 +82,9 @@ class Region:
 @dataclass(frozen=True, slots=True)
 class IfGuard:
     var: str  # a shared variable, or `base->field` (any base: the object model decides)
-    shape: str  # "null-check" (write inside then) | "early-return" (write after the if)
+    # "null-check" (write inside then) | "early-return" (write after the if) | "owner" (an
+    # early exit unless `var` holds the running thread's id: only its owner goes on)
+    shape: str
     offset: int
     then_start: int
     then_end: int

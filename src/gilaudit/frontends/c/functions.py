@@ -49,6 +49,15 @@ _FIELD_NULL_TEST = re.compile(
 _SET_TEST = re.compile(
     r"^\(?\s*(?:([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*!=\s*(?:NULL|0|nullptr))\s*\)?$"
 )
+# A thread-ownership test: `if (self->thread_id != PyThread_get_thread_ident()) { raise }`
+# (aiocsv's Parser: an instance used from another thread than its maker's raises).
+_THREAD_NOW = (r"(?:PyThread_get_thread_ident(?:_ex)?|pthread_self|GetCurrentThreadId|thrd_current"
+               r"|PyThreadState_(?:Get|GET)|_PyThreadState_GET|PyGILState_GetThisThreadState"
+               r"|(?:std\s*::\s*)?this_thread\s*::\s*get_id)\s*\(\s*\)")
+_OWNER_TEST = re.compile(
+    rf"^\(?\s*(?:(\w+\s*->\s*\w+)\s*!=\s*{_THREAD_NOW}|{_THREAD_NOW}\s*!=\s*(\w+\s*->\s*\w+)"
+    rf"|!\s*pthread_equal\s*\(\s*(?:(\w+\s*->\s*\w+)\s*,\s*{_THREAD_NOW}"
+    rf"|{_THREAD_NOW}\s*,\s*(\w+\s*->\s*\w+))\s*\))\s*\)?$")
 _NOT_PUBLISHING = frozenset({
     "Py_INCREF", "Py_XINCREF", "Py_DECREF", "Py_XDECREF", "Py_CLEAR", "Py_NewRef", "Py_XNewRef",
     "Py_SIZE", "Py_TYPE", "Py_REFCNT", "PyList_GET_SIZE", "PyTuple_GET_SIZE", "PyList_Size",
@@ -507,6 +516,12 @@ def _if_guards(ifs: list[tuple[int, int, int, int, int, int]], text: Text,
         if m:  # `base->field`, spaces removed
             name = "".join((m.group(1) or m.group(2) or m.group(3)).split())
             out.append(IfGuard(name, "null-check", if_off, t0, t1, line))
+            continue
+        m = _OWNER_TEST.match(cond)
+        if m:  # only the owner thread goes on past it
+            name = "".join(next(g for g in m.groups() if g).split())
+            if re.search(r"\b(?:return|goto)\b", text.bare[t0:t1]):
+                out.append(IfGuard(name, "owner", if_off, t0, t1, line))
             continue
         m = _SET_TEST.match(cond)
         if m:

@@ -146,6 +146,11 @@ def _held(fn: FunctionFacts, offset: int, names: set[str],
     for lo, hi, locks in spans or ():
         if lo < offset < hi:
             out |= locks
+    # Past an early exit for any thread but the one the instance records as its owner
+    # (aiocsv's Parser), only that thread runs: two such entry points never overlap.
+    if any(g.shape == "owner" and g.then_end < offset and g.var.split("->")[0] in names
+           for g in fn.ifs):
+        out.add("owner:self")
     for r in fn.regions:
         end = r.end if r.end >= 0 else 1 << 62
         if not r.begin < offset < end or r.kind == "allow":
@@ -470,7 +475,11 @@ def _member_writers(tp: TypeModel, entry: EntryPoint) -> list[Touch]:
     return out
 
 
-def _field_kind(tp: TypeModel, field: str, writers: Iterable[Touch]) -> str:
+def _field_kind(tp: TypeModel, field: str, writers: Iterable[Touch],
+                moving: frozenset[str] | set[str] = frozenset()) -> str:
+    """``moving``: the pointer fields some entry point reassigns or frees. A length is a size
+    only next to one of them: beside a pointer that stays put (pyqt5-sip's `voidptr` and the
+    `size` its `setsize()` stores) it is a setting like any other."""
     decl: FieldDecl | None = tp.fields.get(field)
     ws = list(writers)
     if (decl is not None and decl.is_pyobject) or (any(w.kind == "replace" for w in ws) and (
@@ -480,8 +489,7 @@ def _field_kind(tp: TypeModel, field: str, writers: Iterable[Touch]) -> str:
         return "atomic"
     if decl is not None and decl.is_pointer and any(w.kind in ("write", "free") for w in ws):
         return "buffer"
-    if _SIZE_NAME.search(field) and any(
-            (d.is_pointer and not d.is_pyobject) for d in tp.fields.values()):
+    if _SIZE_NAME.search(field) and moving - {field}:
         return "size"
     return "plain"
 
@@ -543,7 +551,10 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     # object, which stays until the object dies (review 15: newrelic's vendored wrapt).
     mutated -= {f for f in mutated if (ws := [w for w in writers[f] if not _reinit(w.entry)])
                 and all(w.fills and w.held - {"atomic"} for w in ws)}
-    kinds = {f: _field_kind(tp, f, writers.get(f, ())) for f in mutated}
+    moving = {f for f in mutated if (d := tp.fields.get(f)) is not None and d.is_pointer
+              and not d.is_pyobject and any(w.kind in ("write", "free", "replace", "addr")
+                                            for w in writers[f])}
+    kinds = {f: _field_kind(tp, f, writers.get(f, ()), moving) for f in mutated}
     # Fields whose value some entry point hands to a call that ends what it names (spidev's
     # `close(self->fd)`): handles, not settings, whatever their C type.
     handles = {t.field for ts in per_entry.values() for t in ts
