@@ -721,3 +721,70 @@ def test_a_cdef_method_only_called_under_a_lock_is_locked(tmp_path: Path, put: s
                                "    def put(self):\n" + put})
     hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({"FT095"})).hits]
     assert hits == ([(6, "self.items")] if fires else []), hits
+
+
+_QHULL = """from cpython.pythread cimport (
+    PyThread_type_lock, PyThread_allocate_lock, PyThread_acquire_lock,
+    PyThread_release_lock)
+from libc.stdlib cimport malloc, free
+
+cdef class Hull:
+    cdef PyThread_type_lock _lock
+    cdef int *_qh
+    cdef object _points
+
+    def __cinit__(self):
+        self._lock = PyThread_allocate_lock()
+        self._qh = <int *>malloc(16)
+
+    cdef void acquire_lock(self):
+        if not PyThread_acquire_lock(self._lock, 0):
+            PyThread_acquire_lock(self._lock, 1)
+
+    cdef void release_lock(self):
+        PyThread_release_lock(self._lock)
+
+    def close(self):
+%(close)s
+    def add(self, p):
+%(add)s
+"""
+
+
+@needs_cython
+@pytest.mark.parametrize(("locked", "fires"), [(True, False), (False, True)])
+def test_a_method_that_returns_holding_a_lock_locks_its_callers(
+        tmp_path: Path, locked: bool, fires: bool) -> None:
+    """Review 18: scipy's `_Qhull` takes its PyThread lock through `self.acquire_lock()` and
+    gives it back with `self.release_lock()` in every method, `close()` included."""
+    take, give = ("        self.acquire_lock()\n        try:\n", "        finally:\n"
+                  "            self.release_lock()\n") if locked else ("        if 1:\n", "")
+    _write(tmp_path, {"m.pyx": _QHULL % {
+        "close": take + "            free(self._qh)\n            self._qh = NULL\n" + give,
+        "add": take + "            self._qh[0] += 1\n"
+               "            self._points = self._points + [p]\n" + give}})
+    hits = sorted((h.rule, h.line) for h in _scan(tmp_path, frozenset({"FT095", "FT102"})).hits)
+    assert bool(hits) == fires, hits
+
+
+@needs_cython
+@pytest.mark.parametrize(("py", "init", "fires"), [
+    # randomgen's PCG64: `__init__` and a method under `with self.lock` are its callers
+    ("", "        self._setup()\n", False),
+    # a Python caller of the package could run it on a shared object
+    ("def reseed(g):\n    g._setup()\n", "        self._setup()\n", True),
+    # a method that is not making the object calls it unlocked
+    ("", "    def reset(self):\n        self._setup()\n", True),
+])
+def test_a_private_method_the_project_calls_only_locked_or_while_making_is_locked(
+        tmp_path: Path, py: str, init: str, fires: bool) -> None:
+    _write(tmp_path, {"pkg/__init__.py": "", "pkg/helpers.py": py, "pkg/m.pyx":
+                      "import threading\n\ncdef class Gen:\n    cdef object lock\n"
+                      "    cdef object variant\n"
+                      "    def __init__(self):\n        self.lock = threading.Lock()\n"
+                      + init +
+                      "    def _setup(self):\n        self.variant = self.variant + 'x'\n"
+                      "    def configure(self):\n        with self.lock:\n"
+                      "            self._setup()\n"})
+    hits = [(h.path, h.line) for h in _scan(tmp_path, frozenset({"FT095"})).hits]
+    assert bool(hits) == fires, hits

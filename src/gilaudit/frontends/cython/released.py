@@ -106,7 +106,7 @@ def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
     methods: dict[str, list[Function]] = {}
     for fn in funcs:
         if fn.is_cdef_class_method and fn.cls and fn.args and fn.name not in LIFECYCLE \
-                and fn.cls not in one_thread and not locks_whole_function(fn, locks):
+                and fn.cls not in one_thread and not locks_whole_function(fn, locks, index.takers):
             methods.setdefault(fn.cls, []).append(fn)
     for cls, fns in methods.items():
         pointers = {a for a, t in types.get(cls, {}).items() if t == "*"}

@@ -201,7 +201,7 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
     for fn in index.functions:
         if fn.qualname.split(".", 1)[0] in once and fn.cls is None:
             continue
-        if fn.nogil or locks_whole_function(fn, locks):
+        if fn.nogil or locks_whole_function(fn, locks, index.takers):
             continue
         declared = _global_names(fn)
         local = _local_names(fn) - declared
@@ -261,6 +261,10 @@ _IN_PLACE_SAFE = {"list": ("+",), "bytearray": ("+",), "set": ("|", "&", "-", "^
                   "dict": ("|",)}
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")
+
+
 def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: PathOf,
                               calls: dict[str, tuple[MethodCall, ...]]) -> Iterator[Hit]:
     tree = trees.tree
@@ -270,11 +274,16 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
     types = class_attr_types(*trees.shared_pxds,
                              *((trees.pxd,) if trees.pxd is not None else ()), tree)
     properties = class_properties(tree)
-    guarded = called_only_locked((f.name for f in index.functions if f.kind == "cdef"),
-                                 calls)
+    python = trees.python
+    # A `cdef` method has no callers but the project's; a private `def` one (`_setup`) none
+    # but the project's either, when no Python code of the project calls it.
+    guarded = called_only_locked(
+        (f.name for f in index.functions if f.kind == "cdef" or (
+            _private(f.name) and python is not None and not python.only_at_import(f.name)
+            and not python.called_later(f.name))), calls)
     for fn, self_name in _instance_methods(index):
-        if fn.nogil or locks_whole_function(fn, locks) or (
-                fn.kind == "cdef" and fn.name in guarded):
+        if fn.nogil or locks_whole_function(fn, locks, index.takers) or (
+                fn.name in guarded and (fn.kind == "cdef" or _private(fn.name))):
             continue
         own = properties.get(fn.cls or "", set()) - set(types.get(fn.cls or "", {}))
         seen: set[str] = set()
@@ -349,7 +358,7 @@ def _returns_only(body: CyNode | None) -> bool:
 def cython_lazy_attr_init(index: ModuleIndex, path_of: PathOf) -> Iterator[Hit]:
     locks = index.locks
     for fn, self_name in _instance_methods(index):
-        if fn.nogil or locks_whole_function(fn, locks):
+        if fn.nogil or locks_whole_function(fn, locks, index.takers):
             continue
         reported: set[str] = set()
         for node, locked in walk_unlocked(fn.node, locks):
@@ -388,7 +397,7 @@ def cython_nogil_object_state(index: ModuleIndex, path_of: PathOf) -> Iterator[H
     `with nogil:` block, naming every attribute it uses."""
     locks = index.locks
     for fn, self_name in _instance_methods(index):
-        if fn.nogil or locks_whole_function(fn, locks):
+        if fn.nogil or locks_whole_function(fn, locks, index.takers):
             continue
         stack: list[tuple[CyNode, bool]] = [
             (c, False) for group in fn.node.children.values() for c in group]

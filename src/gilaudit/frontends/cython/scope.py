@@ -33,6 +33,7 @@ __all__ = [
     "init_only",
     "is_lock_manager",
     "lock_names",
+    "lock_takers",
     "locks_whole_function",
     "method_calls",
     "module_vars",
@@ -391,19 +392,47 @@ def is_lock_manager(manager: CyNode | None, locks: frozenset[str]) -> bool:
     return False
 
 
-def locks_whole_function(fn: Function, locks: frozenset[str]) -> bool:
+_TAKES = frozenset({"PyMutex_Lock", "PyThread_acquire_lock", "PyThread_acquire_lock_timed",
+                    "pthread_mutex_lock", "EnterCriticalSection", "AcquireSRWLockExclusive"})
+_GIVES = frozenset({"PyMutex_Unlock", "PyThread_release_lock", "pthread_mutex_unlock",
+                    "LeaveCriticalSection", "ReleaseSRWLockExclusive"})
+
+
+def _takes_by_hand(node: CyNode, locks: frozenset[str]) -> bool:
+    name = callee(node)
+    return name in _TAKES or (name == "acquire" and _lockish(
+        dotted(node.child("function")).rsplit(".", 1)[0], locks))
+
+
+def locks_whole_function(fn: Function, locks: frozenset[str],
+                         takers: frozenset[str] = frozenset()) -> bool:
     """Decorated `@cython.critical_section`, or takes a lock by hand (`m.acquire()`,
-    `PyMutex_Lock`, `PyThread_acquire_lock`) somewhere in its body."""
+    `PyMutex_Lock`, `PyThread_acquire_lock`) somewhere in its body, or through one of the
+    module's ``takers`` (lock_takers: scipy `_Qhull`'s `self.acquire_lock()`)."""
     if any(d.rsplit(".", 1)[-1] == "critical_section" for d in fn.decorators):
         return True
     for node in same_scope(fn.node):
-        name = callee(node)
-        if name in ("PyMutex_Lock", "PyThread_acquire_lock"):
-            return True
-        if name == "acquire" and _lockish(dotted(node.child("function")).rsplit(".", 1)[0],
-                                           locks):
+        if _takes_by_hand(node, locks) or (takers and callee(node) in takers):
             return True
     return False
+
+
+def lock_takers(funcs: Iterable[Function], locks: frozenset[str]) -> frozenset[str]:
+    """Functions that take a lock by hand and return holding it, for their callers to give
+    back (scipy `_Qhull`: `cdef void acquire_lock(self)` around `PyThread_acquire_lock`,
+    paired with a `release_lock()`): calling one locks the caller as much as the call it
+    wraps."""
+    out: set[str] = set()
+    for fn in funcs:
+        took = gave = False
+        for node in same_scope(fn.node):
+            took = took or _takes_by_hand(node, locks)
+            name = callee(node)
+            gave = gave or name in _GIVES or (name == "release" and _lockish(
+                dotted(node.child("function")).rsplit(".", 1)[0], locks))
+        if took and not gave:
+            out.add(fn.name)
+    return frozenset(out)
 
 
 # A function named for setting the module up, which its own top level calls (`FAST_VERSION =
@@ -520,10 +549,11 @@ def method_calls(funcs: Sequence[Function]) -> dict[str, tuple[MethodCall, ...]]
     """Every `x.m(...)` of these functions (the whole project's), by method name: worked out
     once per project, since each module's rules ask where its `cdef` methods are called."""
     classes = {f.cls for f in funcs if f.cls}
+    takers = lock_takers(funcs, frozenset())
     out: dict[str, list[MethodCall]] = {}
     for g in funcs:
         fresh = fresh_locals(g, classes)
-        whole = locks_whole_function(g, frozenset())
+        whole = locks_whole_function(g, frozenset(), takers)
         for node, locked in walk_unlocked(g.node, frozenset(), nogil_exempt=False):
             called = node.child("function") if node.kind in (
                 "SimpleCallNode", "GeneralCallNode") else None
@@ -546,7 +576,15 @@ def called_only_locked(names: Iterable[str], calls: dict[str, tuple[MethodCall, 
     `MsgpackStringTable.rollback`, whose one caller runs it inside `with self._lock:`.
     A `cdef` method is not Python-callable, so its callers are all in the project."""
     return frozenset(name for name in names
-                     if (sites := calls.get(name)) and all(c.locked for c in sites))
+                     if (sites := calls.get(name)) and all(map(_unshared, sites)))
+
+
+def _unshared(c: MethodCall) -> bool:
+    """A call no other thread can overlap: under a lock, on an object the caller has just
+    made, or on its own object while making it (randomgen's `__init__` calling
+    `self._setup_rng_state()`, which its other caller runs under `with self.lock`)."""
+    return c.locked or c.receiver == "fresh" or (
+        c.receiver == "self" and c.caller.name in LIFECYCLE)
 
 
 # Calls that hand an asyncio event loop a function to run on its own thread.
@@ -632,10 +670,13 @@ class ModuleIndex:
     locks: frozenset[str]  # lock_names
     # event_loop_classes and loop_confined_classes: one thread runs their methods
     event_loop: frozenset[str]
+    takers: frozenset[str] = frozenset()  # lock_takers
 
     @classmethod
     def of(cls, tree: CyNode) -> ModuleIndex:
         nodes = tuple(tree.walk())
         funcs = tuple(functions(tree))
-        return cls(nodes=nodes, functions=funcs, locks=lock_names(nodes),
-                   event_loop=event_loop_classes(nodes) | loop_confined_classes(nodes, funcs))
+        locks = lock_names(nodes)
+        return cls(nodes=nodes, functions=funcs, locks=locks,
+                   event_loop=event_loop_classes(nodes) | loop_confined_classes(nodes, funcs),
+                   takers=lock_takers(funcs, locks))
