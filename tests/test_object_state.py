@@ -1766,3 +1766,13 @@ def test_entry_points_that_refuse_every_thread_but_the_owner_do_not_race(
     _code, data = scan_json(str(proj), "--select", "FT033,FT034,FT074")
     got = [f for f in data["findings"] if f["severity"] in ("error", "warning")]
     assert bool(got) == fires, data["findings"]
+
+
+def test_a_lazily_filled_field_races_where_it_is_filled_not_where_it_is_only_read(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """Review 18: iteration_utilities' `Seen` creates `seenlist` on first use without a lock
+    (two fills race: a real finding), and `__eq__` only reads it: NULL or the one list, never
+    freed while the instance lives."""
+    got, findings = _serious(scan_json, tmp_path, _LAZY_DICT % {
+        "test": "!self->dict", "open": "", "close": ""})
+    assert {fn for fn, _line in got} == {"Proxy_get_dict"}, findings

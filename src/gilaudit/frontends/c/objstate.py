@@ -560,8 +560,15 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     handles = {t.field for ts in per_entry.values() for t in ts
                if t.via and t.kind in ("read", "arg") and _RELEASES.search(_words(t.via))}
     findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool]] = []
+    # Fields only ever stored while NULL (a lazy creation without a lock): the entry points
+    # that fill them race with each other (two fills, one object leaked, an item added to
+    # it lost), but one that only reads sees NULL or an object nobody frees while the
+    # instance lives (review 18: iteration_utilities' `Seen.seenlist` in `__eq__`).
+    filled = {f for f in mutated if (ws := [w for w in writers[f] if not _reinit(w.entry)])
+              and all(w.fills for w in ws)}
     for e, touches in per_entry.items():
         by_rule: dict[str, tuple[Touch, list[str], list[Touch]]] = {}
+        fills_here = {t.field for t in touches if t.fills}
         # Rules whose races here all involve __init__ being called again on a live object:
         # real (the port of wrapt locks exactly that), but rare enough to be information.
         beyond_init: set[str] = set()
@@ -577,6 +584,8 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                     kinds[t.field] == "atomic":
                 continue
             if t.cond and not t.held and t.field in rechecked:
+                continue
+            if t.field in filled and t.field not in fills_here and t.kind == "read":
                 continue
             # An access under some lock is this entry point's own part done: it is reported
             # only where the writers hold another lock. Where a writer holds none, the
