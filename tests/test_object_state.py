@@ -175,11 +175,18 @@ def test_a_pybind11_class_is_a_type_its_bound_member_functions_the_entry_points(
     proj.mkdir()
     shutil.copy(source, proj)
     _code, data = scan_json(str(proj), "--select", "FT033,FT034,FT074")
-    got = sorted((f["line"], f["function"], f["symbol"]) for f in data["findings"])
+    got = sorted((f["line"], f["function"], f["symbol"]) for f in data["findings"]
+                 if not f["function"].startswith("Handle::"))
     # Counter: add updates n and items_; total and size read them; `n` is also assigned by
     # the def_readwrite setter. SafeCounter holds its mutex everywhere: nothing.
-    assert got == [(12, "Counter::add", "Counter.n"), (13, "Counter::total", "Counter.n"),
-                   (14, "Counter::size", "Counter.items_")], got
+    assert got == [(15, "Counter::add", "Counter.n"), (16, "Counter::total", "Counter.n"),
+                   (17, "Counter::size", "Counter.items_")], got
+    # Handle: `fp_` only with the GIL released (information); `reads_ += 1` with it held
+    # (read()'s one finding, at the race free threading adds)
+    handle = sorted((f["function"], f["symbol"], f["severity"]) for f in data["findings"]
+                    if f["function"].startswith("Handle::"))
+    assert handle == [("Handle::close", "Handle.fp_", "info"),
+                      ("Handle::read", "Handle.reads_", "warning")], handle
     add = next(f for f in data["findings"] if f["function"] == "Counter::add")
     assert "std::lock_guard" in add["message"]
     assert any("assignment to `Counter.n`" in n["message"] for n in add["notes"])
@@ -1776,3 +1783,67 @@ def test_a_lazily_filled_field_races_where_it_is_filled_not_where_it_is_only_rea
     got, findings = _serious(scan_json, tmp_path, _LAZY_DICT % {
         "test": "!self->dict", "open": "", "close": ""})
     assert {fn for fn, _line in got} == {"Proxy_get_dict"}, findings
+
+
+_DETACHED = """#include <Python.h>
+#include <stdio.h>
+
+typedef struct {
+    PyObject_HEAD
+    FILE *fp;
+    long count;
+} FileObject;
+
+static PyObject *File_read(FileObject *self, PyObject *unused)
+{
+    int c;
+    %(begin)s
+    c = fgetc(self->fp);
+    %(end)s
+    return PyLong_FromLong(c);
+}
+
+static PyObject *File_close(FileObject *self, PyObject *unused)
+{
+    %(begin)s
+    fclose(self->fp);
+    self->fp = NULL;
+    %(end)s
+    Py_RETURN_NONE;
+}
+
+static PyObject *File_tick(FileObject *self, PyObject *unused)
+{
+    self->count++;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef File_methods[] = {
+    {"read", (PyCFunction)File_read, METH_NOARGS, NULL},
+    {"close", (PyCFunction)File_close, METH_NOARGS, NULL},
+    {"tick", (PyCFunction)File_tick, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject FileType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.File",
+    .tp_basicsize = sizeof(FileObject),
+    .tp_methods = File_methods,
+};
+"""
+
+
+@pytest.mark.parametrize(("begin", "end", "serious"), [
+    # both sides already ran without the GIL: they raced before free threading
+    ("Py_BEGIN_ALLOW_THREADS", "Py_END_ALLOW_THREADS", ["File_tick"]),
+    ("PyThreadState *ts = PyEval_SaveThread();", "PyEval_RestoreThread(ts);", ["File_tick"]),
+    # the GIL serialised them: free threading makes the race
+    ("", "", ["File_close", "File_read", "File_tick"]),
+])
+def test_races_the_gil_never_prevented_are_information(
+        scan_json: ScanJson, tmp_path: Path, begin: str, end: str, serious: list[str]) -> None:
+    """Reviews 17 and 18: pyuwsgi's request input and tiledb's file handle are used only with
+    the GIL released; free threading adds no race there (FT048 reports such regions)."""
+    got, findings = _serious(scan_json, tmp_path, _DETACHED % {"begin": begin, "end": end})
+    assert sorted({fn for fn, _line in got}) == serious, findings
+    assert all(f["severity"] == "info" for f in findings if f["function"] not in serious)

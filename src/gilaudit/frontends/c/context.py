@@ -11,8 +11,18 @@ from gilaudit.frontends.c.facts import Assign, FileFacts, FunctionFacts, MacroFa
 from gilaudit.frontends.contract import Hit
 
 __all__ = [
-    "CONSTRUCTORS", "ProjectIndex", "Receiver", "build_index", "classify_receiver",
-    "in_ranges", "in_region", "normalise_expr", "runs_after_init",
+    "CONSTRUCTORS",
+    "ProjectIndex",
+    "Receiver",
+    "attached_again",
+    "build_index",
+    "classify_receiver",
+    "detached_at",
+    "detached_regions",
+    "in_ranges",
+    "in_region",
+    "normalise_expr",
+    "runs_after_init",
 ]
 
 # Calls whose result is a brand-new object only this thread can see until it is published.
@@ -125,6 +135,37 @@ def in_region(regions: Iterable[Region], offset: int, kinds: tuple[str, ...],
             if receiver in targets:
                 return r
     return None
+
+
+def attached_again(fn: FunctionFacts, region: Region, offset: int) -> bool:
+    """Inside a detached region, PyGILState_Ensure re-attaches until Release, and
+    Py_BLOCK_THREADS until Py_UNBLOCK_THREADS (the error paths of an allow-threads block)."""
+    state = False
+    for c in fn.calls:
+        if c.offset >= offset:
+            break
+        if c.offset <= region.begin:
+            continue
+        if c.name in ("PyGILState_Ensure", "Py_BLOCK_THREADS"):
+            state = True
+        elif c.name in ("PyGILState_Release", "Py_UNBLOCK_THREADS"):
+            state = False
+    return state
+
+
+def detached_regions(fn: FunctionFacts) -> list[Region]:
+    """Detached regions; a Py_UNBLOCK_THREADS inside a Py_BEGIN_ALLOW_THREADS block only
+    undoes a Py_BLOCK_THREADS of that block, it opens no region of its own."""
+    allow = [r for r in fn.regions if r.kind == "allow"]
+    blocks = [r for r in allow if r.macro != "Py_UNBLOCK_THREADS"]
+    return blocks + [r for r in allow if r.macro == "Py_UNBLOCK_THREADS" and not any(
+        b.begin < r.begin < (b.end if b.end >= 0 else 1 << 62) for b in blocks)]
+
+
+def detached_at(fn: FunctionFacts, offset: int) -> bool:
+    """Whether the thread runs without an attached thread state (the GIL released) there."""
+    region = in_region(detached_regions(fn), offset, ("allow",))
+    return region is not None and not attached_again(fn, region, offset)
 
 
 def _published_between(fn: FunctionFacts, name: str, start: int, end: int) -> bool:

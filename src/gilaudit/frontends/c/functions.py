@@ -398,22 +398,46 @@ _SCOPED_LOCK = re.compile(
     r"[A-Za-z_]\w*\s*[({]\s*([^;]*?)\s*[)}]\s*;")
 
 
+# pybind11's and nanobind's RAII release: detached from its declaration to the end of the
+# enclosing block, as between Py_BEGIN_ALLOW_THREADS and Py_END_ALLOW_THREADS.
+_SCOPED_RELEASE = re.compile(
+    r"\b(?:py::|pybind11::|nb::|nanobind::)?gil_scoped_release\s+[A-Za-z_]\w*\s*"
+    r"(?:\(\s*\)|\{\s*\})?\s*;")
+
+_SCOPED_ACQUIRE = re.compile(
+    r"\b(?:py::|pybind11::|nb::|nanobind::)?gil_scoped_acquire\s+[A-Za-z_]\w*\s*"
+    r"(?:\(\s*\)|\{\s*\})?\s*;")
+
+
 def _scoped_locks(bare: str, start: int, end: int) -> list[Region]:
     out: list[Region] = []
+    for m in _SCOPED_RELEASE.finditer(bare, start, end):
+        lo, hi = m.start(), _block_end(bare, m.end(), end)
+        # a `gil_scoped_acquire` inside attaches again until its own block ends
+        for a in _SCOPED_ACQUIRE.finditer(bare, m.end(), hi):
+            if a.start() < lo:
+                continue
+            out.append(Region("allow", lo, a.start(), 0, 0, "", "gil_scoped_release", ""))
+            lo = _block_end(bare, a.end(), hi)
+        out.append(Region("allow", lo, hi, 0, 0, "", "gil_scoped_release", ""))
     for m in _SCOPED_LOCK.finditer(bare, start, end):
-        depth = 0
-        close = end
-        for b in _BRACE.finditer(bare, m.end(), end):
-            if b.group() == "{":
-                depth += 1
-            elif depth == 0:
-                close = b.start()
-                break
-            else:
-                depth -= 1
         receiver = m.group(1).split(",")[0].strip()
-        out.append(Region("lock", m.start(), close, 0, 0, receiver, "scoped", ""))
+        out.append(Region("lock", m.start(), _block_end(bare, m.end(), end), 0, 0, receiver,
+                          "scoped", ""))
     return out
+
+
+def _block_end(bare: str, start: int, end: int) -> int:
+    """Where the block enclosing ``start`` closes."""
+    depth = 0
+    for b in _BRACE.finditer(bare, start, end):
+        if b.group() == "{":
+            depth += 1
+        elif depth == 0:
+            return b.start()
+        else:
+            depth -= 1
+    return end
 
 
 _BRACE = re.compile(r"[{}]")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gilaudit.frontends.c.context import CONSTRUCTORS, normalise_expr
+from gilaudit.frontends.c.context import CONSTRUCTORS, detached_at, normalise_expr
 from gilaudit.frontends.c.facts import Access, CallSite, FieldDecl, FunctionFacts, MacroFact
 from gilaudit.frontends.c.macro_uses import (
     counts_references,
@@ -78,6 +78,10 @@ _READS_NAME = re.compile(r"^(?:mem(?:cmp|chr)|str(?:n?len|n?cmp|r?chr|str|n?dup)
 _RELEASES = re.compile(r"(?:^| )(?:close|free|release|destroy|delete|dealloc|shutdown|unref|"
                        r"dispose|munmap|unmap|disconnect|detach|cleanup|fclose|closesocket)(?: |$)")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
+# Not a lock: the access runs with the GIL released (Py_BEGIN_ALLOW_THREADS, pybind11's
+# gil_scoped_release), so it raced with the other threads under the GIL already.
+_DETACHED = "detached"
+_NOT_LOCKS = frozenset({"atomic", _DETACHED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,8 @@ def _held(fn: FunctionFacts, offset: int, names: set[str],
     if any(g.shape == "owner" and g.then_end < offset and g.var.split("->")[0] in names
            for g in fn.ifs):
         out.add("owner:self")
+    if detached_at(fn, offset):
+        out.add(_DETACHED)
     for r in fn.regions:
         end = r.end if r.end >= 0 else 1 << 62
         if not r.begin < offset < end or r.kind == "allow":
@@ -550,7 +556,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     # critical section, the porting guide's lazy creation): readers see NULL or the one
     # object, which stays until the object dies (review 15: newrelic's vendored wrapt).
     mutated -= {f for f in mutated if (ws := [w for w in writers[f] if not _reinit(w.entry)])
-                and all(w.fills and w.held - {"atomic"} for w in ws)}
+                and all(w.fills and w.held - _NOT_LOCKS for w in ws)}
     moving = {f for f in mutated if (d := tp.fields.get(f)) is not None and d.is_pointer
               and not d.is_pyobject and any(w.kind in ("write", "free", "replace", "addr")
                                             for w in writers[f])}
@@ -559,7 +565,8 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     # `close(self->fd)`): handles, not settings, whatever their C type.
     handles = {t.field for ts in per_entry.values() for t in ts
                if t.via and t.kind in ("read", "arg") and _RELEASES.search(_words(t.via))}
-    findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool]] = []
+    findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool,
+                         bool]] = []
     # Fields only ever stored while NULL (a lazy creation without a lock): the entry points
     # that fill them race with each other (two fills, one object leaked, an item added to
     # it lost), but one that only reads sees NULL or an object nobody frees while the
@@ -573,17 +580,19 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         # real (the port of wrapt locks exactly that), but rare enough to be information.
         beyond_init: set[str] = set()
         helpers: dict[str, dict[str, Touch]] = {}  # rule -> helper function -> first access
+        earlier: dict[str, tuple[Touch, list[Touch]]] = {}  # races the GIL never prevented
         # Fields this entry point also reaches under a lock: an unlocked read of such a scalar
         # is a fast path checked again under the lock (psycopg2's `close()`: `if
         # (self->closed == 1) return;`, then the lock and the same test).
-        rechecked = {t.field for t in touches if t.held - {"atomic"} and
+        rechecked = {t.field for t in touches if t.held - _NOT_LOCKS and
                      (t.cond or t.kind == "test") and _is_scalar(tp, t.field)}
         for t in touches:
             # A NULL test uses nothing: the use that follows it is the access that counts.
             if t.field not in mutated or t.kind in ("atomic", "test") or \
                     kinds[t.field] == "atomic":
                 continue
-            if t.cond and not t.held and t.field in rechecked:
+            locks = t.held - {_DETACHED}
+            if t.cond and not locks and t.field in rechecked:
                 continue
             if t.field in filled and t.field not in fills_here and t.kind == "read":
                 continue
@@ -592,8 +601,8 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             # writer's own entry point is the line to change, and is reported there.
             # A node's reference count races with the other counts, not with its readers.
             against = [w for w in writers[t.field]
-                       if "atomic" not in w.held and not (w.held & t.held)
-                       and (not t.held or w.held)
+                       if "atomic" not in w.held and not (w.held & locks)
+                       and (not locks or w.held - {_DETACHED})
                        and (w.kind != "refcount" or t.kind == "refcount")]
             # gmpy2's `context.ctx.mpfr_prec` read while others only update `ctx.underflow`:
             # members of an embedded struct apart from each other
@@ -610,6 +619,11 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             rule = _rule_for(e, kinds[t.field], iterator)
             if rule not in selected:
                 continue
+            if _DETACHED in t.held or all(_DETACHED in w.held for w in against):
+                # It raced under the GIL too: FT048's business, information here, unless
+                # the entry point also races where the GIL used to serialise it.
+                earlier.setdefault(rule, (t, against))
+                continue
             if not _reinit(e) and any(not _reinit(w.entry) for w in against):
                 beyond_init.add(rule)
             first, fields, others = by_rule.setdefault(rule, (t, [], []))
@@ -624,21 +638,28 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                         others.append(w)
         for rule, (first, fields, others) in by_rule.items():
             findings.append((e, rule, first, fields, others, list(helpers.get(rule, {}).values()),
-                             rule not in beyond_init))
+                             rule not in beyond_init, False))
+        for rule, (t, against) in earlier.items():
+            if rule not in by_rule:
+                findings.append((e, rule, t, [t.field], against[:2], [], False, True))
     if not findings:
         return []
     to_fix = sorted({_describe(e, tp) for e, *_ in findings})
     hits: list[Hit] = []
-    for e, rule, first, fields, others, more, init_only in findings:
+    for e, rule, first, fields, others, more, init_only, under_gil in findings:
         shown = ", ".join(f"`{f}`" for f in fields[:4]) + (
             f" and {len(fields) - 4} more" if len(fields) > 4 else "")
         kinds_here = {kinds[f] for f in fields}
         severity = None
         if rule == "FT034":
             severity = "error" if kinds_here & {"buffer", "size"} else "warning"
-        if init_only or _benign(tp, fields, kinds, writers, touches_by_entry[e], handles):
+        if init_only or under_gil or _benign(tp, fields, kinds, writers, touches_by_entry[e],
+                                             handles):
             severity = "info"
         where = f"{_describe(e, tp)} uses {shown} of the instance"
+        if under_gil:
+            where += (" (with the GIL released here or in the code writing it: a race the GIL "
+                      "never prevented, so free threading does not add it)")
         if init_only:
             where += (" (only when `__init__` or `__setstate__` is called again on an object "
                       "other threads already use)")
@@ -655,7 +676,9 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             where += (" (the type documents itself as not thread-safe: keep that in its "
                       "free-threading documentation, or lock it)")
         notes = [Note(message=f"`{w.field}` is {_verb(w)} by {_describe(w.entry, tp)}"
-                              + ("" if not w.held else " holding " + ", ".join(sorted(w.held))),
+                              + ("" if not w.held - {_DETACHED} else " holding "
+                                 + ", ".join(sorted(w.held - {_DETACHED})))
+                              + (" with the GIL released" if _DETACHED in w.held else ""),
                       location=Location(path=w.path, line=w.line, column=w.col))
                  for w in others[:_MAX_NOTES]]
         path, line, col, function = first.site or (first.path, first.line, first.col,
@@ -717,7 +740,7 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     never a torn one), or writes that only go through a buffer
     pointer nobody reassigns or frees (its bytes race like a memoryview's)."""
     # What this entry point does under no lock: its locked accesses are not the race.
-    mine = [t for t in touches if t.field in fields and not t.held]
+    mine = [t for t in touches if t.field in fields and not t.held - {_DETACHED}]
     decls = [tp.fields.get(f) for f in fields]
     scalars = all(_is_scalar(tp, f) for f in fields)
     reads_only = all(t.kind in ("read", "test") for t in mine)
@@ -741,9 +764,14 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
         own = [t.kind for t in mine if t.field == f]
         return bool(own) and set(own) <= {"write", "read", "test"} and (
             own[0] == "write" or "write" not in own)
+    # ... unless another entry point updates the field under a lock: the maintainer locks
+    # it, and a store bypassing the lock can undo an update in the middle (the store is lost,
+    # or `pos++` lands on the value from before the reset).
+    locked_updates = any(w.kind == "rmw" and w.held - _NOT_LOCKS
+                         for f in fields for w in writers[f])
     only_stores = bool(mine) and all(t.kind == "write" for t in mine)
     stored_first = not handles & set(fields) and apart and all(map(stored_or_read, fields))
-    if scalars and all(kinds[f] == "plain" and not d.is_bitfield
+    if scalars and not locked_updates and all(kinds[f] == "plain" and not d.is_bitfield
                        for f, d in zip(fields, decls, strict=True) if d is not None) and \
             (only_stores or stored_first):
         return True

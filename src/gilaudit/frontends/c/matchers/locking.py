@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from gilaudit.frontends.c.context import ProjectIndex, in_region
+from gilaudit.frontends.c.context import ProjectIndex, attached_again, detached_regions, in_region
 from gilaudit.frontends.c.facts import FileFacts, FunctionFacts, Region
 from gilaudit.frontends.contract import Hit
 
@@ -98,43 +98,18 @@ _MEM = re.compile(
 _CAPI = re.compile(r"^_?Py[A-Z_]\w*$")
 
 
-def _attached_again(fn: FunctionFacts, region: Region, offset: int) -> bool:
-    """Inside a detached region, PyGILState_Ensure re-attaches until Release, and
-    Py_BLOCK_THREADS until Py_UNBLOCK_THREADS (the error paths of an allow-threads block)."""
-    state = False
-    for c in fn.calls:
-        if c.offset >= offset:
-            break
-        if c.offset <= region.begin:
-            continue
-        if c.name in ("PyGILState_Ensure", "Py_BLOCK_THREADS"):
-            state = True
-        elif c.name in ("PyGILState_Release", "Py_UNBLOCK_THREADS"):
-            state = False
-    return state
-
-
-def _detached_regions(fn: FunctionFacts) -> list[Region]:
-    """Detached regions; a Py_UNBLOCK_THREADS inside a Py_BEGIN_ALLOW_THREADS block only
-    undoes a Py_BLOCK_THREADS of that block, it opens no region of its own."""
-    allow = [r for r in fn.regions if r.kind == "allow"]
-    blocks = [r for r in allow if r.macro != "Py_UNBLOCK_THREADS"]
-    return blocks + [r for r in allow if r.macro == "Py_UNBLOCK_THREADS" and not any(
-        b.begin < r.begin < (b.end if b.end >= 0 else 1 << 62) for b in blocks)]
-
-
 def match_allow_threads(facts: FileFacts, index: ProjectIndex,
                         selected: frozenset[str]) -> Iterator[Hit]:
     """FT071 (C API while detached) and FT083 (mem/object allocators while detached)."""
     for fn in facts.functions:
-        detached = _detached_regions(fn)
+        detached = detached_regions(fn)
         if not detached:
             continue
         for call in fn.calls:
             region = in_region(detached, call.offset, ("allow",))
             if region is None or _DETACHED_OK.match(call.name):
                 continue
-            if _attached_again(fn, region, call.offset):
+            if attached_again(fn, region, call.offset):
                 continue
             if _MEM.match(call.name):
                 yield Hit(rule="FT083", path=facts.path, line=call.line, col=call.col,
