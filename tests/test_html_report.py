@@ -377,9 +377,17 @@ def test_realistic_report_shows_every_part(book: RuleBook, realistic: Report) ->
     # Without JS every card is visible; the filter bar (useless without JS) is not.
     assert re.search(r'<div id="filters"[^>]*\bhidden\b', html)
     assert not re.search(r"<article[^>]*\bhidden\b", html)
-    # Errors first, in the report's order within a severity.
-    sevs = re.findall(r'<article class="finding s-(\w+)"', html)
-    assert sevs == sorted(sevs, key=["error", "warning", "info"].index)
+    # Errors first, in the report's order within a severity; a type's collapsed group stands
+    # where its first (most serious) card would, and is in that order inside as well.
+    order = ["error", "warning", "info"].index
+    groups = re.findall(r'<details class="type-group".*?</details>', html, flags=re.S)
+    for g in groups:
+        inside = re.findall(r'<article class="finding s-(\w+)"', g)
+        assert inside == sorted(inside, key=order)
+    firsts = re.sub(r'(<details class="type-group".*?<article class="finding s-\w+").*?</details>',
+                    r"\1", html, flags=re.S)
+    sevs = re.findall(r'<article class="finding s-(\w+)"', firsts)
+    assert sevs == sorted(sevs, key=order)
 
 
 def test_templates_path_named_by_the_issue_exists() -> None:
