@@ -400,6 +400,18 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
                  through, addrs, deeper)
 
 
+# Calls that end the memory they are given, not only the state of a handle (`fclose` frees
+# the FILE; `tiledb_vfs_close` leaves the handle for its own free function).
+_FREES_MEMORY = re.compile(r"(?:^| )(?:free|destroy|delete|dealloc|unref|release|dispose|"
+                           r"munmap|unmap|fclose)(?: |$)")
+
+
+def _frees(t: Touch) -> bool:
+    return t.kind in ("free", "replace") or (
+        t.kind in ("addr", "arg", "elem", "read") and bool(t.via)
+        and bool(_FREES_MEMORY.search(_words(t.via))))
+
+
 def _changes_what_it_is_given(callee: str, *, handed_on: bool = False) -> bool:
     """A C function outside the project named for a change (`XXH64_update`, `BZ2_bzCompress`,
     `PyBuffer_Release(&self->view)`) is taken to change what it is given; a getter
@@ -565,6 +577,8 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     # `close(self->fd)`): handles, not settings, whatever their C type.
     handles = {t.field for ts in per_entry.values() for t in ts
                if t.via and t.kind in ("read", "arg") and _RELEASES.search(_words(t.via))}
+    # ... and those some entry point hands to a call that frees their memory (`fclose(fp)`)
+    freed = {t.field for ts in per_entry.values() for t in ts if _frees(t)}
     findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool,
                          bool]] = []
     # Fields only ever stored while NULL (a lazy creation without a lock): the entry points
@@ -619,9 +633,13 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             rule = _rule_for(e, kinds[t.field], iterator)
             if rule not in selected:
                 continue
-            if _DETACHED in t.held or all(_DETACHED in w.held for w in against):
-                # It raced under the GIL too: FT048's business, information here, unless
-                # the entry point also races where the GIL used to serialise it.
+            if (_DETACHED in t.held or all(_DETACHED in w.held for w in against)) and not (
+                    t.field in freed or _frees(t) or any(map(_frees, against))):
+                # It raced under the GIL too, and frees nothing: FT048's business, information
+                # here, unless the entry point also races where the GIL used to serialise it.
+                # One that can free the memory twice or use it after it is freed (libyal's
+                # `close()`: `libbfio_handle_free(&self->file_io_handle)` with the GIL
+                # released) stays serious: the port is when it gets fixed.
                 earlier.setdefault(rule, (t, against))
                 continue
             if not _reinit(e) and any(not _reinit(w.entry) for w in against):
