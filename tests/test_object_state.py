@@ -1858,3 +1858,140 @@ def test_races_the_gil_never_prevented_are_information(
                                                               "close": close})
     assert sorted({fn for fn, _line in got}) == serious, findings
     assert all(f["severity"] == "info" for f in findings if f["function"] not in serious)
+
+
+_CURSOR = """#include <Python.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *sql;
+    int in_use;
+} StmtObject;
+
+typedef struct {
+    PyObject_HEAD
+    StmtObject *statement;
+} CursorObject;
+
+static PyTypeObject StmtType;
+
+static int stmt_create(StmtObject *st, PyObject *sql)
+{
+    st->in_use = 0;
+    Py_INCREF(sql);
+    st->sql = sql;
+    return 0;
+}
+
+static PyObject *Stmt_reset(StmtObject *self, PyObject *unused)
+{
+    self->in_use = 0;
+    Py_CLEAR(self->sql);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Cursor_execute(CursorObject *self, PyObject *sql)
+{
+    %(renew)s
+    if (self->statement == NULL || stmt_create(self->statement, sql) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Stmt_methods[] = {
+    {"reset", (PyCFunction)Stmt_reset, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyMethodDef Cursor_methods[] = {
+    {"execute", (PyCFunction)Cursor_execute, METH_O, NULL},
+    {NULL}
+};
+static PyTypeObject StmtType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Stmt",
+    .tp_basicsize = sizeof(StmtObject),
+    .tp_methods = Stmt_methods,
+};
+static PyTypeObject CursorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Cursor",
+    .tp_basicsize = sizeof(CursorObject),
+    .tp_methods = Cursor_methods,
+};
+"""
+
+
+@pytest.mark.parametrize(("renew", "fires"), [
+    # sqlite3's cursor: a new statement, set up before anyone else can reach it
+    ("Py_SETREF(self->statement, PyObject_New(StmtObject, &StmtType));", False),
+    ("Py_XSETREF(self->statement, (StmtObject *)PyObject_New(StmtObject, &StmtType));", False),
+    # the statement it already holds, which others can reach
+    ("", True),
+])
+def test_setting_up_an_object_a_holder_was_just_pointed_at_is_construction(
+        scan_json: ScanJson, tmp_path: Path, renew: str, fires: bool) -> None:
+    """Review 19: sqlcipher3's `execute()` replaces `self->statement` with `PyObject_New(...)`
+    and then fills it in `pysqlite_statement_create(self->statement, ...)`; those stores were
+    reported as races on a statement others hold."""
+    _got, findings = _serious(scan_json, tmp_path, _CURSOR % {"renew": renew})
+    # (the cursor's own `statement` races between two `execute()` calls either way)
+    on_statement = [f for f in findings if f["function"] == "Cursor_execute"
+                    and str(f["symbol"]).startswith("Stmt.")
+                    and f["severity"] in ("error", "warning")]
+    assert bool(on_statement) == fires, findings
+
+
+_HANDLE = """#include <Python.h>
+
+typedef struct {
+    PyObject_HEAD
+    int check_same_thread;
+    void *db;
+} ConnObject;
+
+extern int db_commit(void *db);
+extern void db_close(void *db);
+
+static int Conn_init(ConnObject *self, PyObject *args, PyObject *kw)
+{
+    self->check_same_thread = 1;
+    return 0;
+}
+
+static PyObject *Conn_commit(ConnObject *self, PyObject *unused)
+{
+    if (self->check_same_thread && db_commit(self->db) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Conn_close(ConnObject *self, PyObject *unused)
+{
+    db_close(self->db);
+    self->db = NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Conn_methods[] = {
+    {"commit", (PyCFunction)Conn_commit, METH_NOARGS, NULL},
+    {"close", (PyCFunction)Conn_close, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject ConnType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Conn",
+    .tp_basicsize = sizeof(ConnObject),
+    .tp_init = (initproc)Conn_init,
+    .tp_methods = Conn_methods,
+};
+"""
+
+
+def test_a_finding_leads_with_the_field_a_live_method_changes_not_one_init_sets(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """Review 19: sqlcipher3's `commit()` was reported as racing on `check_same_thread`,
+    which only `__init__` writes; the race to fix is on `db`, which `close()` closes."""
+    _got, findings = _serious(scan_json, tmp_path, _HANDLE)
+    commit = [f for f in findings if f["function"] == "Conn_commit"]
+    assert [f["symbol"] for f in commit] == ["Conn.db"], findings
+    assert "check_same_thread" not in str(commit[0]["message"])

@@ -242,6 +242,28 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
     return names
 
 
+_CALLEE = re.compile(r"\s*(?:\(\s*[\w\s*]+\)\s*)?(\w+)\s*\(")
+
+
+def _renewed(fn: FunctionFacts, names: set[str]) -> dict[str, int]:
+    """Holders (`self->statement`) this function points at an object it has just made
+    (`Py_SETREF(self->statement, PyObject_New(...))`), each from where it does: what it then
+    does through them sets up that new object, which no other thread has yet (sqlite3's
+    cursor, and review 19's sqlcipher3: `pysqlite_statement_create(self->statement, ...)`)."""
+    out: dict[str, int] = {}
+    for c in fn.calls:
+        if c.name in ("Py_SETREF", "Py_XSETREF") and len(c.args) == 2 and (
+                target := normalise_expr(c.args[0])) in names and \
+                (m := _CALLEE.match(c.args[1])) and (
+                    m.group(1) in CONSTRUCTORS or MADE_BY.search(m.group(1))):
+            out.setdefault(target, c.offset)
+    for w in fn.field_writes:
+        target = "".join(w.target.split())
+        if target in names and (w.source in CONSTRUCTORS or MADE_BY.search(w.source)):
+            out.setdefault(target, w.offset)
+    return out
+
+
 def touches_of(model: ObjectModel, tp: TypeModel, entry: EntryPoint) -> list[Touch]:
     out: list[Touch] = []
     start = model.resolve(entry.function, tp.path)
@@ -280,8 +302,11 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
     if not names and not pointed and not (index == _TYPED and depth == 0):
         return
     spans = helper_spans(fn, names, model.lock_helpers)
+    renewed = _renewed(fn, names) if index <= _VIEW else {}
     events: list[tuple[int, int, Touch | None, str, int, tuple[tuple[int, str], ...]]] = []
     for a in fn.accesses:
+        if a.base in renewed and a.offset > renewed[a.base]:
+            continue  # a new object now, not the one others hold
         field = pointed.get(a.base, "") if a.field == "*" or a.base in pointed else (
             a.field if a.base in names else "")
         if field and _is_state(tp, field):
@@ -329,7 +354,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         if own in model.functions and depth < _HELPER_DEPTH and own not in stack:
             events.append((c.offset, 2, None, own, _THIS, ()))  # another member function of it
             continue
-        at = [i for i, arg in enumerate(c.args) if normalise_expr(arg) in names]
+        at = [i for i, arg in enumerate(c.args) if (n := normalise_expr(arg)) in names
+              and not (n in renewed and c.offset > renewed[n])]
         if index == _TYPED and not at and depth == 0 and c.name not in stack and \
                 (h := model.resolve(c.name, path)) is not None and \
                 parses_its_arguments(fn, c, h[1], tp.instance):
@@ -595,6 +621,9 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         beyond_init: set[str] = set()
         helpers: dict[str, dict[str, Touch]] = {}  # rule -> helper function -> first access
         earlier: dict[str, tuple[Touch, list[Touch]]] = {}  # races the GIL never prevented
+        # rule -> (access, the writers it races with, whether one is a method of the live
+        # object rather than a re-run `__init__`)
+        candidates: dict[str, list[tuple[Touch, list[Touch], bool]]] = {}
         # Fields this entry point also reaches under a lock: an unlocked read of such a scalar
         # is a fast path checked again under the lock (psycopg2's `close()`: `if
         # (self->closed == 1) return;`, then the lock and the same test).
@@ -642,18 +671,29 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
                 # released) stays serious: the port is when it gets fixed.
                 earlier.setdefault(rule, (t, against))
                 continue
-            if not _reinit(e) and any(not _reinit(w.entry) for w in against):
+            live = not _reinit(e) and any(not _reinit(w.entry) for w in against)
+            candidates.setdefault(rule, []).append((t, against, live))
+        for rule, found in candidates.items():
+            # Where some race here is with a method of the live object, fields only a re-run
+            # `__init__` writes are not what to lead with, nor to list (review 19: sqlite's
+            # `commit()` led with `check_same_thread`, set in `__init__`, not `db`, which
+            # `close()` closes).
+            if any(live for _t, _a, live in found):
                 beyond_init.add(rule)
-            first, fields, others = by_rule.setdefault(rule, (t, [], []))
-            if t.function != first.function:  # a helper, or the _impl behind a clinic wrapper
-                helpers.setdefault(rule, {}).setdefault(t.function, t)
-            if t.field not in fields:
-                fields.append(t.field)
-                places = {(w.field, w.path, w.line) for w in others}
-                for w in against:
-                    if (w.field, w.path, w.line) not in places and len(places) < 2 * len(fields):
-                        places.add((w.field, w.path, w.line))
-                        others.append(w)
+            for t, against, live in found:
+                if rule in beyond_init and not live:
+                    continue
+                first, fields, others = by_rule.setdefault(rule, (t, [], []))
+                if t.function != first.function:  # a helper, or the _impl behind clinic's
+                    helpers.setdefault(rule, {}).setdefault(t.function, t)
+                if t.field not in fields:
+                    fields.append(t.field)
+                    places = {(w.field, w.path, w.line) for w in others}
+                    for w in against:
+                        if (w.field, w.path, w.line) not in places and \
+                                len(places) < 2 * len(fields):
+                            places.add((w.field, w.path, w.line))
+                            others.append(w)
         for rule, (first, fields, others) in by_rule.items():
             findings.append((e, rule, first, fields, others, list(helpers.get(rule, {}).values()),
                              rule not in beyond_init, False))
