@@ -1995,3 +1995,56 @@ def test_a_finding_leads_with_the_field_a_live_method_changes_not_one_init_sets(
     commit = [f for f in findings if f["function"] == "Conn_commit"]
     assert [f["symbol"] for f in commit] == ["Conn.db"], findings
     assert "check_same_thread" not in str(commit[0]["message"])
+
+
+_META = """#include <Python.h>
+
+static PyObject *Meta_setattro(PyObject *self, PyObject *name, PyObject *value)
+{
+    ((PyTypeObject *)self)->tp_vectorcall = NULL;
+    return NULL;
+}
+
+static PyObject *Meta_poke(PyObject *self, PyObject *unused)
+{
+    ((PyTypeObject *)self)->tp_flags |= 1;
+    %(use)s
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Meta_methods[] = {
+    {"poke", (PyCFunction)Meta_poke, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyType_Slot Meta_slots[] = {
+    {Py_tp_setattro, (void *)Meta_setattro},
+    {Py_tp_methods, Meta_methods},
+    {0, NULL}
+};
+static PyType_Spec Meta_spec = {"m.Meta", 0, 0, Py_TPFLAGS_DEFAULT, Meta_slots};
+
+PyObject *make_meta(const char *name, int size)
+{
+    PyType_Spec spec = {name, size, 0, Py_TPFLAGS_DEFAULT, Meta_slots};
+    return PyType_FromSpec(&spec);
+}
+"""
+
+
+@pytest.mark.parametrize(("use", "found"), [
+    # every entry point stores the same NULL and none uses the field: nothing to race on
+    ("", [("Meta.tp_flags", "Meta_poke")]),
+    # one that tests and then calls it can call what another thread just cleared
+    ("if (((PyTypeObject *)self)->tp_vectorcall)\n"
+     "        ((PyTypeObject *)self)->tp_vectorcall(self, NULL, 0, NULL);",
+     [("Meta.tp_flags", "Meta_poke"), ("Meta.tp_vectorcall", "Meta_setattro")]),
+])
+def test_a_type_built_again_at_run_time_is_judged_once_and_null_stores_nobody_uses_pass(
+        scan_json: ScanJson, tmp_path: Path, use: str, found: list[tuple[str, str]]) -> None:
+    """Review 19: vendored nanobind's metaclass, also built from a local `PyType_Spec` under
+    a computed name, was reported twice (once as ``), for `tp_vectorcall = nullptr`, a store
+    every racing thread makes alike and no code of the project reads."""
+    _got, findings = _serious(scan_json, tmp_path, _META % {"use": use})
+    got = sorted((str(f["symbol"]), str(f["function"])) for f in findings
+                 if f["severity"] in ("error", "warning"))
+    assert got == sorted(found), findings

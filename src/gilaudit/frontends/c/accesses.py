@@ -73,8 +73,9 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 # compiling one per function's pointer parameters cost more than the matching.
 _DEREF = re.compile(r"(?:(?<=[=(,;{}!&|?:])|(?<=return)|(?<=^))\s*\*\s*([A-Za-z_]\w*)\b"
                     r"(?!\s*(?:->|\[))", re.M)
-# A number or truth value stored (a flag); not NULL, which a reader may test and then use.
-_CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE)\s*;")
+# A number or truth value stored (a flag), or NULL (objstate lets that pass only where
+# nothing uses the field: a reader may test it and then use it).
+_CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE|NULL|nullptr)\s*;")
 # NULL, or a library's name for a null or failed handle (ODBC's `SQL_NULL_HANDLE`, POSIX's
 # `SEM_FAILED` and `MAP_FAILED`, Windows' `INVALID_HANDLE_VALUE`)
 _SENTINEL = r"(?:NULL|nullptr|[A-Z][A-Z0-9_]*_(?:NULL|FAILED)[A-Z0-9_]*|INVALID_[A-Z_]+)"

@@ -276,18 +276,21 @@ def _merged(types: list[TypeModel]) -> list[TypeModel]:
     BufferedWriter and BufferedRandom) are one set of fields behind one set of entry points:
     judged once, under the first name, the others named in the notes."""
     out: list[TypeModel] = []
-    by_instance: dict[str, int] = {}
+    by_instance: dict[object, int] = {}
     for t in types:
-        at = by_instance.get(t.instance) if t.instance else None
+        # Without a known struct, the same entry points make the same type: nanobind's
+        # `nb_type` and the spec it builds at run time under a computed name (review 19).
+        key: object = t.instance or frozenset((e.role, e.function) for e in t.entries)
+        at = by_instance.get(key) if t.instance or t.entries else None
         if at is None:
-            if t.instance:
-                by_instance[t.instance] = len(out)
+            by_instance[key] = len(out)
             out.append(t)
             continue
         first = out[at]
         known = {e.function for e in first.entries}
         out[at] = replace(
-            first, also=(*first.also, t.name),
+            first, name=first.name or t.name,
+            also=(*first.also, t.name) if first.name and t.name else first.also,
             entries=first.entries + tuple(replace(e, owner=e.owner or t.name)
                                           for e in t.entries if e.function not in known),
             writable_members=tuple(dict.fromkeys(first.writable_members + t.writable_members)),

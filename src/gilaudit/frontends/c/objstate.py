@@ -584,9 +584,13 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     # its readers see it set or not yet set (`if (!self->closed) self->closed = 1;` too). A
     # test-and-act (`if (fd >= 0) { fd = -1; close(...) }`) is not one: two callers can both
     # pass the test and act twice.
+    # NULL counts only where no entry point uses the field (nanobind's `tp_vectorcall =
+    # nullptr` in its lazy type setup, review 19): a reader could test it, then use it.
+    used = {t.field for ts in per_entry.values() for t in ts if t.kind not in ("write", "test")}
     mutated -= {f for f in mutated if (ws := [w for w in writers[f]
                                               if not _reinit(w.entry)])
                 and all(w.kind == "write" and w.value and w.value == ws[0].value for w in ws)
+                and (ws[0].value not in ("NULL", "nullptr") or f not in used)
                 and all(t.kind in ("write", "test") or t.cond for w in ws
                         for t in per_entry.get(w.entry, ()) if t.field == f)}
     # A field filled only while it is NULL, under a lock, and never replaced or freed while
