@@ -788,3 +788,18 @@ def test_a_private_method_the_project_calls_only_locked_or_while_making_is_locke
                       "            self._setup()\n"})
     hits = [(h.path, h.line) for h in _scan(tmp_path, frozenset({"FT095"})).hits]
     assert bool(hits) == fires, hits
+
+
+@needs_cython
+def test_the_harm_of_an_attribute_update_follows_what_the_attribute_holds(
+        tmp_path: Path) -> None:
+    """Review 19: enable's `CGAffineTransform` attribute (a C struct of doubles) was said to
+    have its reference count corrupted by racing updates."""
+    _write(tmp_path, {"m.pyx": "ctypedef struct Affine:\n    double a\n    double b\n\n"
+                               "cdef class T:\n    cdef Affine tr\n    cdef object items\n"
+                               "    def shift(self):\n        self.tr = shifted(self.tr)\n"
+                               "    def add(self, x):\n        self.items = self.items + [x]\n\n"
+                               "cdef Affine shifted(Affine t):\n    return t\n"})
+    messages = {h.symbol: h.where for h in _scan(tmp_path, frozenset({"FT095"})).hits}
+    assert "half-written" in messages["self.tr"] and "reference" not in messages["self.tr"]
+    assert "reference count" in messages["self.items"]

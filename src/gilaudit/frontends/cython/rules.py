@@ -38,6 +38,7 @@ from gilaudit.frontends.cython.scope import (
     module_vars,
     same_scope,
     self_attr,
+    struct_names,
     walk_unlocked,
 )
 from gilaudit.model import Location, Note
@@ -261,6 +262,12 @@ _IN_PLACE_SAFE = {"list": ("+",), "bytearray": ("+",), "set": ("|", "&", "-", "^
                   "dict": ("|",)}
 
 
+# What else a racing update can do, by what the attribute holds (review 19: enable's
+# `CGAffineTransform` structs were said to have a reference count).
+_HARM = {"object": " or both release the old value (a corrupted reference count)",
+         "struct": " or leave the struct half-written, fields from each", "value": ""}
+
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.endswith("__")
 
@@ -274,6 +281,8 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
     types = class_attr_types(*trees.shared_pxds,
                              *((trees.pxd,) if trees.pxd is not None else ()), tree)
     properties = class_properties(tree)
+    structs = struct_names(*trees.shared_pxds,
+                           *((trees.pxd,) if trees.pxd is not None else ()), tree)
     python = trees.python
     # A `cdef` method has no callers but the project's; a private `def` one (`_setup`) none
     # but the project's either, when no Python code of the project calls it.
@@ -302,8 +311,10 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
                     _IN_PLACE_SAFE.get(declared, ()):
                 continue
             seen.add(attr)
-            hit = hit_at(path_of, "FT095", target, f"{self_name}.{attr}", f"`{fn.qualname}`",
-                         fn.qualname)
+            harm = _HARM["struct" if declared in structs else
+                         "value" if is_c_value(declared) else "object"]
+            hit = hit_at(path_of, "FT095", target, f"{self_name}.{attr}",
+                         f"`{fn.qualname}`, so two threads can lose an update{harm}", fn.qualname)
             if hit is not None:
                 # A C number or pointer only loses updates; an object can be freed twice.
                 yield replace(hit, severity="info") if is_c_value(declared) else hit

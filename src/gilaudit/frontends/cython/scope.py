@@ -40,6 +40,7 @@ __all__ = [
     "same_scope",
     "self_attr",
     "start_of",
+    "struct_names",
     "walk_unlocked",
 ]
 
@@ -318,6 +319,13 @@ def class_attr_types(*trees: CyNode) -> dict[str, dict[str, str]]:
         return merged
 
     return {name: resolved(name, frozenset({name})) for name in own}
+
+
+def struct_names(*trees: CyNode) -> frozenset[str]:
+    """C structs and unions the trees declare (`ctypedef struct CGRect: ...`, `cdef struct
+    point`), by the name Cython code types attributes with."""
+    return frozenset(node.text("name") for tree in trees for node in tree.walk()
+                     if node.kind == "CStructOrUnionDefNode" and node.text("name"))
 
 
 # asyncio's protocol bases: transports and protocols are not thread-safe by contract, and the
