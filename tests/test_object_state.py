@@ -1414,12 +1414,19 @@ static PyObject *Proxy_set_module(ProxyObject *self, PyObject *value)
     Py_RETURN_NONE;
 }
 
+static PyObject *Proxy_dir(ProxyObject *self, PyObject *unused)
+{
+    Py_INCREF(self->dict);  /* numpy's f2py `fortran` object: `__dict__` handed out */
+    return self->dict;
+}
+
 static PyGetSetDef Proxy_getset[] = {
     {"__dict__", (getter)Proxy_get_dict, NULL, NULL, NULL},
     {NULL}
 };
 static PyMethodDef Proxy_methods[] = {
     {"set_module", (PyCFunction)Proxy_set_module, METH_O, NULL},
+    {"dir", (PyCFunction)Proxy_dir, METH_NOARGS, NULL},
     {NULL}
 };
 static PyTypeObject ProxyType = {

@@ -641,8 +641,8 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             locks = t.held - {_DETACHED}
             if t.cond and not locks and t.field in rechecked:
                 continue
-            if t.field in filled and t.field not in fills_here and t.kind == "read":
-                continue
+            if t.field in filled and t.field not in fills_here:
+                continue  # any use but a store: a read, `Py_INCREF`, handing it on
             # An access under some lock is this entry point's own part done: it is reported
             # only where the writers hold another lock. Where a writer holds none, the
             # writer's own entry point is the line to change, and is reported there.
