@@ -2055,3 +2055,78 @@ def test_a_type_built_again_at_run_time_is_judged_once_and_null_stores_nobody_us
     got = sorted((str(f["symbol"]), str(f["function"])) for f in findings
                  if f["severity"] in ("error", "warning"))
     assert got == sorted(found), findings
+
+
+_GETTERS = """#include <Python.h>
+
+typedef struct { unsigned long total_in; int avail_in; } stream_t;
+typedef struct { int status_code; char *data; } parser_t;
+extern int stream_inflate(stream_t *s, int flush);
+extern int parser_execute(parser_t *p, const char *buf, Py_ssize_t n);
+extern parser_t *parser_new(void);
+
+typedef struct {
+    PyObject_HEAD
+    stream_t zst;
+    parser_t *parser;
+} DecObject;
+
+static PyObject *Dec_read(DecObject *self, PyObject *unused)
+{
+    stream_inflate(&self->zst, 0);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Dec_feed(DecObject *self, PyObject *data)
+{
+    if (parser_execute(self->parser, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Dec_total_in(DecObject *self, PyObject *unused)
+{
+    return PyLong_FromUnsignedLong(self->zst.total_in);
+}
+
+static PyObject *Dec_get_code(DecObject *self, PyObject *unused)
+{
+    return Py_BuildValue("i", self->parser->status_code);
+}
+
+static PyObject *Dec_reset(DecObject *self, PyObject *unused)
+{
+    %(reset)s
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Dec_methods[] = {
+    {"read", (PyCFunction)Dec_read, METH_NOARGS, NULL},
+    {"feed", (PyCFunction)Dec_feed, METH_O, NULL},
+    {"total_in", (PyCFunction)Dec_total_in, METH_NOARGS, NULL},
+    {"get_code", (PyCFunction)Dec_get_code, METH_NOARGS, NULL},
+    {"reset", (PyCFunction)Dec_reset, METH_NOARGS, NULL},
+    {NULL}
+};
+static PyTypeObject DecType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "m.Dec",
+    .tp_basicsize = sizeof(DecObject),
+    .tp_methods = Dec_methods,
+};
+"""
+
+
+@pytest.mark.parametrize(("reset", "serious"), [
+    # what the fields hold changes only through the library: a getter's member is one word
+    ("", ["Dec_feed", "Dec_read"]),
+    # a method moves the parser: the getter can read one that another thread has replaced
+    ("self->parser = parser_new();", ["Dec_feed", "Dec_get_code", "Dec_read", "Dec_reset"]),
+])
+def test_a_getter_reading_one_member_of_a_field_nobody_moves_is_information(
+        scan_json: ScanJson, tmp_path: Path, reset: str, serious: list[str]) -> None:
+    """Review 20: geventhttpclient's `get_code()` returns `self->parser->status_code` and
+    zlib-state's `total_in()` returns `self->zst.total_in` while `feed()`/`read()` run the
+    library on them: a stale number at worst."""
+    got, findings = _serious(scan_json, tmp_path, _GETTERS % {"reset": reset})
+    assert sorted({fn for fn, _line in got}) == serious, findings

@@ -25,6 +25,10 @@ _MEMBER = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
 _TAIL = re.compile(r"((?:\s*(?:\.\s*[A-Za-z_]\w*|\[[^\[\]]*\]))*)\s*"
                    r"(\+\+|--|[-+*/%&|^]=|<<=|>>=|=(?!=)|\()?")
 _LAST_MEMBER = re.compile(r"\.\s*([A-Za-z_]\w*)\s*$")
+# A member of what a pointer field points to (`self->parser->status_code`), and what follows
+# it: an assignment or a call makes it no plain read of one member.
+_POINTEE_MEMBER = re.compile(r"\s*->\s*([A-Za-z_]\w*)((?:\s*(?:\.\s*[A-Za-z_]\w*|\[[^\[\]]*\]|"
+                             r"->\s*[A-Za-z_]\w*))*)\s*(\+\+|--|[-+*/%&|^]=|<<=|>>=|=(?!=)|\()?")
 _READ_ONLY_MEMBERS = frozenset({
     "size", "empty", "length", "begin", "end", "cbegin", "cend", "find", "count", "at", "get",
     "c_str", "data", "load", "front", "back", "capacity", "contains", "str",
@@ -150,9 +154,15 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
         cond = "" if after is None else ("compare" if after.group(1) else "truth")
         # a member of an embedded struct, not a C++ member function called on the field
         member = _MEMBER.match(chain) if op != "(" else None
+        name = member.group(1) if member else ""
+        if not chain.strip() and op is None and kind == "read":
+            # ... or one of what the field points to, read and not written or called
+            pointee = _POINTEE_MEMBER.match(bare, m.end(), end)
+            if pointee is not None and not pointee.group(2).strip() and not pointee.group(3) \
+                    and not before.rstrip().endswith(("++", "--", "&")):
+                name = pointee.group(1)
         out.append(Access(base, field, kind, m.start(), line, col, via,
-                          constant.group(1) if constant else "", cond,
-                          member.group(1) if member else ""))
+                          constant.group(1) if constant else "", cond, name))
     return out
 
 

@@ -63,7 +63,7 @@ _MUTATING = re.compile(
     r"open|seek|step|run|exec|execute|resize|grow|shrink|alloc|realloc|fill|"
     r"parse|advance|consume|start|stop|cancel|send|recv|accept|connect|bind|destroy|"
     r"encrypt|decrypt|sign|mark|inc|dec|incr|decr|swap|sort|reverse|"
-    r"merge|extend|truncate|emit|absorb|squeeze)(?: |$)")
+    r"merge|extend|truncate|emit|absorb|squeeze|inflate|deflate)(?: |$)")
 _SCALAR = re.compile(r"(?:(?:unsigned|signed|const|volatile)\s+)*(?:(?:long\s+){0,2}int|"
                      r"long(?:\s+long)?|short(?:\s+int)?|char|"
                      r"bool|_Bool|BOOL|Bool|boolean|double|float|size_t|ssize_t|Py_ssize_t|"
@@ -807,6 +807,19 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
     scalars = all(_is_scalar(tp, f) for f in fields)
     reads_only = all(t.kind in ("read", "test") for t in mine)
     if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and reads_only:
+        return True
+    # Plain reads of one member of what a field holds, where no entry point moves the field
+    # itself (what it points to, or the struct it is, changes only through calls and member
+    # stores): one word, stale at worst (review 20: geventhttpclient's `get_code()` returns
+    # `self->parser->status_code`; zlib-state's `total_in()`, `self->zst.total_in`). Not a
+    # call on the field: a library function can read many words of it (a hash's digest).
+    def stable(f: str) -> bool:
+        d = tp.fields.get(f)
+        return d is not None and all(
+            w.kind in ("arg", "elem") or (w.kind == "addr" and not d.is_pointer)
+            for w in writers[f])
+    if mine and all(t.kind in ("read", "test") and t.member and not t.via for t in mine) and \
+            all(map(stable, fields)):
         return True
     # Several settings read once each (sysv_ipc's `acquire()` copies `op_flags` and `id`):
     # each stale, none torn from the others. Not fields one entry point updates together
