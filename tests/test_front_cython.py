@@ -803,3 +803,19 @@ def test_the_harm_of_an_attribute_update_follows_what_the_attribute_holds(
     messages = {h.symbol: h.where for h in _scan(tmp_path, frozenset({"FT095"})).hits}
     assert "half-written" in messages["self.tr"] and "reference" not in messages["self.tr"]
     assert "reference count" in messages["self.items"]
+
+
+@needs_cython
+@pytest.mark.parametrize(("typedef", "severity"), [
+    # snappy: `ctypedef char Boolean` in an extern block, a cancel flag stored whole
+    ("cdef extern from *:\n    ctypedef char Boolean\n", "info"),
+    ("ctypedef char Flag\nctypedef Flag Boolean\n", "info"),
+    # a typedef of an object type stays a warning
+    ("ctypedef object Boolean\n", "warning"),
+])
+def test_a_whole_store_into_a_typedef_of_a_c_flag_is_information(
+        tmp_path: Path, typedef: str, severity: str) -> None:
+    _write(tmp_path, {"m.pyx": typedef + "cdef Boolean cancelled\n\n"
+                               "def interrupt():\n    global cancelled\n    cancelled = 1\n"})
+    hits = [(h.rule, h.severity) for h in _scan(tmp_path, frozenset({"FT094"})).hits]
+    assert hits == [("FT094", None if severity == "warning" else severity)], hits

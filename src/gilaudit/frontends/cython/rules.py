@@ -24,6 +24,7 @@ from gilaudit.frontends.cython.scope import (
     ModuleVar,
     PathOf,
     PythonCalls,
+    c_type_aliases,
     called_only_locked,
     callee,
     class_attr_types,
@@ -36,6 +37,7 @@ from gilaudit.frontends.cython.scope import (
     locks_whole_function,
     method_calls,
     module_vars,
+    resolved_type,
     same_scope,
     self_attr,
     struct_names,
@@ -165,13 +167,14 @@ def _check_then_act(fn: Function, name: str, before_line: int) -> bool:
     return False
 
 
-def _global_write(stmt: CyNode, target: CyNode, name: str, var: ModuleVar | None, fn: Function
-                  ) -> str:
-    """Why writing module-level `name` here is a race, or "" when it is not one."""
+def _global_write(stmt: CyNode, target: CyNode, name: str, var: ModuleVar | None, fn: Function,
+                  aliases: dict[str, str]) -> str:
+    """Why writing module-level `name` here is a race, or "" when it is not one.
+    ``aliases``: the module's ctypedefs (snappy's `ctypedef char Boolean`, review 20)."""
     rmw = stmt.kind == "InPlaceAssignmentNode" or _mentions(
         stmt.child("rhs"), lambda n: n.kind == "NameNode" and n.text("name") == name)
     if var is not None and var.cdef:
-        if not rmw and not var.c_indexed and is_c_value(var.type_name):
+        if not rmw and not var.c_indexed and is_c_value(resolved_type(var.type_name, aliases)):
             return "store"
         return "cdef"
     if rmw:
@@ -198,6 +201,8 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
                       once: frozenset[str]) -> Iterator[Hit]:
     tree = trees.tree
     module = module_vars(tree, *((trees.pxd,) if trees.pxd is not None else ()))
+    aliases = c_type_aliases(*trees.shared_pxds,
+                             *((trees.pxd,) if trees.pxd is not None else ()), tree)
     locks = index.locks
     for fn in index.functions:
         if fn.qualname.split(".", 1)[0] in once and fn.cls is None:
@@ -214,7 +219,7 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
                 name, why = "", ""
                 if target.kind == "NameNode" and target.text("name") in declared:
                     name = target.text("name")
-                    why = _global_write(stmt, target, name, module.get(name), fn)
+                    why = _global_write(stmt, target, name, module.get(name), fn, aliases)
                 elif target.kind == "IndexNode":
                     base = target.child("base")
                     var = module.get(base.text("name")) if base is not None \
@@ -283,6 +288,8 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
     properties = class_properties(tree)
     structs = struct_names(*trees.shared_pxds,
                            *((trees.pxd,) if trees.pxd is not None else ()), tree)
+    aliases = c_type_aliases(*trees.shared_pxds,
+                             *((trees.pxd,) if trees.pxd is not None else ()), tree)
     python = trees.python
     # A `cdef` method has no callers but the project's; a private `def` one (`_setup`) none
     # but the project's either, when no Python code of the project calls it.
@@ -306,7 +313,7 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
             if stmt.kind == "SingleAssignmentNode" and not any(
                     self_attr(n, self_name) == attr for n in _walk(stmt.child("rhs"))):
                 continue
-            declared = types.get(fn.cls or "", {}).get(attr, "")
+            declared = resolved_type(types.get(fn.cls or "", {}).get(attr, ""), aliases)
             if stmt.kind == "InPlaceAssignmentNode" and stmt.text("operator") in \
                     _IN_PLACE_SAFE.get(declared, ()):
                 continue

@@ -21,6 +21,7 @@ __all__ = [
     "ModuleIndex",
     "ModuleVar",
     "PathOf",
+    "c_type_aliases",
     "called_only_locked",
     "callee",
     "class_attr_types",
@@ -37,6 +38,7 @@ __all__ = [
     "locks_whole_function",
     "method_calls",
     "module_vars",
+    "resolved_type",
     "same_scope",
     "self_attr",
     "start_of",
@@ -319,6 +321,32 @@ def class_attr_types(*trees: CyNode) -> dict[str, dict[str, str]]:
         return merged
 
     return {name: resolved(name, frozenset({name})) for name in own}
+
+
+def c_type_aliases(*trees: CyNode) -> dict[str, str]:
+    """`ctypedef char Boolean` -> {"Boolean": "char"}; "*" for a pointer typedef."""
+    out: dict[str, str] = {}
+    for tree in trees:
+        for node in tree.walk():
+            if node.kind != "CTypeDefNode":
+                continue
+            base, decl = node.child("base_type"), node.child("declarator")
+            if base is None or decl is None:
+                continue
+            name, kinds, _ = declarator_info(decl)
+            if name and base.text("name"):
+                out[name] = "*" if kinds & {"CPtrDeclaratorNode", "CArrayDeclaratorNode"} \
+                    else base.text("name")
+    return out
+
+
+def resolved_type(name: str, aliases: dict[str, str]) -> str:
+    """What a ctypedef name stands for, through chains of them."""
+    for _ in range(8):
+        if name not in aliases or aliases[name] == name:
+            break
+        name = aliases[name]
+    return name
 
 
 def struct_names(*trees: CyNode) -> frozenset[str]:
