@@ -819,3 +819,16 @@ def test_a_whole_store_into_a_typedef_of_a_c_flag_is_information(
                                "def interrupt():\n    global cancelled\n    cancelled = 1\n"})
     hits = [(h.rule, h.severity) for h in _scan(tmp_path, frozenset({"FT094"})).hits]
     assert hits == [("FT094", None if severity == "warning" else severity)], hits
+
+
+@needs_cython
+def test_a_module_variable_declared_in_an_include_is_noted_where_it_is_declared(
+        tmp_path: Path) -> None:
+    """Review 20: snappy declares its globals in `basic.pyx`, which `SnapPy.pyx` includes;
+    the note pointed at line 2 of the including file."""
+    _write(tmp_path, {"m.pyx": "# the module\ninclude \"state.pxi\"\n",
+                      "state.pxi": "\n\ncdef object ticker\n\n"
+                                   "def tick():\n    global ticker\n    ticker = ticker + 1\n"})
+    hits = list(_scan(tmp_path, frozenset({"FT094"})).hits)
+    assert [(n.location.path, n.location.line) for h in hits for n in h.notes
+            if n.location is not None] == [("state.pxi", 3)], hits

@@ -230,9 +230,10 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
                     continue
                 seen.add(name)
                 var = module.get(name)
+                declared_in = path_of(var.file or tree.file) if var is not None else None
                 notes = (Note(message=f"`{name}` is declared at module level here",
-                              location=Location(path=path_of(tree.file) or "", line=var.line)),
-                         ) if var is not None and var.cdef and path_of(tree.file) else ()
+                              location=Location(path=declared_in, line=var.line)),
+                         ) if var is not None and var.cdef and declared_in else ()
                 hit = hit_at(path_of, "FT094", target, name, f"`{fn.qualname}`", fn.qualname,
                              notes)
                 if hit is not None:

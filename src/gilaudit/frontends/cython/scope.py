@@ -68,6 +68,7 @@ class ModuleVar:
     cdef: bool  # declared with `cdef` (not a plain Python global)
     c_indexed: bool  # a C array or pointer: element writes need no `global` and are races
     type_name: str
+    file: str = ""  # where it is declared: an included .pxi, the module's .pxd, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,13 +259,14 @@ def module_vars(*trees: CyNode) -> dict[str, ModuleVar]:
                     indexed = bool(kinds & {"CArrayDeclaratorNode", "CPtrDeclaratorNode"})
                     out[name] = ModuleVar(name=name, line=node.line, cdef=True,
                                           c_indexed=indexed and type_name not in _PYTHON_TYPES,
-                                          type_name=type_name)
+                                          type_name=type_name, file=node.file)
             elif node.kind in ("SingleAssignmentNode", "CascadedAssignmentNode"):
                 for target in (*node.kids("lhs"), *node.kids("lhs_list")):
                     name = target.text("name") if target.kind == "NameNode" else ""
                     if name and name not in out:
                         out[name] = ModuleVar(name=name, line=target.line, cdef=False,
-                                              c_indexed=False, type_name="")
+                                              c_indexed=False, type_name="",
+                                              file=target.file)
     return out
 
 
