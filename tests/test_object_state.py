@@ -2130,3 +2130,42 @@ def test_a_getter_reading_one_member_of_a_field_nobody_moves_is_information(
     library on them: a stale number at worst."""
     got, findings = _serious(scan_json, tmp_path, _GETTERS % {"reset": reset})
     assert sorted({fn for fn, _line in got}) == serious, findings
+
+
+_DOC_FIRST = """#include <Python.h>
+#define MODULE_NAME "pkg.tokenizer"
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t pos;
+} TokObject;
+
+static PyObject *Tok_next(TokObject *self)
+{
+    self->pos++;
+    return PyLong_FromSsize_t(self->pos);
+}
+
+static PyTypeObject TokType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_basicsize = sizeof(TokObject),
+    .tp_doc =
+"Splits text into tokens.\\n"\\
+"Not thread-safe: use one per thread.",
+    .tp_iternext = (iternextfunc)Tok_next,
+    .tp_name = MODULE_NAME ".Tokenizer",
+};
+"""
+
+
+def test_a_type_is_named_by_its_designated_tp_name_not_its_first_string(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """Review 20: igwn-ligolw puts `.tp_doc` before `.tp_name = MODULE_NAME ".RowBuilder"`;
+    its types were named after their docstrings."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "m.c").write_text(_DOC_FIRST)
+    _code, data = scan_json(str(proj), "--select", "FT074")
+    findings = data["findings"]
+    assert [f["symbol"] for f in findings] == ["Tokenizer.pos"], findings
+    assert "documents itself as not thread-safe" in str(findings[0]["message"])

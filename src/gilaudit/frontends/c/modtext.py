@@ -109,6 +109,32 @@ def _first_string(text: str) -> str:
     return m.group(1) if m else ""
 
 
+# `.tp_name = MODULE_NAME ".RowBuilder",` (a spec's `.name`): the strings of that item, up to
+# the comma that ends it
+_DESIGNATED_NAME = re.compile(r"\.\s*(?:tp_name|name)\s*=\s*((?:\s*(?:\w+|\"(?:\\.|[^\"\\])*\"))+)")
+_DESIGNATED_DOC = re.compile(r"\.\s*(?:tp_doc|doc)\s*=\s*((?:\s*(?:\w+|\\|\"(?:\\.|[^\"\\])*\"))+)")
+
+
+def _type_name(body: str) -> str:
+    """A type object's or spec's name: its designated `tp_name`/`name` when it has one (igwn-
+    ligolw puts `.tp_doc` first, review 20), else its first string (positional)."""
+    m = _DESIGNATED_NAME.search(body)
+    if m is not None:
+        parts = _STRING.findall(m.group(1))
+        if parts:
+            return "".join(parts)
+    return _first_string(body)
+
+
+def _type_doc(body: str) -> str:
+    """The docstring's text, its escapes as spaces (`tokens.\\nNot thread-safe` is two
+    words)."""
+    m = _DESIGNATED_DOC.search(body)
+    doc = "".join(_STRING.findall(m.group(1))) if m is not None else " ".join(
+        _STRING.findall(body)[1:])
+    return re.sub(r"\\.", " ", doc)
+
+
 def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
     module_defs: list[ModuleDefFact] = []
     for m in _declarations(_MODDEF, "PyModuleDef", bare):
@@ -179,7 +205,7 @@ def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
         close = _braced(bare, m.end() - 1)
         body = code[m.end():close]
         type_entries = _entries(code, bare, m.end(), close, _TYPE_FIELDS)
-        types.append(_type_fact(_first_string(body), body, table_names, type_entries, subtables,
+        types.append(_type_fact(_type_name(body), body, table_names, type_entries, subtables,
                                 index.line_col(m.start())[0]))
     for m in _declarations(_TYPESPEC, "PyType_Spec", bare):
         close = _braced(bare, m.end() - 1)
@@ -190,7 +216,7 @@ def module_facts(code: str, bare: str, index: textscan.LineIndex) -> ModuleText:
         slot_body = slot_bodies.get(slots_name, "")
         type_entries = tuple((p.group(1), _function_name(p.group(2)))
                         for p in _SLOT_PAIR.finditer(slot_body))
-        types.append(_type_fact(_first_string(body), body + slot_body, table_names,
+        types.append(_type_fact(_type_name(body), body + slot_body, table_names,
                                 tuple(e for e in type_entries if e[1]), subtables,
                                 index.line_col(m.start())[0]))
     return ModuleText(tuple(module_defs), tuple(slot_arrays), tuple(types), tuple(tables),
@@ -209,7 +235,7 @@ def _type_fact(tp_name: str, body: str, table_names: list[str],
         if re.search(rf"\b{re.escape(name)}\b", body):
             every += sub
     size = _SIZEOF.search(body)
-    doc = " ".join(_STRING.findall(body)[1:])[:400]
+    doc = _type_doc(body)[:400]
     return TypeFact(short, refs, roles, tuple(dict.fromkeys(every)),
                     size.group(1) if size else "", line, doc)
 
