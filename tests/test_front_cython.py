@@ -619,7 +619,7 @@ def test_a_pointer_used_elsewhere_only_while_the_object_is_made(tmp_path: Path) 
             "    def unload(self):\n        self.handle = NULL\n")
     _write(tmp_path, {"m.pyx": body})
     assert _scan(tmp_path, frozenset({"FT102"})).hits == ()
-    _write(tmp_path, {"m.pyx": body + "    def use(self):\n        return self.handle != NULL\n"})
+    _write(tmp_path, {"m.pyx": body + "    def use(self):\n        return <size_t>self.handle\n"})
     assert [h.rule for h in _scan(tmp_path, frozenset({"FT102"})).hits] == ["FT102"]
 
 
@@ -832,3 +832,43 @@ def test_a_module_variable_declared_in_an_include_is_noted_where_it_is_declared(
     hits = list(_scan(tmp_path, frozenset({"FT094"})).hits)
     assert [(n.location.path, n.location.line) for h in hits for n in h.notes
             if n.location is not None] == [("state.pxi", 3)], hits
+
+
+_STREAMS = """cdef extern from *:
+    ctypedef struct stream_t:
+        int disposition
+    void stream_close(stream_t *s)
+
+cdef class Player:
+    cdef stream_t *video_st
+
+    def close(self):
+%s
+    def use(self):
+%s
+"""
+
+
+@needs_cython
+@pytest.mark.parametrize(("close", "use", "expected"), [
+    # closed, then cleared: a concurrent use reads freed memory
+    ("        stream_close(self.video_st)\n        self.video_st = NULL\n",
+     "        return self.video_st.disposition\n", [("error", "freed memory")]),
+    # cleared only (ffpyplayer's `video_st`, pyarrow's `poison()`): a use after a test
+    # can meet NULL
+    ("        self.video_st = NULL\n",
+     "        if self.video_st != NULL:\n            return self.video_st.disposition\n",
+     [("warning", "use NULL")]),
+    # cleared only, and the other method only tests it (ffpyplayer's `subtitle_st`)
+    ("        self.video_st = NULL\n",
+     "        return self.video_st != NULL\n", []),
+])
+def test_a_pointer_cleared_but_not_freed_is_a_null_hazard_not_a_use_after_free(
+        tmp_path: Path, close: str, use: str, expected: list[tuple[str, str]]) -> None:
+    """Reviews 17 and 20: pyarrow's `poison()` and ffpyplayer's `stream_component_close`
+    set pointers to NULL without freeing what they held; FT102 said freed memory."""
+    _write(tmp_path, {"m.pyx": _STREAMS % (close, use)})
+    hits = _scan(tmp_path, frozenset({"FT102"})).hits
+    got = [(h.severity or "error", h.where) for h in hits]
+    assert [(sev, phrase) for (sev, where), (_s, phrase) in zip(got, expected, strict=False)
+            if phrase in where] == expected and len(got) == len(expected), got

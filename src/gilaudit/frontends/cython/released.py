@@ -7,6 +7,7 @@ without it they run during (a use after free)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from gilaudit.frontends.contract import Hit
 from gilaudit.frontends.cython.parse import CyNode
@@ -33,10 +34,21 @@ _MAX_USERS = 4
 
 
 def _releases(fn: Function, pointers: set[str], locks: frozenset[str]
-              ) -> Iterator[tuple[str, CyNode]]:
-    """`self.p = NULL` and `del self.p` outside any lock."""
+              ) -> Iterator[tuple[str, CyNode, bool]]:
+    """`self.p = NULL` and `del self.p` outside any lock, and whether the method frees what
+    the pointer held: `del`, or a NULL store after a call given `self.p` (`hid_close(
+    self._c_hid)`, `self.p.close()`). A NULL store alone (pyarrow's `poison()`, ffpyplayer's
+    `self.video_st = NULL`) frees nothing: a method that tested it can then use NULL."""
     self_name = fn.args[0]
+    handed: dict[str, int] = {}  # attribute -> the first call it is given to
     for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False):
+        if node.kind in ("SimpleCallNode", "GeneralCallNode"):
+            for part in (node.child("function"), *node.kids("args"),
+                         *(a for t in node.kids("positional_args") for a in t.kids("args"))):
+                for n in _walk_nodes(part):
+                    attr = self_attr(n, self_name)
+                    if attr in pointers:
+                        handed.setdefault(attr, _order(node))
         if locked:
             continue
         if node.kind == "SingleAssignmentNode":
@@ -44,12 +56,22 @@ def _releases(fn: Function, pointers: set[str], locks: frozenset[str]
             attr = self_attr(lhs, self_name)
             if attr in pointers and _is_null(rhs):
                 assert lhs is not None
-                yield attr, lhs
+                yield attr, lhs, handed.get(attr, 1 << 62) < _order(node)
         elif node.kind == "DelStatNode":
             for arg in node.kids("args"):
                 attr = self_attr(arg, self_name)
                 if attr in pointers:
-                    yield attr, arg
+                    yield attr, arg, True
+
+
+def _order(node: CyNode) -> int:
+    return node.line * 10000 + node.col
+
+
+def _walk_nodes(node: CyNode | None) -> Iterator[CyNode]:
+    if node is not None:
+        yield node
+        yield from node.walk()
 
 
 def _is_null(node: CyNode | None) -> bool:
@@ -61,10 +83,17 @@ def _is_null(node: CyNode | None) -> bool:
 
 
 def _uses(fn: Function, attr: str, locks: frozenset[str]) -> CyNode | None:
-    """The first unlocked read of `self.attr` in the method, if any."""
+    """The first unlocked read of `self.attr` in the method, if any; a comparison with NULL
+    uses nothing (ffpyplayer's `if self.subtitle_st != NULL` alone)."""
     self_name = fn.args[0]
+    tests: set[int] = set()
     for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False):
-        if not locked and self_attr(node, self_name) == attr:
+        if node.kind == "PrimaryCmpNode":
+            left, right = node.child("operand1"), node.child("operand2")
+            for a, b in ((left, right), (right, left)):
+                if a is not None and (_is_null(b) or (b is not None and b.kind == "NoneNode")):
+                    tests.add(id(a))
+        if not locked and id(node) not in tests and self_attr(node, self_name) == attr:
             return node
     return None
 
@@ -116,7 +145,7 @@ def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
             if fn.qualname in making:
                 continue
             seen: set[str] = set()
-            for attr, node in _releases(fn, pointers, locks):
+            for attr, node, frees in _releases(fn, pointers, locks):
                 if attr in seen:
                     continue
                 seen.add(attr)
@@ -136,7 +165,10 @@ def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
                                                             column=use.col)))
                 if len(users) > _MAX_USERS:
                     notes.append(Note(message=f"and by {len(users) - _MAX_USERS} more methods"))
-                hit = hit_at(path_of, "FT102", node, f"{cls}.{attr}", f"`{fn.qualname}`",
-                             fn.qualname, tuple(notes))
+                harm = ("a call running during the release uses freed memory" if frees else
+                        "it is set to NULL, what it held not freed here: a call running "
+                        "meanwhile can test it and then use NULL (a crash)")
+                hit = hit_at(path_of, "FT102", node, f"{cls}.{attr}",
+                             f"`{fn.qualname}` ({harm})", fn.qualname, tuple(notes))
                 if hit is not None:
-                    yield hit
+                    yield hit if frees else replace(hit, severity="warning")
