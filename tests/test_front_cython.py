@@ -872,3 +872,67 @@ def test_a_pointer_cleared_but_not_freed_is_a_null_hazard_not_a_use_after_free(
     got = [(h.severity or "error", h.where) for h in hits]
     assert [(sev, phrase) for (sev, where), (_s, phrase) in zip(got, expected, strict=False)
             if phrase in where] == expected and len(got) == len(expected), got
+
+
+@needs_cython
+@pytest.mark.parametrize(("take", "fires"), [
+    ("    _log_mutex.lock()\n", False),  # ffpyplayer: a wrapped SDL mutex
+    ("    SDL_LockMutex(_raw)\n", False),
+    ("", True),
+])
+def test_a_mutex_locked_by_hand_in_cython_is_a_lock(tmp_path: Path, take: str,
+                                                    fires: bool) -> None:
+    """Review 20: ffpyplayer's `set_log_callback` stores `_log_callback` between
+    `_log_mutex.lock()` and `_log_mutex.unlock()`."""
+    give = "    _log_mutex.unlock()\n" if "lock()" in take else (
+        "    SDL_UnlockMutex(_raw)\n" if take else "")
+    _write(tmp_path, {"m.pyx": "cdef extern from *:\n    ctypedef struct SDL_mutex\n"
+                               "    int SDL_LockMutex(SDL_mutex *m)\n"
+                               "    int SDL_UnlockMutex(SDL_mutex *m)\n"
+                               "cdef SDL_mutex *_raw\n"
+                               "cdef class Mutex:\n    cdef lock(self): pass\n"
+                               "    cdef unlock(self): pass\n"
+                               "cdef Mutex _log_mutex = Mutex()\ncdef object _callback\n\n"
+                               "def set_callback(cb):\n    global _callback\n" + take +
+                               "    _callback = cb\n" + give})
+    hits = [h.line for h in _scan(tmp_path, frozenset({"FT094"})).hits]
+    assert bool(hits) == fires, hits
+
+
+_PLAYER = """from libc.stdlib cimport malloc, free
+
+cdef class Mutex:
+    cdef lock(self): pass
+    cdef unlock(self): pass
+
+cdef Mutex audio_mutex = Mutex()
+
+cdef class Player:
+    cdef int *chunk
+    cdef int count
+
+    def close(self):
+        self.count += 1
+        audio_mutex.lock()
+%s
+        audio_mutex.unlock()
+%s
+    def play(self):
+        return self.chunk[0]
+"""
+
+
+@needs_cython
+@pytest.mark.parametrize(("inside", "after", "expected"), [
+    # ffpyplayer's stream_component_close: the mutex covers the count, not the free
+    ("        self.count = 0", "        free(self.chunk)\n        self.chunk = NULL\n",
+     [("FT095", 14), ("FT102", 19)]),
+    # the free under the mutex too: FT102 reports releases made outside any lock
+    ("        free(self.chunk)\n        self.chunk = NULL", "", [("FT095", 14)]),
+])
+def test_a_lock_taken_by_hand_covers_the_statements_up_to_its_release(
+        tmp_path: Path, inside: str, after: str, expected: list[tuple[str, int]]) -> None:
+    """Review 20: a function that took any lock by hand counted as locked throughout."""
+    _write(tmp_path, {"m.pyx": _PLAYER % (inside, after)})
+    hits = sorted((h.rule, h.line) for h in _scan(tmp_path, frozenset({"FT095", "FT102"})).hits)
+    assert hits == expected, hits

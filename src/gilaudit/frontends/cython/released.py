@@ -14,6 +14,7 @@ from gilaudit.frontends.cython.parse import CyNode
 from gilaudit.frontends.cython.scope import (
     LIFECYCLE,
     Function,
+    HandLocks,
     MethodCall,
     ModuleIndex,
     PathOf,
@@ -33,7 +34,7 @@ __all__ = ["cython_pointer_released"]
 _MAX_USERS = 4
 
 
-def _releases(fn: Function, pointers: set[str], locks: frozenset[str]
+def _releases(fn: Function, pointers: set[str], locks: frozenset[str], hand: HandLocks
               ) -> Iterator[tuple[str, CyNode, bool]]:
     """`self.p = NULL` and `del self.p` outside any lock, and whether the method frees what
     the pointer held: `del`, or a NULL store after a call given `self.p` (`hid_close(
@@ -41,7 +42,7 @@ def _releases(fn: Function, pointers: set[str], locks: frozenset[str]
     `self.video_st = NULL`) frees nothing: a method that tested it can then use NULL."""
     self_name = fn.args[0]
     handed: dict[str, int] = {}  # attribute -> the first call it is given to
-    for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False):
+    for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False, hand=hand):
         if node.kind in ("SimpleCallNode", "GeneralCallNode"):
             for part in (node.child("function"), *node.kids("args"),
                          *(a for t in node.kids("positional_args") for a in t.kids("args"))):
@@ -82,12 +83,12 @@ def _is_null(node: CyNode | None) -> bool:
         node.kind == "IntNode" and node.text("value") == "0"))
 
 
-def _uses(fn: Function, attr: str, locks: frozenset[str]) -> CyNode | None:
+def _uses(fn: Function, attr: str, locks: frozenset[str], hand: HandLocks) -> CyNode | None:
     """The first unlocked read of `self.attr` in the method, if any; a comparison with NULL
     uses nothing (ffpyplayer's `if self.subtitle_st != NULL` alone)."""
     self_name = fn.args[0]
     tests: set[int] = set()
-    for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False):
+    for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False, hand=hand):
         if node.kind == "PrimaryCmpNode":
             left, right = node.child("operand1"), node.child("operand2")
             for a, b in ((left, right), (right, left)):
@@ -135,7 +136,7 @@ def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
     methods: dict[str, list[Function]] = {}
     for fn in funcs:
         if fn.is_cdef_class_method and fn.cls and fn.args and fn.name not in LIFECYCLE \
-                and fn.cls not in one_thread and not locks_whole_function(fn, locks, index.takers):
+                and fn.cls not in one_thread and not locks_whole_function(fn):
             methods.setdefault(fn.cls, []).append(fn)
     for cls, fns in methods.items():
         pointers = {a for a, t in types.get(cls, {}).items() if t == "*"}
@@ -145,14 +146,14 @@ def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
             if fn.qualname in making:
                 continue
             seen: set[str] = set()
-            for attr, node, frees in _releases(fn, pointers, locks):
+            for attr, node, frees in _releases(fn, pointers, locks, index.hand):
                 if attr in seen:
                     continue
                 seen.add(attr)
                 # A user that runs only while the object is made cannot race with it.
                 users = [(other, use) for other in fns
                          if other is not fn and other.qualname not in making
-                         if (use := _uses(other, attr, locks)) is not None]
+                         if (use := _uses(other, attr, locks, index.hand)) is not None]
                 if not users:
                     continue
                 notes = []

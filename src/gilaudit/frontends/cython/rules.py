@@ -207,12 +207,12 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
     for fn in index.functions:
         if fn.qualname.split(".", 1)[0] in once and fn.cls is None:
             continue
-        if fn.nogil or locks_whole_function(fn, locks, index.takers):
+        if fn.nogil or locks_whole_function(fn):
             continue
         declared = _global_names(fn)
         local = _local_names(fn) - declared
         seen: set[str] = set()
-        for stmt, locked in walk_unlocked(fn.node, locks):
+        for stmt, locked in walk_unlocked(fn.node, locks, hand=index.hand):
             if locked or stmt.kind not in ASSIGN_KINDS:
                 continue
             for target in _targets(stmt):
@@ -299,12 +299,12 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
             _private(f.name) and python is not None and not python.only_at_import(f.name)
             and not python.called_later(f.name))), calls)
     for fn, self_name in _instance_methods(index):
-        if fn.nogil or locks_whole_function(fn, locks, index.takers) or (
+        if fn.nogil or locks_whole_function(fn) or (
                 fn.name in guarded and (fn.kind == "cdef" or _private(fn.name))):
             continue
         own = properties.get(fn.cls or "", set()) - set(types.get(fn.cls or "", {}))
         seen: set[str] = set()
-        for stmt, locked in walk_unlocked(fn.node, locks):
+        for stmt, locked in walk_unlocked(fn.node, locks, hand=index.hand):
             if locked or stmt.kind not in ("SingleAssignmentNode", "InPlaceAssignmentNode"):
                 continue
             target = stmt.child("lhs")
@@ -377,10 +377,10 @@ def _returns_only(body: CyNode | None) -> bool:
 def cython_lazy_attr_init(index: ModuleIndex, path_of: PathOf) -> Iterator[Hit]:
     locks = index.locks
     for fn, self_name in _instance_methods(index):
-        if fn.nogil or locks_whole_function(fn, locks, index.takers):
+        if fn.nogil or locks_whole_function(fn):
             continue
         reported: set[str] = set()
-        for node, locked in walk_unlocked(fn.node, locks):
+        for node, locked in walk_unlocked(fn.node, locks, hand=index.hand):
             if locked or node.kind != "IfStatNode":
                 continue
             for clause in node.kids("if_clauses"):
@@ -416,7 +416,7 @@ def cython_nogil_object_state(index: ModuleIndex, path_of: PathOf) -> Iterator[H
     `with nogil:` block, naming every attribute it uses."""
     locks = index.locks
     for fn, self_name in _instance_methods(index):
-        if fn.nogil or locks_whole_function(fn, locks, index.takers):
+        if fn.nogil or locks_whole_function(fn):
             continue
         stack: list[tuple[CyNode, bool]] = [
             (c, False) for group in fn.node.children.values() for c in group]

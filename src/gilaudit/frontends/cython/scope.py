@@ -17,6 +17,7 @@ __all__ = [
     "FUNCTION_KINDS",
     "LIFECYCLE",
     "Function",
+    "HandLocks",
     "MethodCall",
     "ModuleIndex",
     "ModuleVar",
@@ -30,11 +31,11 @@ __all__ = [
     "dotted",
     "fresh_locals",
     "functions",
+    "hand_locks",
     "hit_at",
     "init_only",
     "is_lock_manager",
     "lock_names",
-    "lock_takers",
     "locks_whole_function",
     "method_calls",
     "module_vars",
@@ -84,12 +85,51 @@ class Function:
     nogil: bool  # `cdef ... nogil`: written to run without the GIL even on GIL builds
 
 
-def walk_unlocked(root: CyNode, locks: frozenset[str], *, nogil_exempt: bool = True
-                  ) -> Iterator[tuple[CyNode, bool]]:
+@dataclass(frozen=True, slots=True)
+class HandLocks:
+    """Locks taken and given back by hand, not by `with`: the lock names (lock_names) and the
+    project's functions that return holding a lock (``takers``) or give one back
+    (``givers``), such as scipy `_Qhull`'s `acquire_lock()`/`release_lock()`."""
+
+    locks: frozenset[str] = frozenset()
+    takers: frozenset[str] = frozenset()
+    givers: frozenset[str] = frozenset()
+
+    def takes(self, node: CyNode) -> bool:
+        return _takes_by_hand(node, self.locks) or (
+            bool(self.takers) and callee(node) in self.takers)
+
+    def gives(self, node: CyNode) -> bool:
+        return _gives_by_hand(node, self.locks) or (
+            bool(self.givers) and callee(node) in self.givers)
+
+
+def _held_statements(stats: Sequence[CyNode], hand: HandLocks) -> list[bool]:
+    """For each statement of a block, whether a lock taken by hand by an earlier statement
+    of the block is still held (not given back in between): `m.lock()` ... `m.unlock()`,
+    `self._lock.acquire()` then `try: ... finally: self._lock.release()`."""
+    out: list[bool] = []
+    held = False
+    for stmt in stats:
+        out.append(held)
+        nodes = (stmt, *same_scope(stmt))
+        takes, gives = any(map(hand.takes, nodes)), any(map(hand.gives, nodes))
+        if takes and not gives:
+            held = True
+        elif gives and not takes:
+            held = False
+    return out
+
+
+def walk_unlocked(root: CyNode, locks: frozenset[str], *, nogil_exempt: bool = True,
+                  hand: HandLocks | None = None) -> Iterator[tuple[CyNode, bool]]:
     """(node, exempt) for the nodes of root's own scope. Exempt: under a lock or critical
-    section, or (``nogil_exempt``) in a `with nogil:` block: code that never had the GIL's
-    protection, so free threading does not change it; a `with gil:` inside it holds the GIL
-    again. FT102 counts nogil code: a use there races with a release all the more."""
+    section (`with`, or taken by hand, ``hand``, and not yet given back), or
+    (``nogil_exempt``) in a `with nogil:` block: code that never had the GIL's protection, so
+    free threading does not change it; a `with gil:` inside it holds the GIL again. FT102
+    counts nogil code: a use there races with a release all the more."""
+    if hand is not None and not any(map(hand.takes, same_scope(root))):
+        hand = None  # nothing to follow: the common case, walked as before
     stack: list[tuple[CyNode, bool, bool]] = [
         (c, False, False) for group in reversed(list(root.children.values()))
         for c in reversed(group)]
@@ -103,8 +143,11 @@ def walk_unlocked(root: CyNode, locks: frozenset[str], *, nogil_exempt: bool = T
         inner_detached = detached
         if node.kind == "GILStatNode" and nogil_exempt:
             inner_detached = node.text("state") == "nogil"
-        for group in reversed(list(node.children.values())):
-            stack.extend((c, inner_locked, inner_detached) for c in reversed(group))
+        for name, group in reversed(list(node.children.items())):
+            held = _held_statements(group, hand) if hand is not None and \
+                node.kind == "StatListNode" and name == "stats" else [False] * len(group)
+            stack.extend((c, inner_locked or h, inner_detached)
+                         for c, h in reversed(list(zip(group, held, strict=True))))
 
 
 def self_attr(node: CyNode | None, self_name: str) -> str:
@@ -431,46 +474,51 @@ def is_lock_manager(manager: CyNode | None, locks: frozenset[str]) -> bool:
 
 
 _TAKES = frozenset({"PyMutex_Lock", "PyThread_acquire_lock", "PyThread_acquire_lock_timed",
-                    "pthread_mutex_lock", "EnterCriticalSection", "AcquireSRWLockExclusive"})
+                    "pthread_mutex_lock", "EnterCriticalSection", "AcquireSRWLockExclusive",
+                    "SDL_LockMutex", "uv_mutex_lock", "mtx_lock"})
 _GIVES = frozenset({"PyMutex_Unlock", "PyThread_release_lock", "pthread_mutex_unlock",
-                    "LeaveCriticalSection", "ReleaseSRWLockExclusive"})
+                    "LeaveCriticalSection", "ReleaseSRWLockExclusive", "SDL_UnlockMutex",
+                    "uv_mutex_unlock", "mtx_unlock"})
 
 
 def _takes_by_hand(node: CyNode, locks: frozenset[str]) -> bool:
+    """`PyMutex_Lock(&m)`, `self._lock.acquire()`, a C++ or wrapped mutex's `m.lock()`
+    (ffpyplayer's `_log_mutex.lock()`, review 20)."""
     name = callee(node)
-    return name in _TAKES or (name == "acquire" and _lockish(
+    return name in _TAKES or (name in ("acquire", "lock") and _lockish(
         dotted(node.child("function")).rsplit(".", 1)[0], locks))
 
 
-def locks_whole_function(fn: Function, locks: frozenset[str],
-                         takers: frozenset[str] = frozenset()) -> bool:
-    """Decorated `@cython.critical_section`, or takes a lock by hand (`m.acquire()`,
-    `PyMutex_Lock`, `PyThread_acquire_lock`) somewhere in its body, or through one of the
-    module's ``takers`` (lock_takers: scipy `_Qhull`'s `self.acquire_lock()`)."""
-    if any(d.rsplit(".", 1)[-1] == "critical_section" for d in fn.decorators):
-        return True
-    for node in same_scope(fn.node):
-        if _takes_by_hand(node, locks) or (takers and callee(node) in takers):
-            return True
-    return False
+def _gives_by_hand(node: CyNode, locks: frozenset[str]) -> bool:
+    name = callee(node)
+    return name in _GIVES or (name in ("release", "unlock") and _lockish(
+        dotted(node.child("function")).rsplit(".", 1)[0], locks))
 
 
-def lock_takers(funcs: Iterable[Function], locks: frozenset[str]) -> frozenset[str]:
-    """Functions that take a lock by hand and return holding it, for their callers to give
-    back (scipy `_Qhull`: `cdef void acquire_lock(self)` around `PyThread_acquire_lock`,
-    paired with a `release_lock()`): calling one locks the caller as much as the call it
-    wraps."""
-    out: set[str] = set()
+def locks_whole_function(fn: Function) -> bool:
+    """Decorated `@cython.critical_section`. A lock taken by hand covers the statements up
+    to its release (walk_unlocked with HandLocks), not the whole function: ffpyplayer's
+    `stream_component_close` holds `audio_mutex` for a few lines and releases its streams
+    outside them (review 20)."""
+    return any(d.rsplit(".", 1)[-1] == "critical_section" for d in fn.decorators)
+
+
+def hand_locks(funcs: Iterable[Function], locks: frozenset[str]) -> HandLocks:
+    """The lock names, and the functions that take a lock by hand and return holding it, for
+    their callers to give back (scipy `_Qhull`: `cdef void acquire_lock(self)` around
+    `PyThread_acquire_lock`, paired with a `release_lock()`), and those that give one back
+    without taking it: calling one takes or gives as much as the call it wraps."""
+    takers: set[str] = set()
+    givers: set[str] = set()
     for fn in funcs:
-        took = gave = False
-        for node in same_scope(fn.node):
-            took = took or _takes_by_hand(node, locks)
-            name = callee(node)
-            gave = gave or name in _GIVES or (name == "release" and _lockish(
-                dotted(node.child("function")).rsplit(".", 1)[0], locks))
+        nodes = list(same_scope(fn.node))
+        took = any(_takes_by_hand(n, locks) for n in nodes)
+        gave = any(_gives_by_hand(n, locks) for n in nodes)
         if took and not gave:
-            out.add(fn.name)
-    return frozenset(out)
+            takers.add(fn.name)
+        elif gave and not took:
+            givers.add(fn.name)
+    return HandLocks(locks, frozenset(takers), frozenset(givers))
 
 
 # A function named for setting the module up, which its own top level calls (`FAST_VERSION =
@@ -587,12 +635,12 @@ def method_calls(funcs: Sequence[Function]) -> dict[str, tuple[MethodCall, ...]]
     """Every `x.m(...)` of these functions (the whole project's), by method name: worked out
     once per project, since each module's rules ask where its `cdef` methods are called."""
     classes = {f.cls for f in funcs if f.cls}
-    takers = lock_takers(funcs, frozenset())
+    hand = hand_locks(funcs, frozenset())
     out: dict[str, list[MethodCall]] = {}
     for g in funcs:
         fresh = fresh_locals(g, classes)
-        whole = locks_whole_function(g, frozenset(), takers)
-        for node, locked in walk_unlocked(g.node, frozenset(), nogil_exempt=False):
+        whole = locks_whole_function(g)
+        for node, locked in walk_unlocked(g.node, frozenset(), nogil_exempt=False, hand=hand):
             called = node.child("function") if node.kind in (
                 "SimpleCallNode", "GeneralCallNode") else None
             if called is None or called.kind != "AttributeNode":
@@ -708,7 +756,7 @@ class ModuleIndex:
     locks: frozenset[str]  # lock_names
     # event_loop_classes and loop_confined_classes: one thread runs their methods
     event_loop: frozenset[str]
-    takers: frozenset[str] = frozenset()  # lock_takers
+    hand: HandLocks = HandLocks()  # hand_locks
 
     @classmethod
     def of(cls, tree: CyNode) -> ModuleIndex:
@@ -717,4 +765,4 @@ class ModuleIndex:
         locks = lock_names(nodes)
         return cls(nodes=nodes, functions=funcs, locks=locks,
                    event_loop=event_loop_classes(nodes) | loop_confined_classes(nodes, funcs),
-                   takers=lock_takers(funcs, locks))
+                   hand=hand_locks(funcs, locks))
