@@ -936,3 +936,15 @@ def test_a_lock_taken_by_hand_covers_the_statements_up_to_its_release(
     _write(tmp_path, {"m.pyx": _PLAYER % (inside, after)})
     hits = sorted((h.rule, h.line) for h in _scan(tmp_path, frozenset({"FT095", "FT102"})).hits)
     assert hits == expected, hits
+
+
+@needs_cython
+def test_a_pointer_freed_through_a_copy_is_released(tmp_path: Path) -> None:
+    """Review 21: rdbpython's `DB.close()` copies `self.db` to a local, clears the field and
+    deletes the copy; FT102 said nothing was freed."""
+    _write(tmp_path, {"m.pyx": _STREAMS % (
+        "        cdef stream_t *tmp = self.video_st\n        self.video_st = NULL\n"
+        "        stream_close(tmp)\n",
+        "        return self.video_st.disposition\n")})
+    hits = _scan(tmp_path, frozenset({"FT102"})).hits
+    assert [(h.severity, "freed memory" in h.where) for h in hits] == [(None, True)], hits

@@ -19,6 +19,7 @@ from gilaudit.frontends.cython.scope import (
     ModuleIndex,
     PathOf,
     class_attr_types,
+    declarator_info,
     hit_at,
     locks_whole_function,
     method_calls,
@@ -37,11 +38,16 @@ _MAX_USERS = 4
 def _releases(fn: Function, pointers: set[str], locks: frozenset[str], hand: HandLocks
               ) -> Iterator[tuple[str, CyNode, bool]]:
     """`self.p = NULL` and `del self.p` outside any lock, and whether the method frees what
-    the pointer held: `del`, or a NULL store after a call given `self.p` (`hid_close(
-    self._c_hid)`, `self.p.close()`). A NULL store alone (pyarrow's `poison()`, ffpyplayer's
-    `self.video_st = NULL`) frees nothing: a method that tested it can then use NULL."""
+    the pointer held: `del`, a NULL store after a call given `self.p` (`hid_close(
+    self._c_hid)`, `self.p.close()`), or a copy in a local that is freed (rdbpython's
+    `tmp_db = self.db; self.db = NULL; del tmp_db`). A NULL store alone (pyarrow's
+    `poison()`, ffpyplayer's `self.video_st = NULL`) frees nothing: a method that tested it
+    can then use NULL."""
     self_name = fn.args[0]
     handed: dict[str, int] = {}  # attribute -> the first call it is given to
+    copies: dict[str, str] = {}  # local -> the attribute it holds a copy of
+    freed_copies: set[str] = set()  # attributes whose copy is deleted or handed to a call
+    stores: list[tuple[str, CyNode, int]] = []
     for node, locked in walk_unlocked(fn.node, locks, nogil_exempt=False, hand=hand):
         if node.kind in ("SimpleCallNode", "GeneralCallNode"):
             for part in (node.child("function"), *node.kids("args"),
@@ -50,6 +56,23 @@ def _releases(fn: Function, pointers: set[str], locks: frozenset[str], hand: Han
                     attr = self_attr(n, self_name)
                     if attr in pointers:
                         handed.setdefault(attr, _order(node))
+                    elif n.kind == "NameNode" and n.text("name") in copies:
+                        freed_copies.add(copies[n.text("name")])
+        elif node.kind == "DelStatNode":
+            freed_copies.update(copies[a.text("name")] for a in node.kids("args")
+                                if a.kind == "NameNode" and a.text("name") in copies)
+        if node.kind == "SingleAssignmentNode":
+            rhs, lhs = node.child("rhs"), node.child("lhs")
+            source = self_attr(rhs, self_name)
+            if source in pointers and lhs is not None and lhs.kind == "NameNode":
+                copies[lhs.text("name")] = source
+        elif node.kind == "CVarDefNode":  # `cdef db.DB* tmp = self.db`
+            for d in node.kids("declarators"):
+                name, _kinds, named = declarator_info(d)
+                default = d.child("default") or (named.child("default") if named else None)
+                source = self_attr(default, self_name)
+                if source in pointers and name:
+                    copies[name] = source
         if locked:
             continue
         if node.kind == "SingleAssignmentNode":
@@ -57,12 +80,14 @@ def _releases(fn: Function, pointers: set[str], locks: frozenset[str], hand: Han
             attr = self_attr(lhs, self_name)
             if attr in pointers and _is_null(rhs):
                 assert lhs is not None
-                yield attr, lhs, handed.get(attr, 1 << 62) < _order(node)
+                stores.append((attr, lhs, _order(node)))
         elif node.kind == "DelStatNode":
             for arg in node.kids("args"):
                 attr = self_attr(arg, self_name)
                 if attr in pointers:
                     yield attr, arg, True
+    for attr, lhs, at in stores:
+        yield attr, lhs, handed.get(attr, 1 << 62) < at or attr in freed_copies
 
 
 def _order(node: CyNode) -> int:
