@@ -411,7 +411,9 @@ _SCOPED_ACQUIRE = re.compile(
 
 def _scoped_locks(bare: str, start: int, end: int) -> list[Region]:
     out: list[Region] = []
-    for m in _SCOPED_RELEASE.finditer(bare, start, end):
+    releases = _SCOPED_RELEASE.finditer(bare, start, end) if bare.find(
+        "gil_scoped_release", start, end) >= 0 else iter(())
+    for m in releases:
         lo, hi = m.start(), _block_end(bare, m.end(), end)
         # a `gil_scoped_acquire` inside attaches again until its own block ends
         for a in _SCOPED_ACQUIRE.finditer(bare, m.end(), hi):

@@ -18,6 +18,7 @@ from gilaudit.frontends.cython.released import cython_pointer_released
 from gilaudit.frontends.cython.scope import (
     ASSIGN_KINDS,
     FUNCTION_KINDS,
+    PYTHON_TYPES,
     Function,
     MethodCall,
     ModuleIndex,
@@ -201,8 +202,11 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
                       once: frozenset[str]) -> Iterator[Hit]:
     tree = trees.tree
     module = module_vars(tree, *((trees.pxd,) if trees.pxd is not None else ()))
+    # Only a type that is neither a known C value nor a Python type can be a ctypedef of one.
     aliases = c_type_aliases(*trees.shared_pxds,
-                             *((trees.pxd,) if trees.pxd is not None else ()), tree)
+                             *((trees.pxd,) if trees.pxd is not None else ()), tree) if any(
+        v.cdef and v.type_name and not is_c_value(v.type_name)
+        and v.type_name not in PYTHON_TYPES for v in module.values()) else {}
     locks = index.locks
     for fn in index.functions:
         if fn.qualname.split(".", 1)[0] in once and fn.cls is None:
@@ -287,10 +291,13 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
     types = class_attr_types(*trees.shared_pxds,
                              *((trees.pxd,) if trees.pxd is not None else ()), tree)
     properties = class_properties(tree)
-    structs = struct_names(*trees.shared_pxds,
-                           *((trees.pxd,) if trees.pxd is not None else ()), tree)
-    aliases = c_type_aliases(*trees.shared_pxds,
-                             *((trees.pxd,) if trees.pxd is not None else ()), tree)
+    decls = (*trees.shared_pxds, *((trees.pxd,) if trees.pxd is not None else ()), tree)
+    named: list[tuple[frozenset[str], dict[str, str]]] = []  # worked out at the first hit
+
+    def structs_and_aliases() -> tuple[frozenset[str], dict[str, str]]:
+        if not named:
+            named.append((struct_names(*decls), c_type_aliases(*decls)))
+        return named[0]
     python = trees.python
     # A `cdef` method has no callers but the project's; a private `def` one (`_setup`) none
     # but the project's either, when no Python code of the project calls it.
@@ -314,12 +321,14 @@ def cython_cdef_attr_unlocked(trees: ModuleTrees, index: ModuleIndex, path_of: P
             if stmt.kind == "SingleAssignmentNode" and not any(
                     self_attr(n, self_name) == attr for n in _walk(stmt.child("rhs"))):
                 continue
-            declared = resolved_type(types.get(fn.cls or "", {}).get(attr, ""), aliases)
+            declared = types.get(fn.cls or "", {}).get(attr, "")
+            if declared and not is_c_value(declared) and declared not in PYTHON_TYPES:
+                declared = resolved_type(declared, structs_and_aliases()[1])
             if stmt.kind == "InPlaceAssignmentNode" and stmt.text("operator") in \
                     _IN_PLACE_SAFE.get(declared, ()):
                 continue
             seen.add(attr)
-            harm = _HARM["struct" if declared in structs else
+            harm = _HARM["struct" if declared in structs_and_aliases()[0] else
                          "value" if is_c_value(declared) else "object"]
             hit = hit_at(path_of, "FT095", target, f"{self_name}.{attr}",
                          f"`{fn.qualname}`, so two threads can lose an update{harm}", fn.qualname)

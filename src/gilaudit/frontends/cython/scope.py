@@ -16,6 +16,7 @@ __all__ = [
     "ASSIGN_KINDS",
     "FUNCTION_KINDS",
     "LIFECYCLE",
+    "PYTHON_TYPES",
     "Function",
     "HandLocks",
     "MethodCall",
@@ -55,8 +56,8 @@ _SCOPE_KINDS = FUNCTION_KINDS | {
 }
 _LOCK_TYPES = frozenset({"pymutex", "pythread_type_lock", "PyMutex", "PyThread_type_lock",
                          "Lock", "RLock", "mutex"})
-_PYTHON_TYPES = frozenset({"object", "dict", "list", "set", "tuple", "str", "bytes",
-                           "unicode", "frozenset", "bytearray"})
+PYTHON_TYPES = frozenset({"object", "dict", "list", "set", "tuple", "str", "bytes",
+                          "unicode", "frozenset", "bytearray"})
 
 
 PathOf = Callable[[str], "str | None"]  # absolute path of a node's file -> root-relative
@@ -94,6 +95,9 @@ class HandLocks:
     locks: frozenset[str] = frozenset()
     takers: frozenset[str] = frozenset()
     givers: frozenset[str] = frozenset()
+    # id() of the function nodes that take a lock by hand somewhere: the only ones whose
+    # blocks walk_unlocked has to follow statement by statement
+    taking: frozenset[int] = frozenset()
 
     def takes(self, node: CyNode) -> bool:
         return _takes_by_hand(node, self.locks) or (
@@ -128,7 +132,7 @@ def walk_unlocked(root: CyNode, locks: frozenset[str], *, nogil_exempt: bool = T
     (``nogil_exempt``) in a `with nogil:` block: code that never had the GIL's protection, so
     free threading does not change it; a `with gil:` inside it holds the GIL again. FT102
     counts nogil code: a use there races with a release all the more."""
-    if hand is not None and not any(map(hand.takes, same_scope(root))):
+    if hand is not None and id(root) not in hand.taking:
         hand = None  # nothing to follow: the common case, walked as before
     stack: list[tuple[CyNode, bool, bool]] = [
         (c, False, False) for group in reversed(list(root.children.values()))
@@ -301,7 +305,7 @@ def module_vars(*trees: CyNode) -> dict[str, ModuleVar]:
                         continue  # a function prototype, not a variable
                     indexed = bool(kinds & {"CArrayDeclaratorNode", "CPtrDeclaratorNode"})
                     out[name] = ModuleVar(name=name, line=node.line, cdef=True,
-                                          c_indexed=indexed and type_name not in _PYTHON_TYPES,
+                                          c_indexed=indexed and type_name not in PYTHON_TYPES,
                                           type_name=type_name, file=node.file)
             elif node.kind in ("SingleAssignmentNode", "CascadedAssignmentNode"):
                 for target in (*node.kids("lhs"), *node.kids("lhs_list")):
@@ -510,15 +514,26 @@ def hand_locks(funcs: Iterable[Function], locks: frozenset[str]) -> HandLocks:
     without taking it: calling one takes or gives as much as the call it wraps."""
     takers: set[str] = set()
     givers: set[str] = set()
+    calls: dict[int, set[str]] = {}  # function node -> the names it calls
+    taking: set[int] = set()
     for fn in funcs:
-        nodes = list(same_scope(fn.node))
-        took = any(_takes_by_hand(n, locks) for n in nodes)
-        gave = any(_gives_by_hand(n, locks) for n in nodes)
+        took = gave = False
+        names: set[str] = set()
+        for n in same_scope(fn.node):
+            if n.kind not in ("SimpleCallNode", "GeneralCallNode"):
+                continue
+            names.add(callee(n))
+            took = took or _takes_by_hand(n, locks)
+            gave = gave or _gives_by_hand(n, locks)
+        calls[id(fn.node)] = names
+        if took:
+            taking.add(id(fn.node))
         if took and not gave:
             takers.add(fn.name)
         elif gave and not took:
             givers.add(fn.name)
-    return HandLocks(locks, frozenset(takers), frozenset(givers))
+    taking |= {node for node, names in calls.items() if names & takers}
+    return HandLocks(locks, frozenset(takers), frozenset(givers), frozenset(taking))
 
 
 # A function named for setting the module up, which its own top level calls (`FAST_VERSION =
