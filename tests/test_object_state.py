@@ -2169,3 +2169,31 @@ def test_a_type_is_named_by_its_designated_tp_name_not_its_first_string(
     findings = data["findings"]
     assert [f["symbol"] for f in findings] == ["Tokenizer.pos"], findings
     assert "documents itself as not thread-safe" in str(findings[0]["message"])
+
+
+@pytest.mark.parametrize(("backend", "dirs"), [
+    # scikit-build-core: CMake builds only what the CMakeLists.txt files add
+    ("scikit_build_core.build", ["src/new"]),
+    # setuptools decides itself: the CMakeLists.txt files say nothing of what it builds
+    ("setuptools.build_meta", ["src/new", "src/old"]),
+])
+def test_a_directory_no_cmakelists_adds_is_not_analysed(
+        scan_json: ScanJson, tmp_path: Path, backend: str, dirs: list[str]) -> None:
+    """Review 22: pyg4ometry keeps `pycgal_old/` (with a CMakeLists.txt of its own) beside
+    the `pycgal/` its CMakeLists.txt adds; 11 sampled findings came from the unbuilt copy."""
+    proj = tmp_path / "proj"
+    (proj / "src" / "new").mkdir(parents=True)
+    (proj / "src" / "old").mkdir(parents=True)
+    (proj / "pyproject.toml").write_text(
+        f'[build-system]\nrequires = []\nbuild-backend = "{backend}"\n')
+    (proj / "CMakeLists.txt").write_text("project(p)\nadd_subdirectory(src)\n")
+    (proj / "src" / "CMakeLists.txt").write_text("add_subdirectory(new)\n")
+    for d in ("new", "old"):
+        (proj / "src" / d / "CMakeLists.txt").write_text(f"add_library({d} m.c)\n")
+        (proj / "src" / d / "m.c").write_text(
+            (_VOIDPTR % {"reset": ""}).replace("VoidPtr", f"VoidPtr{d.title()}"))
+    _code, data = scan_json(str(proj), "--select", "FT034")
+    assert sorted({str(f["path"]).rsplit("/", 1)[0] for f in data["findings"]}) == dirs, \
+        data["findings"]
+    if dirs == ["src/new"]:
+        assert "CMake never builds it" in data["files"]["src/old/m.c"]

@@ -6,7 +6,7 @@ import os
 import posixpath
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -98,11 +98,18 @@ def plan(view: TargetView, *, contents: dict[str, bytes], pch_dir: Path | None,
     sources = {s.path for s in view.files if s.language in ("c", "c++")}
     fragments = _fragments(sources, graph)
     subprojects = _subprojects(s.path for s in view.files)
+    unbuilt = _unreached_cmake_dirs([s.path for s in view.files],
+                                    lambda rel: _read_build_file(root, rel))
     for src in view.files:
         if src.language not in ("c", "c++") or src.path not in contents:
             continue
         if built is not None and src.path not in built:
             files[src.path] = "skipped: not in any extension's sources"
+            continue
+        left_out = next((d for d in unbuilt if src.path.startswith(d + "/")), None)
+        if left_out is not None and src.path not in named:
+            files[src.path] = (f"skipped: in {left_out}/, which {unbuilt[left_out]} does not "
+                               "add (add_subdirectory): CMake never builds it")
             continue
         vendored = _subproject_tests(src.path, subprojects)
         if vendored is not None and src.path not in named:
@@ -215,6 +222,53 @@ def _reference_copy_of(rel: str, sources: set[str], fragments: dict[str, str],
 _PROJECT_FILES = frozenset({"cmakelists.txt", "setup.py", "pyproject.toml", "meson.build"})
 _TEST_DIRS = frozenset({"test", "tests", "testing", "unittests", "unit_tests", "example",
                         "examples", "demo", "demos", "benchmark", "benchmarks"})
+
+
+_ADD_SUBDIRECTORY = re.compile(r"(?im)^\s*add_subdirectory\s*\(\s*\"?([^\s\")]+)")
+_CMAKE_BACKEND = re.compile(
+    r"(?m)^\s*build-backend\s*=\s*[\"'](?:scikit_build|py_build_cmake|cmake)")
+
+
+def _read_build_file(root: Path, rel: str) -> str | None:
+    try:
+        with (root / rel).open("rb") as f:
+            return f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def _unreached_cmake_dirs(paths: list[str], read: Callable[[str], str | None]
+                          ) -> dict[str, str]:
+    """Directories with a CMakeLists.txt of their own that the CMake build never enters: the
+    nearest CMakeLists.txt above adds subdirectories, none of them this one (review 22:
+    pyg4ometry's `pycgal_old/` beside the `pycgal/` its CMakeLists.txt adds). Only for a
+    project CMake builds (scikit-build-core and the like, or a root CMakeLists.txt with no
+    pyproject.toml or setup.py to say otherwise), and only where every add_subdirectory
+    names its directory plainly (a `${VAR}` could name anything). Directory -> the
+    CMakeLists.txt that leaves it out."""
+    lists = {posixpath.dirname(p) for p in paths if posixpath.basename(p) == "CMakeLists.txt"}
+    if "" not in lists:
+        return {}
+    pyproject = read("pyproject.toml") if "pyproject.toml" in paths else None
+    if pyproject is not None:
+        if not _CMAKE_BACKEND.search(pyproject):
+            return {}
+    elif "setup.py" in paths:
+        return {}
+    out: dict[str, str] = {}
+    for d in sorted(lists - {""}):
+        parent = posixpath.dirname(d)
+        while parent and parent not in lists:
+            parent = posixpath.dirname(parent)
+        above = posixpath.join(parent, "CMakeLists.txt") if parent else "CMakeLists.txt"
+        text = read(above) or ""
+        subs = [posixpath.normpath(m) for m in _ADD_SUBDIRECTORY.findall(text)]
+        if not subs or any("$" in m for m in subs):
+            continue
+        rel = posixpath.relpath(d, parent or ".")
+        if not any(rel == m or rel.startswith(m + "/") for m in subs):
+            out[d] = above
+    return out
 
 
 def _subprojects(paths: Iterable[str]) -> frozenset[str]:
