@@ -948,3 +948,39 @@ def test_a_pointer_freed_through_a_copy_is_released(tmp_path: Path) -> None:
         "        return self.video_st.disposition\n")})
     hits = _scan(tmp_path, frozenset({"FT102"})).hits
     assert [(h.severity, "freed memory" in h.where) for h in hits] == [(None, True)], hits
+
+
+@needs_cython
+@pytest.mark.parametrize(("tail", "fires"), [
+    # nng: `_nng_fini` runs once, at interpreter exit
+    ("atexit.register(_fini)\n", False),
+    ("import atexit as _atexit\n_atexit.register(_fini)\n", False),
+    # also called from a live function: a live path
+    ("atexit.register(_fini)\n\ndef close():\n    _fini()\n", True),
+])
+def test_a_function_only_registered_to_run_at_exit_is_not_a_live_path(
+        tmp_path: Path, tail: str, fires: bool) -> None:
+    _write(tmp_path, {"m.pyx": "import atexit\n\ncdef object _thread = None\n\n"
+                               "def _fini():\n    global _thread\n    _thread = None\n\n"
+                               + tail})
+    hits = [h.line for h in _scan(tmp_path, frozenset({"FT094"})).hits
+            if h.severity != "info"]
+    assert bool(hits) == fires, hits
+
+
+@needs_cython
+@pytest.mark.parametrize(("caller", "fires"), [
+    # nng: `_start_DISPATCH_THREAD()` runs only inside `with _nng_init_lock:`
+    ("    with _init_lock:\n        _start()\n", False),
+    ("    _start()\n", True),
+])
+def test_a_cdef_function_the_module_calls_only_under_a_lock_is_locked(
+        tmp_path: Path, caller: str, fires: bool) -> None:
+    _write(tmp_path, {"m.pyx": "import threading\n\n_init_lock = threading.Lock()\n"
+                               "cdef object _thread = None\n\n"
+                               "cdef _start():\n    global _thread\n"
+                               "    _thread = threading.Thread()\n\n"
+                               "def initialize():\n" + caller})
+    hits = [h.line for h in _scan(tmp_path, frozenset({"FT094"})).hits
+            if h.severity != "info"]
+    assert bool(hits) == fires, hits

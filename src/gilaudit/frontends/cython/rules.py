@@ -195,7 +195,47 @@ def cython_cdef_global_mutation(trees: ModuleTrees, index: ModuleIndex, path_of:
         once = init_only(tree, funcs, trees.python)
         hits = [h for h in hits if (h.function or "").split(".", 1)[0] not in once
                 or "." in (h.function or "")]
+    if hits:
+        guarded = _called_only_locked(trees, index)
+        hits = [h for h in hits if (h.function or "") not in guarded]
     yield from hits
+
+
+def _called_only_locked(trees: ModuleTrees, index: ModuleIndex) -> frozenset[str]:
+    """Module-level `cdef` functions every call of which is under a lock, or in another such
+    function (review 21: nng's `_start_DISPATCH_THREAD`, called only inside `with
+    _nng_init_lock:`). Not one the module's .pxd declares: another module can cimport it."""
+    exported = {declarator_info(d)[0] for node in (trees.pxd.walk() if trees.pxd else ())
+                if node.kind == "CVarDefNode" for d in node.kids("declarators")}
+    top = {f.name for f in index.functions
+           if f.cls is None and "." not in f.qualname and f.kind == "cdef"} - exported
+    if not top:
+        return frozenset()
+    sites: dict[str, list[tuple[str | None, bool]]] = {name: [] for name in top}
+    escaped: set[str] = set()
+    walks = [(None, walk_unlocked(trees.tree, index.locks, nogil_exempt=False))] + [
+        (f.qualname.split(".", 1)[0] if f.cls is None else f"<method {f.qualname}>",
+         walk_unlocked(f.node, index.locks, nogil_exempt=False, hand=index.hand))
+        for f in index.functions]
+    for owner, walk in walks:
+        called: set[int] = set()
+        for node, locked in walk:
+            if node.kind in ("SimpleCallNode", "GeneralCallNode"):
+                fn = node.child("function")
+                if fn is not None and fn.kind == "NameNode" and fn.text("name") in sites:
+                    sites[fn.text("name")].append((owner, locked))
+                    called.add(id(fn))
+            elif node.kind == "NameNode" and node.text("name") in sites and id(node) not in called:
+                escaped.add(node.text("name"))
+    result: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in top - result - escaped:
+            if sites[name] and all(locked or owner in result for owner, locked in sites[name]):
+                result.add(name)
+                changed = True
+    return frozenset(result)
 
 
 def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,

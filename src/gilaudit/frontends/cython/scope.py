@@ -562,12 +562,18 @@ def init_only(tree: CyNode, funcs: Sequence[Function],
     top = {f.name: f for f in funcs if "." not in f.qualname}
     uses: dict[str, list[tuple[str | None, bool]]] = {name: [] for name in top}
 
+    at_exit: set[str] = set()  # handed to `atexit.register` by the module's top level
+
     def record(scope_node: CyNode, owner: str | None) -> None:
         for node in same_scope(scope_node):
             if node.kind in ("SimpleCallNode", "GeneralCallNode"):
                 fn = node.child("function")
                 if fn is not None and fn.kind == "NameNode" and fn.text("name") in uses:
                     uses[fn.text("name")].append((owner, True))
+                base, _, attr = dotted(fn).rpartition(".")
+                if owner is None and attr == "register" and "atexit" in base:  # `_atexit`
+                    at_exit.update(a.text("name") for a in node.kids("args")
+                                   if a.kind == "NameNode")
             elif node.kind == "NameNode" and node.text("name") in uses:
                 uses[node.text("name")].append((owner, False))
 
@@ -581,7 +587,11 @@ def init_only(tree: CyNode, funcs: Sequence[Function],
     candidates = {name for name, f in top.items()
                   if f.kind == "cdef" or (f.kind == "def" and name.startswith("_")
                                           and not name.startswith("__"))}
-    result: set[str] = set()
+    # A private function the module only registers to run at interpreter exit, and calls
+    # nowhere: it runs once, when the program ends (review 21: nng's `_nng_fini`).
+    result: set[str] = {name for name in candidates & at_exit
+                        if not any(is_call for _owner, is_call in uses[name])
+                        and len(uses[name]) == 1}
     changed = True
     while changed:
         changed = False
