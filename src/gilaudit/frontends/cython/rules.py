@@ -196,20 +196,22 @@ def cython_cdef_global_mutation(trees: ModuleTrees, index: ModuleIndex, path_of:
         hits = [h for h in hits if (h.function or "").split(".", 1)[0] not in once
                 or "." in (h.function or "")]
     if hits:
-        guarded = _called_only_locked(trees, index)
+        guarded = _called_only_locked(trees, index, {h.function or "" for h in hits})
         hits = [h for h in hits if (h.function or "") not in guarded]
     yield from hits
 
 
-def _called_only_locked(trees: ModuleTrees, index: ModuleIndex) -> frozenset[str]:
+def _called_only_locked(trees: ModuleTrees, index: ModuleIndex, wanted: set[str]
+                        ) -> frozenset[str]:
     """Module-level `cdef` functions every call of which is under a lock, or in another such
     function (review 21: nng's `_start_DISPATCH_THREAD`, called only inside `with
-    _nng_init_lock:`). Not one the module's .pxd declares: another module can cimport it."""
+    _nng_init_lock:`). Not one the module's .pxd declares: another module can cimport it.
+    ``wanted``: the functions asked about; none of them such a function, nothing is walked."""
     exported = {declarator_info(d)[0] for node in (trees.pxd.walk() if trees.pxd else ())
                 if node.kind == "CVarDefNode" for d in node.kids("declarators")}
     top = {f.name for f in index.functions
            if f.cls is None and "." not in f.qualname and f.kind == "cdef"} - exported
-    if not top:
+    if not top & wanted:
         return frozenset()
     sites: dict[str, list[tuple[str | None, bool]]] = {name: [] for name in top}
     escaped: set[str] = set()
