@@ -422,7 +422,10 @@ def _scoped_locks(bare: str, start: int, end: int) -> list[Region]:
             out.append(Region("allow", lo, a.start(), 0, 0, "", "gil_scoped_release", ""))
             lo = _block_end(bare, a.end(), hi)
         out.append(Region("allow", lo, hi, 0, 0, "", "gil_scoped_release", ""))
-    for m in _SCOPED_LOCK.finditer(bare, start, end):
+    scoped = _SCOPED_LOCK.finditer(bare, start, end) if bare.find("lock", start, end) >= 0 \
+        or bare.find("_guard", start, end) >= 0 or bare.find("critical_section", start, end) >= 0 \
+        else iter(())
+    for m in scoped:
         receiver = m.group(1).split(",")[0].strip()
         out.append(Region("lock", m.start(), _block_end(bare, m.end(), end), 0, 0, receiver,
                           "scoped", ""))

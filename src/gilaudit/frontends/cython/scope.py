@@ -147,11 +147,14 @@ def walk_unlocked(root: CyNode, locks: frozenset[str], *, nogil_exempt: bool = T
         inner_detached = detached
         if node.kind == "GILStatNode" and nogil_exempt:
             inner_detached = node.text("state") == "nogil"
-        for name, group in reversed(list(node.children.items())):
-            held = _held_statements(group, hand) if hand is not None and \
-                node.kind == "StatListNode" and name == "stats" else [False] * len(group)
-            stack.extend((c, inner_locked or h, inner_detached)
-                         for c, h in reversed(list(zip(group, held, strict=True))))
+        if hand is not None and node.kind == "StatListNode":
+            for name, group in reversed(list(node.children.items())):
+                held = _held_statements(group, hand) if name == "stats" else [False] * len(group)
+                stack.extend((c, inner_locked or h, inner_detached)
+                             for c, h in reversed(list(zip(group, held, strict=True))))
+            continue
+        for group in reversed(list(node.children.values())):
+            stack.extend((c, inner_locked, inner_detached) for c in reversed(group))
 
 
 def self_attr(node: CyNode | None, self_name: str) -> str:
