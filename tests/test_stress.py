@@ -188,12 +188,13 @@ def test_crashes_are_attributed_and_the_rest_of_the_module_goes_on(built: Path,
     assert "threads x" in crashes["touch"].message and "SIGSEGV" in crashes["touch"].message
     notes = "\n".join(n.message for n in crashes["touch"].notes)
     # faulthandler names the crashing callable, unless a second thread crashing at the same
-    # moment killed the process while the first was still writing its dump (under load, 8
-    # threads crash together): then the message's call is all there is to go on.
+    # moment killed the process while the first was still writing its dump, or before it
+    # wrote anything (under load, 8 threads crash together; a clean-clone CI rehearsal beside
+    # a benchmark got no dump at all): then the message's call is all there is to go on.
     if "Current thread" in notes or "Thread 0x" in notes:
         assert '<gilaudit: touch>' in notes
     else:
-        assert "faulthandler:" in notes and "as mod.touch(" in crashes["touch"].message
+        assert "as mod.touch(" in crashes["touch"].message
     assert got.summary.modules[0].children >= 3  # a fresh child after each crash
     stopped = {u.name: u.reason for u in got.summary.modules[0].undriven}
     assert "crash" in stopped["touch"] and "crash" in stopped["boom"]
