@@ -45,6 +45,12 @@ def _scan(root: Path, select: frozenset[str] = RULES, max_size: int = 4 << 20) -
     return analyse(view)
 
 
+def _serious_lines(root: Path, rule: str, module: str) -> list[int]:
+    """The lines of one rule's errors and warnings on a one-module project `m.pyx`."""
+    _write(root, {"m.pyx": module})
+    return [h.line for h in _scan(root, frozenset({rule})).hits if h.severity != "info"]
+
+
 def _ids(result: FrontEndResult, rule: str) -> list[tuple[str, int]]:
     return sorted((h.path, h.line) for h in result.hits if h.rule == rule)
 
@@ -960,11 +966,8 @@ def test_a_pointer_freed_through_a_copy_is_released(tmp_path: Path) -> None:
 ])
 def test_a_function_only_registered_to_run_at_exit_is_not_a_live_path(
         tmp_path: Path, tail: str, fires: bool) -> None:
-    _write(tmp_path, {"m.pyx": "import atexit\n\ncdef object _thread = None\n\n"
-                               "def _fini():\n    global _thread\n    _thread = None\n\n"
-                               + tail})
-    hits = [h.line for h in _scan(tmp_path, frozenset({"FT094"})).hits
-            if h.severity != "info"]
+    hits = _serious_lines(tmp_path, "FT094", "import atexit\n\ncdef object _thread = None\n\n"
+                          "def _fini():\n    global _thread\n    _thread = None\n\n" + tail)
     assert bool(hits) == fires, hits
 
 
@@ -976,11 +979,10 @@ def test_a_function_only_registered_to_run_at_exit_is_not_a_live_path(
 ])
 def test_a_cdef_function_the_module_calls_only_under_a_lock_is_locked(
         tmp_path: Path, caller: str, fires: bool) -> None:
-    _write(tmp_path, {"m.pyx": "import threading\n\n_init_lock = threading.Lock()\n"
-                               "cdef object _thread = None\n\n"
-                               "cdef _start():\n    global _thread\n"
-                               "    _thread = threading.Thread()\n\n"
-                               "def initialize():\n" + caller})
-    hits = [h.line for h in _scan(tmp_path, frozenset({"FT094"})).hits
-            if h.severity != "info"]
+    hits = _serious_lines(tmp_path, "FT094",
+                          "import threading\n\n_init_lock = threading.Lock()\n"
+                          "cdef object _thread = None\n\n"
+                          "cdef _start():\n    global _thread\n"
+                          "    _thread = threading.Thread()\n\n"
+                          "def initialize():\n" + caller)
     assert bool(hits) == fires, hits

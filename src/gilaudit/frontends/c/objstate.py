@@ -257,10 +257,8 @@ def _renewed(fn: FunctionFacts, names: set[str]) -> dict[str, int]:
                 (m := _CALLEE.match(c.args[1])) and (
                     m.group(1) in CONSTRUCTORS or MADE_BY.search(m.group(1))):
             out.setdefault(target, c.offset)
-    for w in fn.field_writes:
-        target = "".join(w.target.split())
-        if target in names and (w.source in CONSTRUCTORS or MADE_BY.search(w.source)):
-            out.setdefault(target, w.offset)
+    # (`self->statement = Stmt_New(...)`, a plain store, already takes the holder out of
+    # ``names`` for the whole function: _instance_names)
     return out
 
 

@@ -38,6 +38,7 @@ from gilaudit.frontends.cython.scope import (
     locks_whole_function,
     method_calls,
     module_vars,
+    name_uses,
     resolved_type,
     same_scope,
     self_attr,
@@ -213,28 +214,14 @@ def _called_only_locked(trees: ModuleTrees, index: ModuleIndex, wanted: set[str]
            if f.cls is None and "." not in f.qualname and f.kind == "cdef"} - exported
     if not top & wanted:
         return frozenset()
-    sites: dict[str, list[tuple[str | None, bool]]] = {name: [] for name in top}
-    escaped: set[str] = set()
-    walks = [(None, walk_unlocked(trees.tree, index.locks, nogil_exempt=False))] + [
-        (f.qualname.split(".", 1)[0] if f.cls is None else f"<method {f.qualname}>",
-         walk_unlocked(f.node, index.locks, nogil_exempt=False, hand=index.hand))
-        for f in index.functions]
-    for owner, walk in walks:
-        called: set[int] = set()
-        for node, locked in walk:
-            if node.kind in ("SimpleCallNode", "GeneralCallNode"):
-                fn = node.child("function")
-                if fn is not None and fn.kind == "NameNode" and fn.text("name") in sites:
-                    sites[fn.text("name")].append((owner, locked))
-                    called.add(id(fn))
-            elif node.kind == "NameNode" and node.text("name") in sites and id(node) not in called:
-                escaped.add(node.text("name"))
+    uses = name_uses(trees.tree, index.functions, top, index.locks, index.hand)
     result: set[str] = set()
     changed = True
     while changed:
         changed = False
-        for name in top - result - escaped:
-            if sites[name] and all(locked or owner in result for owner, locked in sites[name]):
+        for name in top - result:
+            if uses[name] and all(u.called and (u.locked or u.owner in result)
+                                  for u in uses[name]):
                 result.add(name)
                 changed = True
     return frozenset(result)

@@ -22,6 +22,7 @@ __all__ = [
     "MethodCall",
     "ModuleIndex",
     "ModuleVar",
+    "NameUse",
     "PathOf",
     "c_type_aliases",
     "called_only_locked",
@@ -40,6 +41,7 @@ __all__ = [
     "locks_whole_function",
     "method_calls",
     "module_vars",
+    "name_uses",
     "resolved_type",
     "same_scope",
     "self_attr",
@@ -552,6 +554,54 @@ class PythonCalls(Protocol):
     def called_later(self, name: str) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class NameUse:
+    """One use of a module-level function's name."""
+
+    owner: str | None  # None: the module's top level; a top-level function; "<method C.m>"
+    called: bool  # called there, not handed on as a value
+    locked: bool  # under a lock or critical section (walk_unlocked)
+
+
+def name_uses(tree: CyNode, funcs: Sequence[Function], names: Iterable[str],
+              locks: frozenset[str] = frozenset(), hand: HandLocks | None = None
+              ) -> dict[str, list[NameUse]]:
+    """Every use of the module-level ``names`` in the module, by whom, whether a call, and
+    whether under a lock: what init_only and FT094's locked helpers ask."""
+    uses: dict[str, list[NameUse]] = {name: [] for name in names}
+    top = {f.name for f in funcs if "." not in f.qualname}
+    walks: list[tuple[str | None, CyNode, HandLocks | None]] = [(None, tree, None)]
+    for f in funcs:
+        top_owner = f.qualname.split(".", 1)[0]
+        if f.cls is None and top_owner in top:
+            walks.append((top_owner, f.node, hand))
+        elif f.cls is not None:
+            walks.append((f"<method {f.qualname}>", f.node, hand))
+    for owner, root, walk_hand in walks:
+        called: set[int] = set()  # the name nodes of calls, already counted as calls
+        for node, locked in walk_unlocked(root, locks, nogil_exempt=False, hand=walk_hand):
+            if node.kind in ("SimpleCallNode", "GeneralCallNode"):
+                fn = node.child("function")
+                if fn is not None and fn.kind == "NameNode" and fn.text("name") in uses:
+                    uses[fn.text("name")].append(NameUse(owner, True, locked))
+                    called.add(id(fn))
+            elif node.kind == "NameNode" and node.text("name") in uses and \
+                    id(node) not in called:
+                uses[node.text("name")].append(NameUse(owner, False, locked))
+    return uses
+
+
+def _registered_at_exit(tree: CyNode) -> set[str]:
+    """Names the module's top level hands to `atexit.register` (or `_atexit.register`)."""
+    out: set[str] = set()
+    for node in same_scope(tree):
+        if node.kind in ("SimpleCallNode", "GeneralCallNode"):
+            base, _, attr = dotted(node.child("function")).rpartition(".")
+            if attr == "register" and "atexit" in base:
+                out.update(a.text("name") for a in node.kids("args") if a.kind == "NameNode")
+    return out
+
+
 def init_only(tree: CyNode, funcs: Sequence[Function],
               python: PythonCalls | None = None) -> frozenset[str]:
     """Module-level functions that only import-time code calls: `cdef` functions (and
@@ -563,47 +613,21 @@ def init_only(tree: CyNode, funcs: Sequence[Function],
     own top level calls it, its name says it sets the module up, and no Python code calls it
     later (gensim's `FAST_VERSION = init()`)."""
     top = {f.name: f for f in funcs if "." not in f.qualname}
-    uses: dict[str, list[tuple[str | None, bool]]] = {name: [] for name in top}
-
-    at_exit: set[str] = set()  # handed to `atexit.register` by the module's top level
-
-    def record(scope_node: CyNode, owner: str | None) -> None:
-        for node in same_scope(scope_node):
-            if node.kind in ("SimpleCallNode", "GeneralCallNode"):
-                fn = node.child("function")
-                if fn is not None and fn.kind == "NameNode" and fn.text("name") in uses:
-                    uses[fn.text("name")].append((owner, True))
-                base, _, attr = dotted(fn).rpartition(".")
-                if owner is None and attr == "register" and "atexit" in base:  # `_atexit`
-                    at_exit.update(a.text("name") for a in node.kids("args")
-                                   if a.kind == "NameNode")
-            elif node.kind == "NameNode" and node.text("name") in uses:
-                uses[node.text("name")].append((owner, False))
-
-    record(tree, None)
-    for f in funcs:
-        top_owner = f.qualname.split(".", 1)[0]
-        if f.cls is None and top_owner in top:
-            record(f.node, top_owner)
-        elif f.cls is not None:
-            record(f.node, f"<method {f.qualname}>")
+    uses = name_uses(tree, funcs, top)
+    at_exit = _registered_at_exit(tree)
     candidates = {name for name, f in top.items()
                   if f.kind == "cdef" or (f.kind == "def" and name.startswith("_")
                                           and not name.startswith("__"))}
     # A private function the module only registers to run at interpreter exit, and calls
     # nowhere: it runs once, when the program ends (review 21: nng's `_nng_fini`).
     result: set[str] = {name for name in candidates & at_exit
-                        if not any(is_call for _owner, is_call in uses[name])
-                        and len(uses[name]) == 1}
+                        if [u.called for u in uses[name]] == [False]}
     changed = True
     while changed:
         changed = False
         for name in candidates - result:
-            entries = uses[name]
-            # A call's function name is recorded twice (as a call and as a NameNode).
-            calls = [owner for owner, is_call in entries if is_call]
-            plain = [owner for owner, is_call in entries if not is_call]
-            if len(plain) > len(calls) or not calls:
+            calls = [u.owner for u in uses[name] if u.called]
+            if not calls or len(calls) < len(uses[name]):
                 continue  # passed around as a value somewhere
             if all(o is None or o in result for o in calls):
                 result.add(name)
@@ -611,10 +635,8 @@ def init_only(tree: CyNode, funcs: Sequence[Function],
         if python is None or changed:
             continue
         for name in sorted(set(top) - result):
-            entries = uses[name]
-            calls = [owner for owner, is_call in entries if is_call]
-            plain = [owner for owner, is_call in entries if not is_call]
-            if len(plain) > len(calls) or not all(o is None or o in result for o in calls):
+            calls = [u.owner for u in uses[name] if u.called]
+            if len(calls) < len(uses[name]) or not all(o is None or o in result for o in calls):
                 continue
             if python.only_at_import(name) or (calls and _SETUP_NAME.search(name)
                                                and not python.called_later(name)):
