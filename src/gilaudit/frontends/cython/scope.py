@@ -564,10 +564,11 @@ class NameUse:
 
 
 def name_uses(tree: CyNode, funcs: Sequence[Function], names: Iterable[str],
-              locks: frozenset[str] = frozenset(), hand: HandLocks | None = None
+              locks: frozenset[str] | None = None, hand: HandLocks | None = None
               ) -> dict[str, list[NameUse]]:
     """Every use of the module-level ``names`` in the module, by whom, whether a call, and
-    whether under a lock: what init_only and FT094's locked helpers ask."""
+    whether under a lock: what init_only and FT094's locked helpers ask. Without ``locks``
+    nothing counts as locked, and the plain walk (same_scope) is enough."""
     uses: dict[str, list[NameUse]] = {name: [] for name in names}
     top = {f.name for f in funcs if "." not in f.qualname}
     walks: list[tuple[str | None, CyNode, HandLocks | None]] = [(None, tree, None)]
@@ -579,7 +580,9 @@ def name_uses(tree: CyNode, funcs: Sequence[Function], names: Iterable[str],
             walks.append((f"<method {f.qualname}>", f.node, hand))
     for owner, root, walk_hand in walks:
         called: set[int] = set()  # the name nodes of calls, already counted as calls
-        for node, locked in walk_unlocked(root, locks, nogil_exempt=False, hand=walk_hand):
+        walk = ((n, False) for n in same_scope(root)) if locks is None else \
+            walk_unlocked(root, locks, nogil_exempt=False, hand=walk_hand)
+        for node, locked in walk:
             if node.kind in ("SimpleCallNode", "GeneralCallNode"):
                 fn = node.child("function")
                 if fn is not None and fn.kind == "NameNode" and fn.text("name") in uses:
