@@ -697,6 +697,22 @@ def test_state_one_event_loop_owns_is_not_shared(tmp_path: Path, name: str, extr
     ("from pkg.masks cimport Masks\n\ndef make():\n    return Masks().reset()\n", False),
     # handed an object the caller may share
     ("from pkg.masks cimport Masks\n\ndef use(Masks m):\n    m.reset()\n", True),
+    # wxPython's `CreateFromFile`: a classmethod's `cls()` is a new object
+    ("from pkg.masks cimport Masks\n\ncdef class Sub(Masks):\n    @classmethod\n"
+     "    def create(cls):\n        cdef Masks m = cls()\n        m.reset()\n"
+     "        return m\n", False),
+    # Sage's `self._new_c(...)._inplace_truncate(n)`: a function that returns what it has
+    # just made makes one too, through a local or directly
+    ("from pkg.masks cimport Masks\n\ncdef Masks _new():\n    cdef Masks m = Masks()\n"
+     "    return m\n\ndef make():\n    return _new().reset()\n\n"
+     "def make2():\n    x = _new()\n    x.reset()\n", False),
+    # ... but not one that also keeps it: the cache shares it
+    ("from pkg.masks cimport Masks\n\ncache = {}\n\ncdef Masks _new():\n"
+     "    cdef Masks m = Masks()\n    cache[0] = m\n    return m\n\n"
+     "def make():\n    return _new().reset()\n", True),
+    # ... nor a classmethod's argument in a plain method
+    ("from pkg.masks cimport Masks\n\ncdef class Sub(Masks):\n"
+     "    def create(self, cls):\n        cdef Masks m = cls()\n        m.reset()\n", True),
 ])
 def test_a_cdef_method_other_modules_call_only_on_objects_they_just_made(
         tmp_path: Path, user: str, fires: bool) -> None:

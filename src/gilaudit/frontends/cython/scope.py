@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gilaudit.frontends.contract import Hit
@@ -31,7 +31,6 @@ __all__ = [
     "class_properties",
     "declarator_info",
     "dotted",
-    "fresh_locals",
     "functions",
     "hand_locks",
     "hit_at",
@@ -657,41 +656,118 @@ class MethodCall:
     locked: bool  # under a lock or critical section, or in a method that locks itself
 
 
-def fresh_locals(fn: Function, classes: set[str]) -> set[str]:
-    """Locals assigned an object the function has just made: `entry = _LogEntry.__new__(
-    _LogEntry)`, `m = Matcher(tags)` or `cdef Masks m = Masks()` (a class of the project)."""
-    out: set[str] = set()
+@dataclass(frozen=True, slots=True)
+class Makers:
+    """What makes a new object when called: the project's classes and the functions that
+    return one they have just made (Sage's `cdef _new_c(self, ...)`: `f = t.__new__(t)` ...
+    `return f`), by name (`Foo(...)`, `_new(...)`) and as methods (`self._new_c(...)`)."""
+
+    names: frozenset[str] = frozenset()
+    methods: frozenset[str] = frozenset()
+
+    def within(self, fn: Function) -> Makers:
+        """In a classmethod, its class argument makes one too (`img = cls()`: wxPython's
+        `SVGimageBase.CreateFromFile`)."""
+        if fn.args and any(d.rsplit(".", 1)[-1] == "classmethod" for d in fn.decorators):
+            return replace(self, names=self.names | {fn.args[0]})
+        return self
+
+    def makes(self, node: CyNode | None) -> bool:
+        called = node.child("function") if node is not None and node.kind in (
+            "SimpleCallNode", "GeneralCallNode") else None
+        if called is None:
+            return False
+        if called.kind == "NameNode":
+            return called.text("name") in self.names
+        if called.kind == "AttributeNode":
+            # `T.__new__(T)` and `self.__class__()`: a new object of the caller's own class
+            return called.text("attribute") in ("__new__", "__class__") or (
+                called.text("attribute") in self.methods)
+        # `type(self)()`
+        return (called.kind in ("SimpleCallNode", "GeneralCallNode")
+                and (inner := called.child("function")) is not None
+                and inner.kind == "NameNode" and inner.text("name") == "type")
+
+
+@dataclass(frozen=True, slots=True)
+class _Bindings:
+    """What a function assigns to its plain names, what it returns, and the names it stores
+    somewhere other than a plain name (into a cache, a field, a global container)."""
+
+    pairs: tuple[tuple[str, CyNode | None], ...]
+    returns: tuple[CyNode | None, ...]
+    stored: frozenset[str]
+
+
+def _bindings(fn: Function) -> _Bindings:
+    pairs: list[tuple[str, CyNode | None]] = []
+    returns: list[CyNode | None] = []
+    stored: set[str] = set()
     for node in same_scope(fn.node):
-        pairs: list[tuple[str, CyNode | None]] = []
         if node.kind == "SingleAssignmentNode":
-            lhs = node.child("lhs")
+            lhs, rhs = node.child("lhs"), node.child("rhs")
             if lhs is not None and lhs.kind == "NameNode":
-                pairs.append((lhs.text("name"), node.child("rhs")))
+                pairs.append((lhs.text("name"), rhs))
+            elif rhs is not None and rhs.kind == "NameNode":
+                stored.add(rhs.text("name"))
         elif node.kind == "CVarDefNode":
             pairs += [(declarator_info(d)[0], d.child("default"))
                       for d in node.kids("declarators")]
-        for name, rhs in pairs:
-            if name and _makes(rhs, classes):
-                out.add(name)
-    return out
+        elif node.kind == "ReturnStatNode":
+            returns.append(node.child("value"))
+    return _Bindings(tuple(pairs), tuple(returns), frozenset(stored))
 
 
-def _makes(node: CyNode | None, classes: set[str]) -> bool:
-    called = node.child("function") if node is not None and node.kind in (
-        "SimpleCallNode", "GeneralCallNode") else None
-    return called is not None and (
-        (called.kind == "NameNode" and called.text("name") in classes)
-        or (called.kind == "AttributeNode" and called.text("attribute") == "__new__"))
+def _fresh(b: _Bindings, makers: Makers) -> set[str]:
+    """Locals assigned an object the function has just made: `entry = _LogEntry.__new__(
+    _LogEntry)`, `m = Matcher(tags)` or `cdef Masks m = Masks()` (a class of the project),
+    `img = cls()` in a classmethod, `f = self._new_c(...)`."""
+    return {name for name, rhs in b.pairs if name and makers.makes(rhs)}
+
+
+def project_makers(funcs: Sequence[Function],
+                   binds: dict[int, _Bindings] | None = None) -> Makers:
+    """The project's classes, and its functions every `return` of which hands back an object
+    the function has just made and kept nowhere else, found to a fixed point (a maker may
+    call a maker). A name counts only if every function of that name is a maker."""
+    classes = frozenset(f.cls for f in funcs if f.cls)
+    if binds is None:
+        binds = {id(f): _bindings(f) for f in funcs}
+    by_name: dict[str, list[Function]] = {}
+    for f in funcs:
+        by_name.setdefault(f.name, []).append(f)
+    found: set[int] = set()
+    makers = Makers(classes)
+    changed = True
+    while changed:
+        changed = False
+        for f in funcs:
+            b = binds[id(f)]
+            if id(f) in found or not b.returns:
+                continue
+            mine = makers.within(f)
+            fresh = _fresh(b, mine) - b.stored
+            if all(mine.makes(r) or (r is not None and r.kind == "NameNode"
+                                     and r.text("name") in fresh) for r in b.returns):
+                found.add(id(f))
+                changed = True
+        names = frozenset(n for n, fs in by_name.items() if all(id(f) in found for f in fs))
+        makers = Makers(classes | {n for n in names
+                                   if any(f.cls is None for f in by_name[n])},
+                        frozenset(n for n in names if any(f.cls for f in by_name[n])))
+    return makers
 
 
 def method_calls(funcs: Sequence[Function]) -> dict[str, tuple[MethodCall, ...]]:
     """Every `x.m(...)` of these functions (the whole project's), by method name: worked out
     once per project, since each module's rules ask where its `cdef` methods are called."""
-    classes = {f.cls for f in funcs if f.cls}
+    binds = {id(f): _bindings(f) for f in funcs}
+    makers = project_makers(funcs, binds)
     hand = hand_locks(funcs, frozenset())
     out: dict[str, list[MethodCall]] = {}
     for g in funcs:
-        fresh = fresh_locals(g, classes)
+        mine = makers.within(g)
+        fresh = _fresh(binds[id(g)], mine)
         whole = locks_whole_function(g)
         for node, locked in walk_unlocked(g.node, frozenset(), nogil_exempt=False, hand=hand):
             called = node.child("function") if node.kind in (
@@ -701,7 +777,7 @@ def method_calls(funcs: Sequence[Function]) -> dict[str, tuple[MethodCall, ...]]
             obj = called.child("obj")
             recv = obj.text("name") if obj is not None and obj.kind == "NameNode" else ""
             # `CyCbcNode().setCppSelf(x)`: called on what the call has just made
-            how = "fresh" if recv in fresh or _makes(obj, classes) else (
+            how = "fresh" if recv in fresh or mine.makes(obj) else (
                 "self" if g.args and recv == g.args[0] and g.cls else "")
             out.setdefault(called.text("attribute"), []).append(
                 MethodCall(g, how, locked or whole))
