@@ -85,6 +85,14 @@ def test_each_access_is_classified_by_what_the_code_does_with_it() -> None:
                      ("&(c->conn)",))
     got = {(a.base, a.field): a.kind for a in field_accesses(t, [close], 0, len(body))}
     assert got == {("c", "hdbc"): "test", ("c", "conn"): "addr"}, got
+    # ... and so is a library-prefixed invalid handle (sabctools' `FileWriter.__enter__`)
+    body = "{ if (self->handle == SABCTOOLS_INVALID_HANDLE) { return 0; } }"
+    t = _text(body)
+    assert [a.kind for a in field_accesses(t, [], 0, len(body))] == ["test"]
+    # a store of what a call returns, through a cast or not, and of a plain value
+    body = "{ s->fp = (FILE *)fopen(n, m); s->sep = SEPS[i]; s->g = ns::make(1); }"
+    t = _text(body)
+    assert [a.stores_call for a in field_accesses(t, [], 0, len(body))] == [True, False, True]
     # in C a call through a function pointer the struct holds reads it (bitstruct's
     # `info_p->fields[i].pack(...)`); in C++ a member call may change the member
     body = "{ i->fields[k].pack(w, v); }"
@@ -1127,6 +1135,52 @@ def test_stale_reads_of_settings_and_tests_of_a_handle_are_information(
     # a digest of fields one update() changes together reads half an update
     assert {"s_undo", "s_peek", "s_detach", "s_digest"} <= loud, data["findings"]
     assert not loud & {"s_acquire", "s_attached", "s_valid"}, data["findings"]
+
+
+_SEPARATOR = """#include <Python.h>
+#include <string.h>
+static const char *SEPS[] = {",", ";", "\\t"};
+typedef struct { PyObject_HEAD const char *sep; char *buf; Py_ssize_t n;%(extra_field)s } J;
+static PyObject *j_set_sep(J *self, PyObject *v)
+{ long i = PyLong_AsLong(v); if (i < 0 || i > 2) return NULL; self->sep = SEPS[i];%(extra)s
+  Py_RETURN_NONE; }
+static PyObject *j_sep(J *self, PyObject *u) { return PyUnicode_FromString(self->sep); }
+static PyObject *j_width(J *self, PyObject *u)
+{ size_t n = strlen(self->sep); char out[8]; memcpy(out, self->sep, n);
+  return PyLong_FromSize_t(n); }
+static PyMethodDef j_methods[] = {
+    {"set_sep", (PyCFunction)j_set_sep, METH_O, NULL},
+    {"sep", (PyCFunction)j_sep, METH_NOARGS, NULL},
+    {"width", (PyCFunction)j_width, METH_NOARGS, NULL}, {NULL}};
+static PyTypeObject JType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.J",
+    .tp_basicsize = sizeof(J), .tp_methods = j_methods};
+"""
+
+
+@pytest.mark.parametrize(("extra_field", "extra", "loud"), [
+    # libvalkey's `set_encoding()` stores a codec's name: a reader sees the old name or the
+    # new, both alive; only a reader that reads it twice can get two different ones
+    ("", "", {"j_width"}),
+    # stored beside a release: the old pointer may point into what is released
+    (" PyObject *owner;", " Py_XSETREF(self->owner, Py_NewRef(v));",
+     {"j_set_sep", "j_sep", "j_width"}),
+    # stored beside a length: a reader can pair the new pointer with the old length
+    ("", " self->n = 1;", {"j_set_sep", "j_sep", "j_width"}),
+    # and not in a type that frees memory: a pointer into it dangles
+    ("", " free(self->buf); self->buf = NULL;", {"j_set_sep", "j_sep", "j_width"}),
+    # nor one a call returns: a new handle, or bytes borrowed from an object
+    ("", " self->sep = (const char *)PyUnicode_AsUTF8(v);", {"j_set_sep", "j_sep", "j_width"}),
+])
+def test_a_pointer_stored_whole_and_never_freed_is_a_setting(
+        scan_json: ScanJson, tmp_path: Path, extra_field: str, extra: str,
+        loud: set[str]) -> None:
+    proj = tmp_path / "sep"
+    proj.mkdir()
+    (proj / "m.c").write_text(_SEPARATOR % {"extra_field": extra_field, "extra": extra})
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    got = {f["function"] for f in data["findings"] if f["severity"] != "info"
+           and f["symbol"] == "J.sep"}
+    assert got == loud, data["findings"]
 
 
 def test_an_object_a_module_function_makes_is_its_own_under_any_name(

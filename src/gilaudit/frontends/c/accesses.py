@@ -80,9 +80,13 @@ _DEREF = re.compile(r"(?:(?<=[=(,;{}!&|?:])|(?<=return)|(?<=^))\s*\*\s*([A-Za-z_
 # A number or truth value stored (a flag), or NULL (objstate lets that pass only where
 # nothing uses the field: a reader may test it and then use it).
 _CONSTANT = re.compile(r"\s*(-?\d+|true|false|TRUE|FALSE|NULL|nullptr)\s*;")
+# The value stored is what a call returns, through a cast or not: `= (FILE *)fopen(...)`
+_CALL_STORED = re.compile(r"\s*(?:\(\s*[\w\s*]+\)\s*)?[A-Za-z_][\w:]*\s*\(")
 # NULL, or a library's name for a null or failed handle (ODBC's `SQL_NULL_HANDLE`, POSIX's
-# `SEM_FAILED` and `MAP_FAILED`, Windows' `INVALID_HANDLE_VALUE`)
-_SENTINEL = r"(?:NULL|nullptr|[A-Z][A-Z0-9_]*_(?:NULL|FAILED)[A-Z0-9_]*|INVALID_[A-Z_]+)"
+# `SEM_FAILED` and `MAP_FAILED`, Windows' `INVALID_HANDLE_VALUE`, sabctools'
+# `SABCTOOLS_INVALID_HANDLE`)
+_SENTINEL = (r"(?:NULL|nullptr|[A-Z][A-Z0-9_]*_(?:NULL|FAILED)[A-Z0-9_]*"
+             r"|(?:[A-Z][A-Z0-9]*_)*INVALID_[A-Z_]+)")
 _NULL_AFTER = re.compile(r"\s*[!=]=\s*(?:" + _SENTINEL + r"|\(\s*void\s*\*\s*\)\s*0)\b")
 _NULL_BEFORE = re.compile(_SENTINEL + r"\s*[!=]=\s*$")
 # A read that is all of a condition, or one operand of `&&`/`||` in it, or compared there with
@@ -161,8 +165,10 @@ def field_accesses(text: Text, calls: list[CallSite], start: int, end: int,
             if pointee is not None and not pointee.group(2).strip() and not pointee.group(3) \
                     and not before.rstrip().endswith(("++", "--", "&")):
                 name = pointee.group(1)
+        stores_call = kind == "write" and tail is not None and bool(
+            _CALL_STORED.match(bare, tail.end(), end))
         out.append(Access(base, field, kind, m.start(), line, col, via,
-                          constant.group(1) if constant else "", cond, name))
+                          constant.group(1) if constant else "", cond, name, stores_call))
     return out
 
 

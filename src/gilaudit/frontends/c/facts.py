@@ -127,6 +127,8 @@ class Access:
     # there with a constant or a name ("compare": `if (b->closed == 1)`)
     cond: str = ""
     member: str = ""  # the member of an embedded struct it goes on to (`b->ctx.prec`: `prec`)
+    # a write of what a call returns (`b->fp = fopen(...)`): something new, or borrowed
+    stores_call: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,7 @@ class Touch:
     cond: bool = False  # a read that is only a condition's truth value
     member: str = ""  # the member of an embedded struct the access goes on to
     fills: bool = False  # a store made only while the field is NULL (`if (!self->d) self->d =`)
+    stores_call: bool = False  # a store of what a call returns
 
 
 Span = tuple[int, int, frozenset[str]]  # (from, to, the locks held between)
@@ -344,7 +345,8 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             events.append((a.offset, 0, Touch(field, kind, path, a.line, a.col, _name(fn),
                                               entry, frozenset(held), a.via, site, chain,
                                               a.value, bool(a.cond) and kind == "read",
-                                              a.member if a.field != "*" else "", fills),
+                                              a.member if a.field != "*" else "", fills,
+                                              a.stores_call),
                            "", 0, ()))
     lvalues = set(fn.lvalue_calls)
     for c in fn.calls:
@@ -600,13 +602,18 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     moving = {f for f in mutated if (d := tp.fields.get(f)) is not None and d.is_pointer
               and not d.is_pyobject and any(w.kind in ("write", "free", "replace", "addr")
                                             for w in writers[f])}
-    kinds = {f: _field_kind(tp, f, writers.get(f, ()), moving) for f in mutated}
     # Fields whose value some entry point hands to a call that ends what it names (spidev's
     # `close(self->fd)`): handles, not settings, whatever their C type.
     handles = {t.field for ts in per_entry.values() for t in ts
                if t.via and t.kind in ("read", "arg") and _RELEASES.search(_words(t.via))}
     # ... and those some entry point hands to a call that frees their memory (`fclose(fp)`)
     freed = {t.field for ts in per_entry.values() for t in ts if _frees(t)}
+    # (Not in a type some entry point of which frees memory: `self->cur = self->buf + n`
+    # dangles once `close()` frees `buf`.)
+    settings = frozenset() if freed or handles else _pointer_settings(tp, mutated, writers,
+                                                                      per_entry)
+    kinds = {f: "plain" if f in settings else _field_kind(tp, f, writers.get(f, ()), moving)
+             for f in mutated}
     findings: list[tuple[EntryPoint, str, Touch, list[str], list[Touch], list[Touch], bool,
                          bool]] = []
     # Fields only ever stored while NULL (a lazy creation without a lock): the entry points
@@ -714,7 +721,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         if rule == "FT034":
             severity = "error" if kinds_here & {"buffer", "size"} else "warning"
         if init_only or under_gil or _benign(tp, fields, kinds, writers, touches_by_entry[e],
-                                             handles):
+                                             handles, settings):
             severity = "info"
         where = f"{_describe(e, tp)} uses {shown} of the instance"
         if under_gil:
@@ -792,17 +799,52 @@ def _is_scalar(tp: TypeModel, field: str) -> bool:
     return decl is not None and not decl.is_pointer and bool(_SCALAR.fullmatch(decl.type.strip()))
 
 
+def _pointer_settings(tp: TypeModel, fields: set[str], writers: dict[str, list[Touch]],
+                      per_entry: dict[EntryPoint, list[Touch]]) -> frozenset[str]:
+    """Pointer fields that are settings, not buffers: only ever stored whole (never NULL,
+    never what a call returns: `fopen()`'s new handle, `PyUnicode_AsUTF8()`'s borrowed bytes;
+    never freed, reallocated, written through or handed to a call that changes what they
+    point to), by entry points that release nothing and resize nothing while they store
+    them (libvalkey's `set_encoding()`: `self->encoding = encoding`, the name of a codec).
+    A reader sees the old pointer or the new one, and both still point to live memory. A
+    pointer stored beside a release (`self->data = PyBytes_AS_STRING(o)` as `Py_SETREF`
+    drops the old bytes) or beside a length is a buffer."""
+    out = set()
+    for f in fields:
+        d = tp.fields.get(f)
+        ws = writers.get(f, [])
+        if d is None or not d.is_pointer or d.is_pyobject or not ws or any(
+                w.kind != "write" or w.value or w.stores_call for w in ws):
+            continue
+        def moves(t: Touch) -> bool:
+            if _frees(t):
+                return True
+            if t.kind not in WRITES:
+                return False
+            other = tp.fields.get(t.field)
+            return bool(_SIZE_NAME.search(t.field)) or (other is not None and other.is_pyobject)
+        if not any(moves(t) for w in ws for t in per_entry.get(w.entry, ())):
+            out.add(f)
+    return frozenset(out)
+
+
 def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
             writers: dict[str, list[Touch]], touches: list[Touch],
-            handles: set[str] | frozenset[str] = frozenset()) -> bool:
+            handles: set[str] | frozenset[str] = frozenset(),
+            settings: frozenset[str] = frozenset()) -> bool:
     """Races that tear nothing: an entry point whose only unlocked access is a read of one
     plain scalar (`len()`, `tell()`, a flag checked before the lock is taken: a stale value,
     never a torn one), or writes that only go through a buffer
-    pointer nobody reassigns or frees (its bytes race like a memoryview's)."""
+    pointer nobody reassigns or frees (its bytes race like a memoryview's). ``settings``:
+    pointer fields that are stored like scalars (_pointer_settings)."""
     # What this entry point does under no lock: its locked accesses are not the race.
     mine = [t for t in touches if t.field in fields and not t.held - {_DETACHED}]
     decls = [tp.fields.get(f) for f in fields]
-    scalars = all(_is_scalar(tp, f) for f in fields)
+    # A pointer setting read twice can be two pointers: `strlen(self->sep)` of one, then
+    # `memcpy(..., self->sep, n)` from the other.
+    scalars = all(_is_scalar(tp, f) or (
+        f in settings and sum(t.field == f and t.kind != "write" for t in mine) <= 1)
+        for f in fields)
     reads_only = all(t.kind in ("read", "test") for t in mine)
     if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and reads_only:
         return True
