@@ -1836,13 +1836,20 @@ def test_entry_points_that_refuse_every_thread_but_the_owner_do_not_race(
     assert bool(got) == fires, data["findings"]
 
 
+@pytest.mark.parametrize("fill", [
+    "if (!self->dict)\n        self->dict = PyDict_New();",
+    # pymemtrace's `__enter__` (review 21): the fill is the else of the test that it is set
+    "if (self->dict != NULL) { (void)0; }\n    else { self->dict = PyDict_New(); }",
+    "if (self->dict) (void)0; else self->dict = PyDict_New();",
+])
 def test_a_lazily_filled_field_races_where_it_is_filled_not_where_it_is_only_read(
-        scan_json: ScanJson, tmp_path: Path) -> None:
+        scan_json: ScanJson, tmp_path: Path, fill: str) -> None:
     """Review 18: iteration_utilities' `Seen` creates `seenlist` on first use without a lock
     (two fills race: a real finding), and `__eq__` only reads it: NULL or the one list, never
     freed while the instance lives."""
-    got, findings = _serious(scan_json, tmp_path, _LAZY_DICT % {
-        "test": "!self->dict", "open": "", "close": ""})
+    code = (_LAZY_DICT % {"test": "!self->dict", "open": "", "close": ""}).replace(
+        "if (!self->dict)\n        self->dict = PyDict_New();", fill)
+    got, findings = _serious(scan_json, tmp_path, code)
     assert {fn for fn, _line in got} == {"Proxy_get_dict"}, findings
 
 

@@ -46,6 +46,11 @@ _FIELD_NULL_TEST = re.compile(
     r"^\(?\s*(?:!\s*(\w+\s*->\s*\w+)|(\w+\s*->\s*\w+)\s*==\s*(?:NULL|0|nullptr)"
     r"|(?:NULL|0|nullptr)\s*==\s*(\w+\s*->\s*\w+))\s*\)?$"
 )
+# ... and the test that it is set: `if (self->f)`, `if (self->f != NULL)`
+_FIELD_SET_TEST = re.compile(
+    r"^\(?\s*(?:(\w+\s*->\s*\w+)|(\w+\s*->\s*\w+)\s*!=\s*(?:NULL|0|nullptr)"
+    r"|(?:NULL|0|nullptr)\s*!=\s*(\w+\s*->\s*\w+))\s*\)?$"
+)
 _SET_TEST = re.compile(
     r"^\(?\s*(?:([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*!=\s*(?:NULL|0|nullptr))\s*\)?$"
 )
@@ -111,7 +116,8 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
     start, end = ext.start.offset, ext.end.offset
     params: list[Var] = []
     local_vars: list[Var] = []
-    ifs: list[tuple[int, int, int, int, int, int]] = []  # if, cond start/end, then start/end, line
+    # if, cond start/end, then start/end, line, else start/end (-1 without an else)
+    ifs: list[tuple[int, int, int, int, int, int, int, int]] = []
     jumps: list[Jump] = []
     loops: list[Loop] = []
     labels: list[Mention] = []
@@ -152,11 +158,16 @@ def function_facts(cursor: Any, ci: Any, text: Text, globals_: list[Var],
             parts = list(child.get_children())
             if len(parts) >= 2:
                 cond, then = parts[-2], parts[-1]
+                other = None
                 if len(parts) >= 3:  # `if (c) a; else b;` or an init statement first
                     cond, then = parts[0], parts[1]
+                    if parts[0].kind != kinds.DECL_STMT:
+                        other = parts[2]
                 ifs.append((child.extent.start.offset, cond.extent.start.offset,
                             cond.extent.end.offset, then.extent.start.offset,
-                            then.extent.end.offset, child.location.line))
+                            then.extent.end.offset, child.location.line,
+                            other.extent.start.offset if other is not None else -1,
+                            other.extent.end.offset if other is not None else -1))
         elif k in jump_kinds:
             loc = child.location
             label = ""
@@ -528,13 +539,19 @@ def _pair_linear(calls: list[CallSite], begin_name: str, end_names: tuple[str, .
     return out
 
 
-def _if_guards(ifs: list[tuple[int, int, int, int, int, int]], text: Text,
+def _if_guards(ifs: list[tuple[int, int, int, int, int, int, int, int]], text: Text,
                local_names: set[str], globals_: list[Var], local_vars: list[Var]) -> list[IfGuard]:
     statics = {v.name for v in local_vars if v.storage == "function-static"}
     shared = ({v.name for v in globals_} - local_names) | statics
     out: list[IfGuard] = []
-    for if_off, c0, c1, t0, t1, line in ifs:
+    for if_off, c0, c1, t0, t1, line, e0, e1 in ifs:
         cond = " ".join(text.bare[c0:c1].split())
+        m = _FIELD_SET_TEST.match(cond)
+        if m and e0 >= 0:
+            # `if (self->f) { use } else { self->f = make(); }`: the else fills it
+            name = "".join((m.group(1) or m.group(2) or m.group(3)).split())
+            out.append(IfGuard(name, "null-check", if_off, e0, e1, line))
+            continue
         m = _NULL_TEST.match(cond)
         if m:
             name = m.group(1) or m.group(2) or m.group(3)
