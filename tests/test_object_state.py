@@ -1183,6 +1183,46 @@ def test_a_pointer_stored_whole_and_never_freed_is_a_setting(
     assert got == loud, data["findings"]
 
 
+_HASHER_REPR = """#include <Python.h>
+#include <stdlib.h>
+typedef struct { long total; long h; } state_t;
+extern void hh_update(state_t *st, const char *p, Py_ssize_t n);
+typedef struct { PyObject_HEAD long seed; state_t st; char *label; } Hasher;
+static PyObject *h_update(Hasher *self, PyObject *b)
+{ hh_update(&self->st, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b)); Py_RETURN_NONE; }
+static PyObject *h_reset(Hasher *self, PyObject *v)
+{ self->seed = PyLong_AsLong(v); self->st.total = 0; self->st.h = self->seed;
+  free(self->label); self->label = NULL; Py_RETURN_NONE; }
+static PyObject *h_digest(Hasher *self, PyObject *u)
+{ return PyLong_FromLong(self->st.h ^ self->seed); }
+static PyObject *h_repr(Hasher *self) { return %(repr)s; }
+static PyMethodDef h_methods[] = {
+    {"update", (PyCFunction)h_update, METH_O, NULL},
+    {"reset", (PyCFunction)h_reset, METH_O, NULL},
+    {"digest", (PyCFunction)h_digest, METH_NOARGS, NULL}, {NULL}};
+static PyTypeObject HType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.Hasher",
+    .tp_basicsize = sizeof(Hasher), .tp_repr = (reprfunc)h_repr, .tp_methods = h_methods};
+"""
+
+
+@pytest.mark.parametrize(("repr_", "loud"), [
+    # hayahash (review 21): a repr of numbers is a string mixing old and new at worst
+    ('PyUnicode_FromFormat("<Hasher %%ld %%ld>", self->seed, self->st.total)', False),
+    # ... but not one that follows a pointer another method frees
+    ('PyUnicode_FromFormat("<Hasher %%s>", self->label)', True),
+])
+def test_a_repr_of_numbers_is_information(scan_json: ScanJson, tmp_path: Path, repr_: str,
+                                          loud: bool) -> None:
+    proj = tmp_path / "hh"
+    proj.mkdir()
+    (proj / "m.c").write_text(_HASHER_REPR % {"repr": repr_})
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    got = {f["function"] for f in data["findings"] if f["severity"] != "info"}
+    # the digest reads what update() changes: a wrong digest, reported either way
+    assert "h_digest" in got, data["findings"]
+    assert ("h_repr" in got) == loud, data["findings"]
+
+
 def test_an_object_a_module_function_makes_is_its_own_under_any_name(
         scan_json: ScanJson, tmp_path: Path) -> None:
     """hyperscan's `loadb()` makes a Database by calling its type, names it

@@ -721,7 +721,7 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
         if rule == "FT034":
             severity = "error" if kinds_here & {"buffer", "size"} else "warning"
         if init_only or under_gil or _benign(tp, fields, kinds, writers, touches_by_entry[e],
-                                             handles, settings):
+                                             handles, settings, e.role):
             severity = "info"
         where = f"{_describe(e, tp)} uses {shown} of the instance"
         if under_gil:
@@ -831,7 +831,7 @@ def _pointer_settings(tp: TypeModel, fields: set[str], writers: dict[str, list[T
 def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
             writers: dict[str, list[Touch]], touches: list[Touch],
             handles: set[str] | frozenset[str] = frozenset(),
-            settings: frozenset[str] = frozenset()) -> bool:
+            settings: frozenset[str] = frozenset(), role: str = "") -> bool:
     """Races that tear nothing: an entry point whose only unlocked access is a read of one
     plain scalar (`len()`, `tell()`, a flag checked before the lock is taken: a stale value,
     never a torn one), or writes that only go through a buffer
@@ -847,6 +847,13 @@ def _benign(tp: TypeModel, fields: list[str], kinds: dict[str, str],
         for f in fields)
     reads_only = all(t.kind in ("read", "test") for t in mine)
     if len(fields) == 1 and kinds[fields[0]] in ("plain", "size") and scalars and reads_only:
+        return True
+    # A repr or str that only reads plain values (no pointer it could follow into freed
+    # memory): a string mixing old and new values at worst (review 21: hayahash's repr of
+    # its seed and of the total its `update()` counts).
+    if role in ("tp_repr", "tp_str") and mine and reads_only and all(
+            kinds[f] == "plain" and (d := tp.fields.get(f)) is not None and not d.is_pointer
+            for f in fields):
         return True
     # Plain reads of one member of what a field holds, where no entry point moves the field
     # itself (what it points to, or the struct it is, changes only through calls and member
