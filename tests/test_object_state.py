@@ -1223,6 +1223,58 @@ def test_a_repr_of_numbers_is_information(scan_json: ScanJson, tmp_path: Path, r
     assert ("h_repr" in got) == loud, data["findings"]
 
 
+_COPY_TO_NEW = """#include <Python.h>
+typedef struct { PyObject_HEAD PyObject *keys; Py_ssize_t size; } FAMObject;
+static PyTypeObject FAMType;
+static PyObject *fam_new(PyTypeObject *cls, PyObject *a, PyObject *k)
+{ FAMObject *self = (FAMObject *)cls->tp_alloc(cls, 0);
+  if (self) { self->keys = NULL; } return (PyObject *)self; }
+static int copy_to_new(FAMObject *self, FAMObject *new)
+{
+    new->keys = PySequence_List(self->keys);
+    if (!new->keys) return -1;
+    new->size = self->size;
+    return 0;
+}
+static FAMObject *copy(PyTypeObject *cls, FAMObject *self)
+{
+    FAMObject *new = (FAMObject *)fam_new(cls, NULL, NULL);
+    if (!new) return NULL;
+    if (copy_to_new(self, new)) { Py_DECREF(new); return NULL; }
+    return new;
+}
+static PyObject *fam_or(PyObject *left, PyObject *right)
+{
+    FAMObject *updated = %(or_body)s;
+    return (PyObject *)updated;
+}
+static PyObject *fam_get(FAMObject *self, PyObject *k)
+{ return PyObject_GetItem(self->keys, k); }
+static PyMethodDef fam_methods[] = {{"get", (PyCFunction)fam_get, METH_O, NULL}, {NULL}};
+static PyNumberMethods fam_as_number = {.nb_or = (binaryfunc)fam_or};
+static PyTypeObject FAMType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.FAM",
+    .tp_basicsize = sizeof(FAMObject), .tp_new = fam_new, .tp_methods = fam_methods,
+    .tp_as_number = &fam_as_number};
+"""
+
+
+@pytest.mark.parametrize(("or_body", "fires"), [
+    # review 23: arraykit's `fam_or()` copies into a FrozenAutoMap `copy()` has just made
+    ("copy(&FAMType, (FAMObject *)left)", False),
+    # ... but the other operand is an instance another thread can hold
+    ("(copy_to_new((FAMObject *)left, (FAMObject *)right) ? NULL : (FAMObject *)right)",
+     True),
+])
+def test_a_helper_handed_an_object_just_made_writes_that_object(
+        scan_json: ScanJson, tmp_path: Path, or_body: str, fires: bool) -> None:
+    proj = tmp_path / "fam"
+    proj.mkdir()
+    (proj / "m.c").write_text(_COPY_TO_NEW % {"or_body": or_body})
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034")
+    got = {f["function"] for f in data["findings"] if f["severity"] != "info"}
+    assert bool(got) == fires, data["findings"]
+
+
 def test_an_object_a_module_function_makes_is_its_own_under_any_name(
         scan_json: ScanJson, tmp_path: Path) -> None:
     """hyperscan's `loadb()` makes a Database by calling its type, names it

@@ -212,7 +212,10 @@ def _returns_its_first(fn: FunctionFacts) -> bool:
 
 
 def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
-                    through: tuple[str, ...] = ()) -> set[str]:
+                    through: tuple[str, ...] = (), fresh: frozenset[int] = frozenset()
+                    ) -> set[str]:
+    """``fresh``: the parameters the caller hands an object it has just made (arraykit's
+    `copy_to_new(self, new)` after `new = fam_new(...)`): not another shared instance."""
     if index == _THIS:
         return {"this"}
     if index <= _VIEW:
@@ -227,10 +230,7 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
             a for a, _i, cast in fn.aliases if cast == instance}
         # An object this function makes is its own until it returns it, under any name it
         # gives it (hyperscan's `loadb()`: `Database *db = (Database *)odb;`).
-        made = {a.target for a in fn.assigns if MADE_BY.search(a.source)}
-        while grown := {a.target for a in fn.assigns if a.copy_of in made} - made:
-            made |= grown
-        return names - made
+        return names - _made_here(fn)
     names = {p.name for p in fn.params if p.index == index}
     names |= {a for a, i, _cast in fn.aliases if i == index and i >= 0}
     if names and instance:
@@ -238,9 +238,20 @@ def _instance_names(fn: FunctionFacts, index: int, instance: str = "",
         # other)`): another thread can change them as well (bitarray 3.9 locks both). Only
         # parameters: a local of the type may be an object this function is still making.
         typed = pointer_to(instance)
-        names |= {p.name for p in fn.params if typed.search(p.type)}
-        names |= {a for a, i, cast in fn.aliases if i >= 0 and cast == instance}
+        names |= {p.name for p in fn.params if typed.search(p.type) and p.index not in fresh}
+        names |= {a for a, i, cast in fn.aliases if i >= 0 and cast == instance
+                  and i not in fresh}
     return names
+
+
+def _made_here(fn: FunctionFacts) -> set[str]:
+    """Locals this function points at an object it has just made (`new = fam_new(...)`,
+    `copy = PyList_New(n)`), and copies of them."""
+    made = {a.target for a in fn.assigns
+            if a.source and (a.source in CONSTRUCTORS or MADE_BY.search(a.source))}
+    while grown := {a.target for a in fn.assigns if a.copy_of in made} - made:
+        made |= grown
+    return made
 
 
 _CALLEE = re.compile(r"\s*(?:\(\s*[\w\s*]+\)\s*)?(\w+)\s*\(")
@@ -292,8 +303,10 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
              fn: FunctionFacts, index: int, outer: frozenset[str], depth: int,
              stack: set[str], out: list[Touch], site: tuple[str, int, int, str] | None,
              through: tuple[str, ...] = (), ptrs: tuple[tuple[int, str], ...] = (),
-             chain: tuple[tuple[str, str, int, int], ...] = ()) -> None:
-    names = _instance_names(fn, index, tp.instance, through) if index != _NONE else set()
+             chain: tuple[tuple[str, str, int, int], ...] = (),
+             fresh: frozenset[int] = frozenset()) -> None:
+    names = _instance_names(fn, index, tp.instance, through, fresh) if index != _NONE \
+        else set()
     if names and index >= 0:
         names |= _handed_back(model, path, fn, names)
     # Parameters that point to a field of the instance (the helper was handed `&self->f`).
@@ -406,6 +419,7 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
             for i in at:
                 events.append((c.offset, 2, None, c.name, i, addrs))
     calls_at = {c.offset: c for c in fn.calls}
+    made: set[str] | None = None  # worked out at the first helper call
     events.sort(key=lambda e: (e[0], e[1]))
     for offset, _order, touch, callee, i, addrs in events:
         if touch is not None:
@@ -422,8 +436,12 @@ def _collect(model: ObjectModel, tp: TypeModel, entry: EntryPoint, path: str,
         else:
             here = site
         deeper = (*chain, (_name(fn), path, call.line, call.col)) if site is not None else chain
+        if made is None:
+            made = _made_here(fn) - names
+        handed = frozenset(j for j, arg in enumerate(call.args)
+                           if normalise_expr(arg) in made)
         _collect(model, tp, entry, cpath, cfn, i, held, depth + 1, stack | {callee}, out, here,
-                 through, addrs, deeper)
+                 through, addrs, deeper, handed)
 
 
 # Calls that end the memory they are given, not only the state of a handle (`fclose` frees
