@@ -1275,6 +1275,48 @@ def test_a_helper_handed_an_object_just_made_writes_that_object(
     assert bool(got) == fires, data["findings"]
 
 
+_STORED_ONCE = """#include <Python.h>
+typedef struct { PyObject_HEAD PyObject *fill; int finalized; } TM;
+static PyObject *tm_finalize(TM *self, PyObject *u)
+{ if (self->finalized) { return NULL; }
+  self->fill = PyList_New(0); if (self->fill == NULL) return NULL;
+  self->finalized = 1; Py_RETURN_NONE; }
+static PyObject *tm_size(TM *self, PyObject *u)
+{ if (!self->finalized) return NULL; return PyLong_FromSsize_t(PyList_GET_SIZE(self->fill)); }
+%(extra)s
+static PyMethodDef tm_methods[] = {
+    {"finalize", (PyCFunction)tm_finalize, METH_NOARGS, NULL},
+    {"size", (PyCFunction)tm_size, METH_NOARGS, NULL}, %(extra_def)s {NULL}};
+static PyTypeObject TMType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.TriMap",
+    .tp_basicsize = sizeof(TM), .tp_methods = tm_methods};
+"""
+
+
+@pytest.mark.parametrize(("extra", "loud"), [
+    # review 23: arraykit's `TriMap.finalize()` stores its fill array once behind a flag and
+    # nothing releases it: `size()` sees NULL (and refuses) or the one array; the stores race
+    ("", {"tm_finalize"}),
+    # released by another method: `size()` can use the freed array
+    ("static PyObject *tm_reset(TM *self, PyObject *u)\n"
+     "{ Py_CLEAR(self->fill); self->finalized = 0; Py_RETURN_NONE; }",
+     {"tm_finalize", "tm_size", "tm_reset"}),
+    # stored over with the old one read first and released
+    ("static PyObject *tm_swap(TM *self, PyObject *v)\n"
+     "{ PyObject *old = self->fill; self->fill = Py_NewRef(v); Py_XDECREF(old);"
+     " Py_RETURN_NONE; }", {"tm_finalize", "tm_size", "tm_swap"}),
+])
+def test_an_object_field_stored_and_never_released_races_only_where_stored(
+        scan_json: ScanJson, tmp_path: Path, extra: str, loud: set[str]) -> None:
+    proj = tmp_path / "tm"
+    proj.mkdir()
+    name = extra.split("(")[0].split()[-1].lstrip("*") if extra else ""
+    extra_def = f'{{"{name[3:]}", (PyCFunction){name}, METH_O, NULL}},' if extra else ""
+    (proj / "m.c").write_text(_STORED_ONCE % {"extra": extra, "extra_def": extra_def})
+    _code, data = scan_json(str(proj), "--select", "FT033")
+    got = {f["function"] for f in data["findings"] if f["severity"] != "info"}
+    assert got == loud, data["findings"]
+
+
 def test_an_object_a_module_function_makes_is_its_own_under_any_name(
         scan_json: ScanJson, tmp_path: Path) -> None:
     """hyperscan's `loadb()` makes a Database by calling its type, names it

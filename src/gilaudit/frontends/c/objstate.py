@@ -640,6 +640,13 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
     # instance lives (review 18: iteration_utilities' `Seen.seenlist` in `__eq__`).
     filled = {f for f in mutated if (ws := [w for w in writers[f] if not _reinit(w.entry)])
               and all(w.fills for w in ws)}
+    # ... and `PyObject *` fields only ever stored, the old value neither read first nor
+    # released by any entry point (arraykit's `TriMap.finalize()`: `tm->final_src_fill =
+    # AK_nonzero_1d(...)` once, behind its own flag): a second store leaks the first object,
+    # never frees it, so a reader has the old object or the new, both alive. Their stores
+    # race with each other and stay reported.
+    stored_once = {f for f in mutated - filled if _stored_never_released(tp, f, writers[f],
+                                                                          per_entry)}
     for e, touches in per_entry.items():
         by_rule: dict[str, tuple[Touch, list[str], list[Touch]]] = {}
         fills_here = {t.field for t in touches if t.fills}
@@ -664,7 +671,9 @@ def _type_hits(model: ObjectModel, tp: TypeModel, selected: frozenset[str]) -> l
             locks = t.held - {_DETACHED}
             if t.cond and not locks and t.field in rechecked:
                 continue
-            if t.field in filled and t.field not in fills_here:
+            if (t.field in filled and t.field not in fills_here) or (
+                    t.field in stored_once and t.kind != "write"
+                    and not any(w.entry == e for w in writers[t.field])):
                 continue  # any use but a store: a read, `Py_INCREF`, handing it on
             # An access under some lock is this entry point's own part done: it is reported
             # only where the writers hold another lock. Where a writer holds none, the
@@ -815,6 +824,27 @@ def _word_mates(tp: TypeModel, field: str) -> list[str]:
 def _is_scalar(tp: TypeModel, field: str) -> bool:
     decl = tp.fields.get(field)
     return decl is not None and not decl.is_pointer and bool(_SCALAR.fullmatch(decl.type.strip()))
+
+
+def _stored_never_released(tp: TypeModel, field: str, ws: list[Touch],
+                           per_entry: dict[EntryPoint, list[Touch]]) -> bool:
+    decl = tp.fields.get(field)
+    if decl is None or not decl.is_pyobject:
+        return False
+    live = [w for w in ws if not _reinit(w.entry)]
+    if not live or any(w.kind != "write" for w in live):
+        return False
+    for touches in per_entry.values():
+        mine = [t for t in touches if t.field == field]
+        if any(t.kind in ("replace", "free", "refcount") or (t.via and (
+                _frees(t) or "DECREF" in t.via.upper())) for t in mine):
+            return False
+        # `old = self->f; self->f = v; Py_XDECREF(old);`: read, then stored over
+        # (touches come in the order the entry point makes them, helpers' at their calls)
+        last = max((i for i, t in enumerate(mine) if t.kind == "write"), default=-1)
+        if any(t.kind != "write" for t in mine[:last]):
+            return False
+    return True
 
 
 def _pointer_settings(tp: TypeModel, fields: set[str], writers: dict[str, list[Touch]],
