@@ -357,6 +357,33 @@ def test_python_global_lazy_init_is_info_and_cdef_stays_warning(tmp_path: Path) 
 
 
 @needs_cython
+@pytest.mark.parametrize(("body", "loud"), [
+    # questdb (review 24): a ready flag, then classes and singletons looked up
+    ("    global _ready, _dtype, _na, _mod, _has\n    import numpy, pandas\n"
+     "    if not _ready:\n        _dtype = type(numpy.dtype('int8'))\n"
+     "        _na = pandas.NA\n        _mod = numpy\n"
+     "        _has = 'validate' in numpy.__dict__\n        _ready = True\n", []),
+    ("    global _na\n    import pandas\n    if _na is None:\n        _na = pandas.NA\n", []),
+    # a new object each time: a racing store can drop the last reference to another's
+    ("    global _ready, _dtype\n    import numpy\n    if not _ready:\n"
+     "        _dtype = numpy.dtype('int8')\n        _ready = True\n", ["_dtype"]),
+    # not behind a test: a setting replaced at any time
+    ("    global _na\n    import pandas\n    _na = pandas.NA\n", ["_na"]),
+    # a cache then a new object in the same function: the new one is reported
+    ("    global _na\n    import pandas\n    if _na is None:\n        _na = pandas.NA\n"
+     "    _na = object()\n", ["_na"]),
+])
+def test_a_cdef_cache_of_an_object_that_exists_anyway_is_information(
+        tmp_path: Path, body: str, loud: list[str]) -> None:
+    _write(tmp_path, {"m.pyx": "cdef bint _ready = False\ncdef object _dtype = None\n"
+                               "cdef object _na = None\ncdef object _mod = None\n"
+                               "cdef object _has = None\n\ndef load():\n" + body})
+    result = _scan(tmp_path, frozenset({"FT094"}))
+    assert sorted(h.symbol for h in result.hits if h.severity != "info") == loud, \
+        [(h.line, h.symbol, h.severity) for h in result.hits]
+
+
+@needs_cython
 def test_setup_the_package_calls_only_while_importing_is_not_a_runtime_write(
         tmp_path: Path) -> None:
     # oracledb: `init_base_impl()` is called once, by the package's __init__.py; gevent: the

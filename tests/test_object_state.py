@@ -1292,26 +1292,77 @@ static PyTypeObject TMType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.TriMa
 """
 
 
-@pytest.mark.parametrize(("extra", "loud"), [
+@pytest.mark.parametrize(("extra", "name", "loud"), [
     # review 23: arraykit's `TriMap.finalize()` stores its fill array once behind a flag and
     # nothing releases it: `size()` sees NULL (and refuses) or the one array; the stores race
-    ("", {"tm_finalize"}),
+    ("", "", {"tm_finalize"}),
     # released by another method: `size()` can use the freed array
     ("static PyObject *tm_reset(TM *self, PyObject *u)\n"
-     "{ Py_CLEAR(self->fill); self->finalized = 0; Py_RETURN_NONE; }",
+     "{ Py_CLEAR(self->fill); self->finalized = 0; Py_RETURN_NONE; }", "reset",
      {"tm_finalize", "tm_size", "tm_reset"}),
     # stored over with the old one read first and released
     ("static PyObject *tm_swap(TM *self, PyObject *v)\n"
      "{ PyObject *old = self->fill; self->fill = Py_NewRef(v); Py_XDECREF(old);"
-     " Py_RETURN_NONE; }", {"tm_finalize", "tm_size", "tm_swap"}),
+     " Py_RETURN_NONE; }", "swap", {"tm_finalize", "tm_size", "tm_swap"}),
 ])
 def test_an_object_field_stored_and_never_released_races_only_where_stored(
-        scan_json: ScanJson, tmp_path: Path, extra: str, loud: set[str]) -> None:
+        scan_json: ScanJson, tmp_path: Path, extra: str, name: str, loud: set[str]) -> None:
     proj = tmp_path / "tm"
     proj.mkdir()
-    name = extra.split("(")[0].split()[-1].lstrip("*") if extra else ""
-    extra_def = f'{{"{name[3:]}", (PyCFunction){name}, METH_O, NULL}},' if extra else ""
+    extra_def = f'{{"{name}", (PyCFunction)tm_{name}, METH_O, NULL}},' if extra else ""
     (proj / "m.c").write_text(_STORED_ONCE % {"extra": extra, "extra_def": extra_def})
+    _code, data = scan_json(str(proj), "--select", "FT033")
+    got = {f["function"] for f in data["findings"] if f["severity"] != "info"}
+    assert got == loud, data["findings"]
+
+
+_PROJECT_CS = """#include <Python.h>
+#if PY_VERSION_HEX >= 0x030D0000 && defined(Py_GIL_DISABLED)
+#define CAIO_BEGIN_CRITICAL_SECTION(object) \\
+    PyCriticalSection caio_cs; PyCriticalSection_Begin(&caio_cs, (PyObject *)(object))
+#define CAIO_END_CRITICAL_SECTION() PyCriticalSection_End(&caio_cs)
+#else
+#define CAIO_BEGIN_CRITICAL_SECTION(object)
+#define CAIO_END_CRITICAL_SECTION()
+#endif
+typedef struct { PyObject_HEAD PyObject *callback; } Op;
+static PyObject *op_set_callback(Op *self, PyObject *callback)
+{
+    PyObject *old;
+    Py_INCREF(callback);
+    CAIO_BEGIN_CRITICAL_SECTION(self);
+    old = self->callback;
+    self->callback = callback;
+    CAIO_END_CRITICAL_SECTION();
+    Py_XDECREF(old);
+    Py_RETURN_TRUE;
+}
+static PyObject *op_callback(Op *self, PyObject *u)
+{
+    PyObject *cb;
+    %(begin)s
+    cb = Py_XNewRef(self->callback);
+    %(end)s
+    return cb;
+}
+static PyMethodDef op_methods[] = {
+    {"set_callback", (PyCFunction)op_set_callback, METH_O, NULL},
+    {"callback", (PyCFunction)op_callback, METH_NOARGS, NULL}, {NULL}};
+static PyTypeObject OpType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.Op",
+    .tp_basicsize = sizeof(Op), .tp_methods = op_methods};
+"""
+
+
+@pytest.mark.parametrize(("begin", "end", "loud"), [
+    # review 24: caio's own critical-section macros, empty on the build the parse sees
+    ("CAIO_BEGIN_CRITICAL_SECTION(self);", "CAIO_END_CRITICAL_SECTION();", set()),
+    ("", "", {"op_callback"}),
+])
+def test_a_projects_own_critical_section_macros_hold_the_object(
+        scan_json: ScanJson, tmp_path: Path, begin: str, end: str, loud: set[str]) -> None:
+    proj = tmp_path / "caio"
+    proj.mkdir()
+    (proj / "m.c").write_text(_PROJECT_CS % {"begin": begin, "end": end})
     _code, data = scan_json(str(proj), "--select", "FT033")
     got = {f["function"] for f in data["findings"] if f["severity"] != "info"}
     assert got == loud, data["findings"]

@@ -80,6 +80,21 @@ _REGION_PAIRS = {
     "Py_BEGIN_CRITICAL_SECTION2_MUTEX": ("cs2", ("Py_END_CRITICAL_SECTION2",)),
 }
 _CS_ENDS = frozenset({"Py_END_CRITICAL_SECTION", "Py_END_CRITICAL_SECTION2"})
+# A project's own spelling, defined as CPython's on free-threaded builds and as nothing on the
+# others (caio's `CAIO_BEGIN_CRITICAL_SECTION(self)` ... `CAIO_END_CRITICAL_SECTION()`): what
+# the parse sees is the empty one.
+_PROJECT_CS = re.compile(r"^[A-Za-z]\w*_(?:BEGIN_CRITICAL_SECTION(2?)|CRITICAL_SECTION(2?)_"
+                         r"(?:BEGIN|START|ENTER))$")
+_PROJECT_CS_END = re.compile(r"^[A-Za-z]\w*_(?:END_CRITICAL_SECTION2?|CRITICAL_SECTION2?_"
+                             r"(?:END|STOP|EXIT|LEAVE))$")
+
+
+def _cs_begin(name: str) -> str:
+    """The kind of critical section a call begins ("cs", "cs2"), or ""."""
+    if name in _REGION_PAIRS:
+        return _REGION_PAIRS[name][0]
+    m = _PROJECT_CS.match(name)
+    return ("cs2" if m.group(1) or m.group(2) else "cs") if m else ""
 _ALLOW_PAIRS = {
     "Py_BEGIN_ALLOW_THREADS": "Py_END_ALLOW_THREADS",
     "Py_UNBLOCK_THREADS": "Py_BLOCK_THREADS",
@@ -349,9 +364,9 @@ def _regions(calls: list[CallSite], bare: str) -> tuple[list[Region], list[Menti
     # Critical sections follow block structure: pair them with a brace-aware stack.
     events: list[tuple[int, str, CallSite | None]] = []
     for c in calls:
-        if c.name in _REGION_PAIRS:
+        if _cs_begin(c.name):
             events.append((c.offset, "begin", c))
-        elif c.name in _CS_ENDS:
+        elif c.name in _CS_ENDS or _PROJECT_CS_END.match(c.name):
             events.append((c.offset, "end", c))
     if events:
         lo = min(e[0] for e in events)
@@ -507,7 +522,7 @@ def _wrapped_locks(calls: list[CallSite], exits: set[int] | None = None,
 
 
 def _cs_region(begin: CallSite, end: CallSite | None) -> Region:
-    kind = _REGION_PAIRS[begin.name][0]
+    kind = _cs_begin(begin.name)
     return Region(kind, begin.offset, end.offset if end else -1, begin.line, begin.col,
                   ", ".join(begin.args), begin.name, end.name if end else "")
 

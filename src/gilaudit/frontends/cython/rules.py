@@ -31,6 +31,7 @@ from gilaudit.frontends.cython.scope import (
     class_attr_types,
     class_properties,
     declarator_info,
+    dotted,
     hit_at,
     init_only,
     is_c_value,
@@ -169,15 +170,59 @@ def _check_then_act(fn: Function, name: str, before_line: int) -> bool:
     return False
 
 
+# Calls whose result is an object that exists anyway (a type, a module, a singleton bool)
+_NOT_FRESH_CALLS = frozenset({"type", "getattr", "hasattr", "isinstance", "issubclass",
+                              "callable", "bool", "__import__", "import_module"})
+# Values that are objects which exist anyway, or singletons
+_NOT_FRESH_KINDS = frozenset({"NameNode", "AttributeNode", "BoolNode", "NoneNode",
+                              "PrimaryCmpNode", "NotNode", "BoolBinopNode", "IntNode",
+                              "UnicodeNode", "StringNode", "BytesNode"})
+
+
+def _existing_object(value: CyNode | None) -> bool:
+    """A value that is no object made here: a module or a class looked up (`pandas.NA`,
+    `polars.DataFrame`, `type(numpy.dtype('int8'))`), a truth value, a constant, `()`. Storing
+    it over another such value frees nothing: the module or the class keeps it alive."""
+    if value is None:
+        return False
+    if value.kind in _NOT_FRESH_KINDS:
+        return True
+    if value.kind == "TupleNode":
+        return not value.kids("args")
+    if value.kind in ("SimpleCallNode", "GeneralCallNode"):
+        called = value.child("function")
+        return called is not None and dotted(called).rsplit(".", 1)[-1] in _NOT_FRESH_CALLS
+    return False
+
+
+def _guarded(fn: Function, names: set[str], before_line: int) -> bool:
+    """An `if` on one of ``names`` before the line: a lazy initialisation behind a test of the
+    variable itself or of a flag the function sets (`if not _ready: ...; _ready = True`)."""
+    for node in same_scope(fn.node):
+        if node.kind == "IfClauseNode" and node.line <= before_line and _mentions(
+                node.child("condition"),
+                lambda n: n.kind == "NameNode" and n.text("name") in names):
+            return True
+    return False
+
+
 def _global_write(stmt: CyNode, target: CyNode, name: str, var: ModuleVar | None, fn: Function,
-                  aliases: dict[str, str]) -> str:
+                  aliases: dict[str, str], declared: set[str] | None = None) -> str:
     """Why writing module-level `name` here is a race, or "" when it is not one.
-    ``aliases``: the module's ctypedefs (snappy's `ctypedef char Boolean`, review 20)."""
+    ``aliases``: the module's ctypedefs (snappy's `ctypedef char Boolean`, review 20).
+    ``declared``: the function's `global` names (a flag it tests and sets)."""
     rmw = stmt.kind == "InPlaceAssignmentNode" or _mentions(
         stmt.child("rhs"), lambda n: n.kind == "NameNode" and n.text("name") == name)
     if var is not None and var.cdef:
         if not rmw and not var.c_indexed and is_c_value(resolved_type(var.type_name, aliases)):
             return "store"
+        # A lazy cache of an object that exists anyway (reviews 22 and 24: questdb's
+        # `_PANDAS_NA = pandas.NA`, `_NUMPY_INT8 = type(numpy.dtype('int8'))` behind a
+        # ready flag): racing first calls store the same object over None, and the reference
+        # each store drops is never the last one.
+        if not rmw and _existing_object(stmt.child("rhs")) and _guarded(
+                fn, {name} | (declared or set()), target.line):
+            return "cached"
         return "cdef"
     if rmw:
         return "read-modify-write"
@@ -245,6 +290,7 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
         declared = _global_names(fn)
         local = _local_names(fn) - declared
         seen: set[str] = set()
+        cached: set[str] = set()
         for stmt, locked in walk_unlocked(fn.node, locks, hand=index.hand):
             if locked or stmt.kind not in ASSIGN_KINDS:
                 continue
@@ -252,16 +298,18 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
                 name, why = "", ""
                 if target.kind == "NameNode" and target.text("name") in declared:
                     name = target.text("name")
-                    why = _global_write(stmt, target, name, module.get(name), fn, aliases)
+                    why = _global_write(stmt, target, name, module.get(name), fn, aliases,
+                                        declared)
                 elif target.kind == "IndexNode":
                     base = target.child("base")
                     var = module.get(base.text("name")) if base is not None \
                         and base.kind == "NameNode" else None
                     if var is not None and var.c_indexed and var.name not in local:
                         name, why = var.name, "element"
-                if not why or name in seen:
+                if not why or name in seen or (why == "cached" and name in cached):
                     continue
-                seen.add(name)
+                # (a cache's store leaves room for a later store of a new object to report)
+                (cached if why == "cached" else seen).add(name)
                 var = module.get(name)
                 declared_in = path_of(var.file or tree.file) if var is not None else None
                 notes = (Note(message=f"`{name}` is declared at module level here",
@@ -276,8 +324,8 @@ def _global_mutations(trees: ModuleTrees, path_of: PathOf, index: ModuleIndex,
                     # of a C number or flag (a setting, a one-way switch) loses nothing either:
                     # readers see the old value or the new one (review 15: dipy's `CSF_D`,
                     # grpcio's `_has_fd_monitoring`). Counters and pointers stay warnings.
-                    yield replace(hit, severity="info") if why in ("check-then-act", "store") \
-                        else hit
+                    yield replace(hit, severity="info") if why in (
+                        "check-then-act", "store", "cached") else hit
 
 
 # FT095 / FT096 -----------------------------------------------------------------------------
