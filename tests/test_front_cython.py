@@ -840,6 +840,22 @@ def test_a_private_method_the_project_calls_only_locked_or_while_making_is_locke
 
 
 @needs_cython
+def test_a_pxd_with_cpp_scoped_enums_still_types_the_attributes(tmp_path: Path) -> None:
+    """Review 24: dearcygui's types.pxd declares `cpdef enum class`, which Cython parses only
+    in C++ mode; the .pxd failed, `cdef double _x` went unseen and its `+=` was reported as a
+    reference-count hazard."""
+    _write(tmp_path, {"pkg/__init__.py": "",
+                      "pkg/types.pxd": "cpdef enum class Op:\n    ALL\n    ANY\n\n"
+                                       "cdef class Coord:\n    cdef double _x\n",
+                      "pkg/types.pyx": "cdef class Coord:\n    def __iadd__(self, d):\n"
+                                       "        self._x += d\n        return self\n"})
+    result = _scan(tmp_path, frozenset({"FT095"}))
+    assert [(h.line, h.severity) for h in result.hits] == [(3, "info")], [
+        (h.line, h.severity, h.where) for h in result.hits]
+    assert not result.diagnostics or all("parse" not in d.kind for d in result.diagnostics)
+
+
+@needs_cython
 def test_the_harm_of_an_attribute_update_follows_what_the_attribute_holds(
         tmp_path: Path) -> None:
     """Review 19: enable's `CGAffineTransform` attribute (a C struct of doubles) was said to

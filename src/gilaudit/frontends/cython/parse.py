@@ -191,7 +191,10 @@ def parse_cython(
             included.append(path)
             return path
 
-    context = _Context([], {}, cpp=False)
+    # C++ mode parses a superset: it only adds scoped enums (`cpdef enum class`) and rvalue
+    # references, which a C module cannot hold, and a module's language is set by its build
+    # (review 24: dearcygui's types.pxd declares `cpdef enum class`).
+    context = _Context([], {}, cpp=True)
     if language_level:
         try:
             context.set_language_level(language_level)
