@@ -772,6 +772,29 @@ def test_a_cdef_method_only_called_under_a_lock_is_locked(tmp_path: Path, put: s
     assert hits == ([(6, "self.items")] if fires else []), hits
 
 
+@needs_cython
+@pytest.mark.parametrize(("close", "fires"), [
+    # questdb's `PooledSender.close()` runs `_release_locked()` inside `with self._lock:`
+    ("        with self._lock:\n            self._release_locked()\n", False),
+    ("        self._release_locked()\n", True),
+])
+def test_a_release_in_a_cdef_method_only_called_under_a_lock_is_locked(
+        tmp_path: Path, close: str, fires: bool) -> None:
+    _write(tmp_path, {"m.pyx": "import threading\nfrom libc.stdlib cimport free\n\n"
+                               "cdef class Sender:\n    cdef object _lock\n"
+                               "    cdef int *_db\n"
+                               "    def __cinit__(self):\n"
+                               "        self._lock = threading.RLock()\n"
+                               "    cdef void _release_locked(self):\n"
+                               "        free(self._db)\n        self._db = NULL\n"
+                               "    def close(self):\n" + close +
+                               "    def size(self):\n        with self._lock:\n"
+                               "            return self._db[0]\n"
+                               "    def peek(self):\n        return self._db[0]\n"})
+    hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({"FT102"})).hits]
+    assert bool(hits) == fires, hits
+
+
 _QHULL = """from cpython.pythread cimport (
     PyThread_type_lock, PyThread_allocate_lock, PyThread_acquire_lock,
     PyThread_release_lock)

@@ -18,6 +18,7 @@ from gilaudit.frontends.cython.scope import (
     MethodCall,
     ModuleIndex,
     PathOf,
+    called_only_locked,
     class_attr_types,
     declarator_info,
     hit_at,
@@ -156,7 +157,12 @@ def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
     locks = index.locks
     types = class_attr_types(tree, *((pxd,) if pxd is not None else ()))
     funcs = index.functions
-    making = _construction_only(funcs, calls if calls is not None else method_calls(funcs))
+    calls = calls if calls is not None else method_calls(funcs)
+    making = _construction_only(funcs, calls)
+    # A `cdef` method every caller of which holds a lock (review 24: questdb's
+    # `PooledSender._release_locked()`, run only inside `with self._lock:`) releases under it.
+    locked = called_only_locked({f.name for f in funcs if f.is_cdef_class_method
+                                 and f.kind == "cdef"}, calls)
     one_thread = index.event_loop
     methods: dict[str, list[Function]] = {}
     for fn in funcs:
@@ -168,7 +174,7 @@ def cython_pointer_released(tree: CyNode, index: ModuleIndex, path_of: PathOf,
         if not pointers:
             continue
         for fn in fns:
-            if fn.qualname in making:
+            if fn.qualname in making or (fn.kind == "cdef" and fn.name in locked):
                 continue
             seen: set[str] = set()
             for attr, node, frees in _releases(fn, pointers, locks, index.hand):
