@@ -795,6 +795,22 @@ def test_a_release_in_a_cdef_method_only_called_under_a_lock_is_locked(
     assert bool(hits) == fires, hits
 
 
+@needs_cython
+@pytest.mark.parametrize(("extra", "fires"), [
+    # dearcygui's misspelt destructor: a class-private method nothing calls
+    ("", False),
+    ("    def close(self):\n        self.__dealloc()\n", True),
+])
+def test_a_class_private_method_nothing_calls_is_dead(tmp_path: Path, extra: str,
+                                                      fires: bool) -> None:
+    _write(tmp_path, {"m.pyx": "from libc.stdlib cimport free\n\ncdef class Table:\n"
+                               "    cdef int *rows\n    def __dealloc(self):\n"
+                               "        free(self.rows)\n        self.rows = NULL\n"
+                               "    def get(self):\n        return self.rows[0]\n" + extra})
+    hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({"FT102"})).hits]
+    assert bool(hits) == fires, hits
+
+
 _QHULL = """from cpython.pythread cimport (
     PyThread_type_lock, PyThread_allocate_lock, PyThread_acquire_lock,
     PyThread_release_lock)

@@ -891,6 +891,15 @@ class ModuleIndex:
     def of(cls, tree: CyNode) -> ModuleIndex:
         nodes = tuple(tree.walk())
         funcs = tuple(functions(tree))
+        # A method named `__name` (no trailing `__`) is private to its class, which must call
+        # it as `self.__name`: one the module never names is dead code (review 24:
+        # dearcygui's misspelt destructor `def __dealloc(self)`).
+        private = {f.name for f in funcs if f.cls and f.name.startswith("__")
+                   and not f.name.endswith("__")}
+        if private:
+            named = {n.text("attribute") for n in nodes if n.kind == "AttributeNode"}
+            funcs = tuple(f for f in funcs
+                          if not (f.cls and f.name in private and f.name not in named))
         locks = lock_names(nodes)
         return cls(nodes=nodes, functions=funcs, locks=locks,
                    event_loop=event_loop_classes(nodes) | loop_confined_classes(nodes, funcs),
