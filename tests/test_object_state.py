@@ -1368,6 +1368,92 @@ def test_a_projects_own_critical_section_macros_hold_the_object(
     assert got == loud, data["findings"]
 
 
+_GUARDED_WALKER = """#include <Python.h>
+#include <pythread.h>
+typedef struct { PyObject_HEAD PyThread_type_lock lock; PyObject *pending; long version;
+                 int started; } Walker;
+static PyObject *walker_next(PyObject *op)
+{
+    Walker *walker = (Walker *)op;
+#ifdef Py_GIL_DISABLED
+    PyThread_acquire_lock(walker->lock, WAIT_LOCK);
+#endif
+    if (!walker->started) {
+        walker->started = 1;
+        walker->version = 1;
+    }
+    if (walker->pending == NULL) {
+#ifdef Py_GIL_DISABLED
+        PyThread_release_lock(walker->lock);
+#endif
+        return NULL;
+    }
+    PyObject *result = walker->pending;
+    walker->pending = NULL;
+    walker->version += 1;
+#ifdef Py_GIL_DISABLED
+    PyThread_release_lock(walker->lock);
+#endif
+    return result;
+}
+static PyTypeObject WType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.Walker",
+    .tp_basicsize = sizeof(Walker), .tp_iternext = walker_next};
+"""
+
+
+def test_a_lock_released_before_an_early_return_in_an_ifdef_stays_held_after_it(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """Review 25: turbohtml's element walker takes its lock under `#ifdef Py_GIL_DISABLED`
+    and gives it back, under the same `#ifdef`, before each return; the `#endif` between the
+    release and the return hid that it was an early exit."""
+    proj = tmp_path / "walker"
+    proj.mkdir()
+    (proj / "m.c").write_text(_GUARDED_WALKER)
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034,FT074")
+    assert not [f for f in data["findings"] if f["severity"] != "info"], data["findings"]
+    # without the lock the same walker races
+    (proj / "m.c").write_text(_GUARDED_WALKER.replace(
+        "PyThread_acquire_lock(walker->lock, WAIT_LOCK);", ""))
+    _code, data = scan_json(str(proj), "--select", "FT033,FT034,FT074")
+    assert [f for f in data["findings"] if f["severity"] != "info"], data["findings"]
+
+
+_LAZY_TOKEN = """#include <Python.h>
+typedef struct { PyObject_HEAD PyObject *source; PyObject *data_str; } Tok;
+static PyObject *tok_data(Tok *self, void *c)
+{
+    if (self->data_str != NULL) {
+        return Py_NewRef(self->data_str);
+    }
+    self->data_str = PyUnicode_Substring(self->source, 0, 3);
+    if (self->data_str == NULL) return NULL;
+    return Py_NewRef(self->data_str);
+}
+static PyObject *tok_len(Tok *self, PyObject *u)
+{
+    if (self->data_str == NULL) return PyLong_FromLong(0);
+    return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(self->data_str));
+}
+static PyGetSetDef tok_getset[] = {{"data", (getter)tok_data, NULL, NULL, NULL}, {NULL}};
+static PyMethodDef tok_methods[] = {{"length", (PyCFunction)tok_len, METH_NOARGS, NULL}, {NULL}};
+static PyTypeObject TokType = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "m.Token",
+    .tp_basicsize = sizeof(Tok), .tp_getset = tok_getset, .tp_methods = tok_methods};
+"""
+
+
+def test_a_field_stored_after_an_early_return_while_set_is_filled_once(
+        scan_json: ScanJson, tmp_path: Path) -> None:
+    """Review 25: turbohtml's `Token.data` returns the string it has, or makes it and stores
+    it; nothing releases it while the token lives. Two first calls race (one string leaks);
+    `length()` sees NULL or the one string."""
+    proj = tmp_path / "tok"
+    proj.mkdir()
+    (proj / "m.c").write_text(_LAZY_TOKEN)
+    _code, data = scan_json(str(proj), "--select", "FT033")
+    assert {f["function"] for f in data["findings"] if f["severity"] != "info"} == {
+        "tok_data"}, data["findings"]
+
+
 def test_an_object_a_module_function_makes_is_its_own_under_any_name(
         scan_json: ScanJson, tmp_path: Path) -> None:
     """hyperscan's `loadb()` makes a Database by calling its type, names it

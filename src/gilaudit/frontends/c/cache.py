@@ -20,7 +20,7 @@ from gilaudit.frontends.removed_api import table_digest
 
 __all__ = ["FACTS_SCHEMA", "FactsCache"]
 
-FACTS_SCHEMA = 39
+FACTS_SCHEMA = 40
 
 
 class FactsCache:

@@ -93,6 +93,8 @@ def _cs_begin(name: str) -> str:
     """The kind of critical section a call begins ("cs", "cs2"), or ""."""
     if name in _REGION_PAIRS:
         return _REGION_PAIRS[name][0]
+    if "CRITICAL_SECTION" not in name:  # every call of every function comes here
+        return ""
     m = _PROJECT_CS.match(name)
     return ("cs2" if m.group(1) or m.group(2) else "cs") if m else ""
 _ALLOW_PAIRS = {
@@ -366,7 +368,8 @@ def _regions(calls: list[CallSite], bare: str) -> tuple[list[Region], list[Menti
     for c in calls:
         if _cs_begin(c.name):
             events.append((c.offset, "begin", c))
-        elif c.name in _CS_ENDS or _PROJECT_CS_END.match(c.name):
+        elif c.name in _CS_ENDS or ("CRITICAL_SECTION" in c.name
+                                    and _PROJECT_CS_END.match(c.name)):
             events.append((c.offset, "end", c))
     if events:
         lo = min(e[0] for e in events)
@@ -478,8 +481,9 @@ _BRACE = re.compile(r"[{}]")
 # `Py_RETURN_NONE;`), or a jump, maybe after setting the error or dropping references first
 # (watchdog: `stream_unlock(self); PyErr_SetString(...); return NULL;`): not a return that
 # still reads the object after the release.
+# (a release inside `#ifdef Py_GIL_DISABLED` ... `#endif` before the return: turbohtml's walker)
 _EARLY_EXIT = re.compile(
-    r"\s*;\s*(?:(?:PyErr_\w+|Py_X?DECREF|Py_CLEAR)\s*\([^;{}]*\)\s*;\s*)*"
+    r"\s*;\s*(?:#[^\n]*\n\s*)*(?:(?:PyErr_\w+|Py_X?DECREF|Py_CLEAR)\s*\([^;{}]*\)\s*;\s*)*"
     r"(?:return\s*(?:[A-Za-z_]\w*|-?\d+)?\s*;|goto\s+\w+\s*;|Py_RETURN_[A-Z]+\b)")
 
 

@@ -839,12 +839,24 @@ def _stored_never_released(tp: TypeModel, field: str, ws: list[Touch],
         if any(t.kind in ("replace", "free", "refcount") or (t.via and (
                 _frees(t) or "DECREF" in t.via.upper())) for t in mine):
             return False
-        # `old = self->f; self->f = v; Py_XDECREF(old);`: read, then stored over
+        # Something added to the object a store then replaces is lost with it
+        # (`PyDict_SetItemString(self->dict, ...)` while another call stores a new dict).
+        if any(t.via and _ADDS_TO.search(t.via) for t in mine):
+            return False
+        # `old = self->f; self->f = v; Py_XDECREF(old);`: a plain read, then stored over.
+        # A test first, or a use on the path that returns early (`if (self->f != NULL)
+        # return Py_NewRef(self->f);`, turbohtml's `Token.data`), keeps nothing to release.
         # (touches come in the order the entry point makes them, helpers' at their calls)
         last = max((i for i, t in enumerate(mine) if t.kind == "write"), default=-1)
-        if any(t.kind != "write" for t in mine[:last]):
+        if last > 0 and any(t.kind == "read" and not t.via and not t.cond
+                            for t in mine[:last]):
             return False
     return True
+
+
+# C API calls that change the container they are given
+_ADDS_TO = re.compile(r"(?:SetItem|SetAttr|Append|Insert|Extend|Update|Merge|SetSlice|DelItem"
+                      r"|DelAttr|Clear|Reverse|Sort|Add|Discard|Pop)")
 
 
 def _pointer_settings(tp: TypeModel, fields: set[str], writers: dict[str, list[Touch]],
