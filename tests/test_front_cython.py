@@ -752,47 +752,41 @@ def test_a_cdef_method_other_modules_call_only_on_objects_they_just_made(
     assert hits == ([("pkg/masks.pyx", 5)] if fires else []), hits
 
 
+_TABLE_ROLLBACK = ("import threading\n\ncdef class Table:\n    cdef object items\n"
+                   "    cdef rollback(self):\n"
+                   "        self.items = self.items[:1] + self.items\n\n"
+                   "cdef class Encoder:\n    cdef object _lock\n    cdef Table _table\n"
+                   "    def __cinit__(self):\n        self._lock = threading.Lock()\n"
+                   "    def put(self):\n%s")
+_SENDER_RELEASE = ("import threading\nfrom libc.stdlib cimport free\n\n"
+                   "cdef class Sender:\n    cdef object _lock\n    cdef int *_table\n"
+                   "    def __cinit__(self):\n        self._lock = threading.RLock()\n"
+                   "    cdef void rollback(self):\n"
+                   "        free(self._table)\n        self._table = NULL\n"
+                   "    def put(self):\n%s"
+                   "    def size(self):\n        with self._lock:\n"
+                   "            return self._table[0]\n"
+                   "    def peek(self):\n        return self._table[0]\n")
+
+
 @needs_cython
-@pytest.mark.parametrize(("put", "fires"), [
+@pytest.mark.parametrize(("rule", "source", "call", "fires"), [
     # ddtrace: MsgpackEncoderV05.put runs the table's rollback inside `with self._lock:`
-    ("        with self._lock:\n            self._table.rollback()\n", False),
-    ("        self._table.rollback()\n", True),
-])
-def test_a_cdef_method_only_called_under_a_lock_is_locked(tmp_path: Path, put: str,
-                                                          fires: bool) -> None:
-    _write(tmp_path, {"m.pyx": "import threading\n\ncdef class Table:\n    cdef object items\n"
-                               "    cdef rollback(self):\n"
-                               "        self.items = self.items[:1] + self.items\n\n"
-                               "cdef class Encoder:\n    cdef object _lock\n"
-                               "    cdef Table _table\n"
-                               "    def __cinit__(self):\n"
-                               "        self._lock = threading.Lock()\n"
-                               "    def put(self):\n" + put})
-    hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({"FT095"})).hits]
-    assert hits == ([(6, "self.items")] if fires else []), hits
-
-
-@needs_cython
-@pytest.mark.parametrize(("close", "fires"), [
+    ("FT095", _TABLE_ROLLBACK, "self._table.rollback()", False),
+    ("FT095", _TABLE_ROLLBACK, "self._table.rollback()", True),
     # questdb's `PooledSender.close()` runs `_release_locked()` inside `with self._lock:`
-    ("        with self._lock:\n            self._release_locked()\n", False),
-    ("        self._release_locked()\n", True),
+    ("FT102", _SENDER_RELEASE, "self.rollback()", False),
+    ("FT102", _SENDER_RELEASE, "self.rollback()", True),
 ])
-def test_a_release_in_a_cdef_method_only_called_under_a_lock_is_locked(
-        tmp_path: Path, close: str, fires: bool) -> None:
-    _write(tmp_path, {"m.pyx": "import threading\nfrom libc.stdlib cimport free\n\n"
-                               "cdef class Sender:\n    cdef object _lock\n"
-                               "    cdef int *_db\n"
-                               "    def __cinit__(self):\n"
-                               "        self._lock = threading.RLock()\n"
-                               "    cdef void _release_locked(self):\n"
-                               "        free(self._db)\n        self._db = NULL\n"
-                               "    def close(self):\n" + close +
-                               "    def size(self):\n        with self._lock:\n"
-                               "            return self._db[0]\n"
-                               "    def peek(self):\n        return self._db[0]\n"})
-    hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({"FT102"})).hits]
+def test_a_cdef_method_only_called_under_a_lock_is_locked(
+        tmp_path: Path, rule: str, source: str, call: str, fires: bool) -> None:
+    put = (f"        {call}\n" if fires else
+           f"        with self._lock:\n            {call}\n")
+    _write(tmp_path, {"m.pyx": source % put})
+    hits = [(h.line, h.symbol) for h in _scan(tmp_path, frozenset({rule})).hits]
     assert bool(hits) == fires, hits
+    if rule == "FT095" and fires:
+        assert hits == [(6, "self.items")], hits
 
 
 @needs_cython
