@@ -97,6 +97,13 @@ def _cs_begin(name: str) -> str:
         return ""
     m = _PROJECT_CS.match(name)
     return ("cs2" if m.group(1) or m.group(2) else "cs") if m else ""
+
+
+def _cs_end(name: str) -> bool:
+    return name in _CS_ENDS or ("CRITICAL_SECTION" in name
+                                and bool(_PROJECT_CS_END.match(name)))
+
+
 _ALLOW_PAIRS = {
     "Py_BEGIN_ALLOW_THREADS": "Py_END_ALLOW_THREADS",
     "Py_UNBLOCK_THREADS": "Py_BLOCK_THREADS",
@@ -368,8 +375,7 @@ def _regions(calls: list[CallSite], bare: str) -> tuple[list[Region], list[Menti
     for c in calls:
         if _cs_begin(c.name):
             events.append((c.offset, "begin", c))
-        elif c.name in _CS_ENDS or ("CRITICAL_SECTION" in c.name
-                                    and _PROJECT_CS_END.match(c.name)):
+        elif _cs_end(c.name):
             events.append((c.offset, "end", c))
     if events:
         lo = min(e[0] for e in events)

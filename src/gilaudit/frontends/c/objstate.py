@@ -869,6 +869,14 @@ def _pointer_settings(tp: TypeModel, fields: set[str], writers: dict[str, list[T
     A reader sees the old pointer or the new one, and both still point to live memory. A
     pointer stored beside a release (`self->data = PyBytes_AS_STRING(o)` as `Py_SETREF`
     drops the old bytes) or beside a length is a buffer."""
+    def moves(t: Touch) -> bool:
+        if _frees(t):
+            return True
+        if t.kind not in WRITES:
+            return False
+        other = tp.fields.get(t.field)
+        return bool(_SIZE_NAME.search(t.field)) or (other is not None and other.is_pyobject)
+
     out = set()
     for f in fields:
         d = tp.fields.get(f)
@@ -876,13 +884,6 @@ def _pointer_settings(tp: TypeModel, fields: set[str], writers: dict[str, list[T
         if d is None or not d.is_pointer or d.is_pyobject or not ws or any(
                 w.kind != "write" or w.value or w.stores_call for w in ws):
             continue
-        def moves(t: Touch) -> bool:
-            if _frees(t):
-                return True
-            if t.kind not in WRITES:
-                return False
-            other = tp.fields.get(t.field)
-            return bool(_SIZE_NAME.search(t.field)) or (other is not None and other.is_pyobject)
         if not any(moves(t) for w in ws for t in per_entry.get(w.entry, ())):
             out.add(f)
     return frozenset(out)

@@ -160,16 +160,6 @@ def _global_names(fn: Function) -> set[str]:
     return out
 
 
-def _check_then_act(fn: Function, name: str, before_line: int) -> bool:
-    """An `if` on `name` before the write: lazy initialisation (`if _x is None: _x = ...`)."""
-    for node in same_scope(fn.node):
-        if node.kind == "IfClauseNode" and node.line <= before_line and _mentions(
-                node.child("condition"),
-                lambda n: n.kind == "NameNode" and n.text("name") == name):
-            return True
-    return False
-
-
 # Calls whose result is an object that exists anyway (a type, a module, a singleton bool)
 _NOT_FRESH_CALLS = frozenset({"type", "getattr", "hasattr", "isinstance", "issubclass",
                               "callable", "bool", "__import__", "import_module"})
@@ -197,7 +187,8 @@ def _existing_object(value: CyNode | None) -> bool:
 
 def _guarded(fn: Function, names: set[str], before_line: int) -> bool:
     """An `if` on one of ``names`` before the line: a lazy initialisation behind a test of the
-    variable itself or of a flag the function sets (`if not _ready: ...; _ready = True`)."""
+    variable itself (`if _x is None: _x = ...`) or of a flag the function sets (`if not
+    _ready: ...; _ready = True`)."""
     for node in same_scope(fn.node):
         if node.kind == "IfClauseNode" and node.line <= before_line and _mentions(
                 node.child("condition"),
@@ -226,7 +217,7 @@ def _global_write(stmt: CyNode, target: CyNode, name: str, var: ModuleVar | None
         return "cdef"
     if rmw:
         return "read-modify-write"
-    if _check_then_act(fn, name, target.line):
+    if _guarded(fn, {name}, target.line):
         return "check-then-act"
     return ""
 

@@ -725,14 +725,12 @@ def _fresh(b: _Bindings, makers: Makers) -> set[str]:
     return {name for name, rhs in b.pairs if name and makers.makes(rhs)}
 
 
-def project_makers(funcs: Sequence[Function],
-                   binds: dict[int, _Bindings] | None = None) -> Makers:
+def _project_makers(funcs: Sequence[Function], binds: dict[int, _Bindings]) -> Makers:
     """The project's classes, and its functions every `return` of which hands back an object
     the function has just made and kept nowhere else, found to a fixed point (a maker may
-    call a maker). A name counts only if every function of that name is a maker."""
+    call a maker). A name counts only if every function of that name is a maker.
+    ``binds``: each function's _bindings, by id."""
     classes = frozenset(f.cls for f in funcs if f.cls)
-    if binds is None:
-        binds = {id(f): _bindings(f) for f in funcs}
     by_name: dict[str, list[Function]] = {}
     for f in funcs:
         by_name.setdefault(f.name, []).append(f)
@@ -762,7 +760,7 @@ def method_calls(funcs: Sequence[Function]) -> dict[str, tuple[MethodCall, ...]]
     """Every `x.m(...)` of these functions (the whole project's), by method name: worked out
     once per project, since each module's rules ask where its `cdef` methods are called."""
     binds = {id(f): _bindings(f) for f in funcs}
-    makers = project_makers(funcs, binds)
+    makers = _project_makers(funcs, binds)
     hand = hand_locks(funcs, frozenset())
     out: dict[str, list[MethodCall]] = {}
     for g in funcs:
